@@ -1,0 +1,119 @@
+"""Annotators label items; the embedded one needs no LLM: labelled neighbours vote, label descriptions break ties."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from labelgraph.data import Item
+from labelgraph.embeddings import Embedder
+from labelgraph.memory import Neighbour
+
+__all__ = ["Annotation", "Annotator", "EmbeddedAnnotator", "annotate"]
+
+
+class Annotation(BaseModel):
+    """An annotator's answer for one item; ``label`` is None when it failed (never a guessed label)."""
+
+    id: str
+    label: str | None
+    distribution: dict[str, float] = Field(default_factory=dict)
+    confidence: float = 0.0
+    rationale: str = ""
+    annotator: str = ""
+    error: str | None = None
+
+
+@runtime_checkable
+class Annotator(Protocol):
+    """Labels a batch; ``neighbours[i]`` are the labelled items most similar to ``items[i]``."""
+
+    name: str
+
+    def annotate(
+        self, items: list[Item], vectors: np.ndarray, neighbours: list[list[Neighbour]]
+    ) -> list[Annotation]: ...
+
+
+def _softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
+    z = (scores - scores.max(axis=-1, keepdims=True)) / temperature
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class EmbeddedAnnotator:
+    """Similarity-weighted votes of the nearest labelled neighbours, blended with label-description similarity.
+
+    The neighbours' share grows with how many of them there are (up to ``knn_weight``), so with an empty
+    memory the label descriptions decide alone, at low confidence.
+    """
+
+    name = "embedded"
+
+    def __init__(
+        self,
+        labels: dict[str, str],
+        embedder: Embedder,
+        *,
+        k: int = 10,
+        knn_weight: float = 0.8,
+        temperature: float = 0.05,
+    ):
+        self.labels = list(labels)
+        self.k = k
+        self.knn_weight = knn_weight
+        self.temperature = temperature
+        prompts = [f"{name}: {description}" if description else name for name, description in labels.items()]
+        self._label_vectors = embedder.embed(prompts)
+
+    def annotate(self, items: list[Item], vectors: np.ndarray, neighbours: list[list[Neighbour]]) -> list[Annotation]:
+        by_description = _softmax(np.asarray(vectors) @ self._label_vectors.T, self.temperature)
+        annotations = []
+        for item, prior, near in zip(items, by_description, neighbours, strict=True):
+            votes = np.zeros(len(self.labels))
+            for neighbour in near[: self.k]:
+                if neighbour.label in self.labels:
+                    votes[self.labels.index(neighbour.label)] += max(neighbour.similarity, 0.0)
+            weight = self.knn_weight * min(len(near), self.k) / self.k if votes.sum() > 0 else 0.0
+            knn = votes / votes.sum() if votes.sum() > 0 else np.zeros_like(votes)
+            distribution = weight * knn + (1 - weight) * prior
+            best = int(distribution.argmax())
+            annotations.append(
+                Annotation(
+                    id=item.id,
+                    label=self.labels[best],
+                    distribution={
+                        label: round(float(p), 4) for label, p in zip(self.labels, distribution, strict=True)
+                    },
+                    confidence=round(float(distribution[best]), 4),
+                    rationale=(
+                        f"{int((votes > 0).sum())} labelled neighbour label(s) voted; "
+                        f"label descriptions weigh {1 - weight:.0%}"
+                    ),
+                    annotator=self.name,
+                )
+            )
+        return annotations
+
+
+def annotate(state: dict, runtime) -> dict:
+    """Graph node: label this round's batch, with the nearest labelled items as context."""
+    context = runtime.context
+    ids = state["batch"]
+    vectors = context.vectors(ids)
+    neighbours = context.memory.neighbours(vectors, context.config.neighbours)
+    annotations = context.annotator.annotate(context.items(ids), vectors, neighbours)
+    names = set(context.config.label_names)
+    checked = {}
+    for annotation in annotations:
+        if annotation.label is not None and annotation.label not in names:
+            annotation = annotation.model_copy(
+                update={"label": None, "error": f"label {annotation.label!r} is not in the label set"}
+            )
+        checked[annotation.id] = annotation.model_dump()
+    missing = [item_id for item_id in ids if item_id not in checked]
+    for item_id in missing:
+        checked[item_id] = Annotation(id=item_id, label=None, error="annotator returned nothing").model_dump()
+    return {"annotations": checked}

@@ -1,0 +1,144 @@
+"""Critics accept, reject or dispute each label, with reasons that name the signal and its value."""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol, runtime_checkable
+
+import numpy as np
+from langgraph.types import Command
+from pydantic import BaseModel, Field
+
+from labelgraph.agents.annotator import Annotation
+from labelgraph.agents.human import review_item
+from labelgraph.config import CriticSettings
+from labelgraph.data import Item
+from labelgraph.memory import Neighbour
+
+__all__ = ["Critic", "CriticInput", "EmbeddedCritic", "Verdict", "critique"]
+
+Decision = Literal["accept", "dispute", "reject"]
+
+
+class Verdict(BaseModel):
+    """The critic's decision on one annotation, with every reason behind it."""
+
+    id: str
+    decision: Decision
+    label: str | None
+    reasons: list[str] = Field(default_factory=list)
+    signals: dict[str, float] = Field(default_factory=dict)
+
+
+class CriticInput(BaseModel):
+    """Everything a critic may weigh for one item."""
+
+    model_config = {"arbitrary_types_allowed": True}
+
+    item: Item
+    annotation: Annotation
+    neighbours: list[Neighbour]
+    student_probs: dict[str, float] | None = None
+    n_labels: int = 0
+
+
+@runtime_checkable
+class Critic(Protocol):
+    name: str
+
+    def review(self, inputs: list[CriticInput]) -> list[Verdict]: ...
+
+
+def neighbour_agreement(label: str, neighbours: list[Neighbour]) -> float:
+    """Similarity-weighted share of neighbours carrying ``label`` (0 with no neighbours)."""
+    weights = np.array([max(n.similarity, 0.0) for n in neighbours])
+    if weights.sum() == 0:
+        return 0.0
+    return float(weights[[n.label == label for n in neighbours]].sum() / weights.sum())
+
+
+class EmbeddedCritic:
+    """Accepts only when the annotator is confident and the student model and the neighbours agree.
+
+    Disagreement, not the annotator's stated confidence alone, decides: with too few labels for the student
+    and the neighbours to vouch for a label, every label goes to a person.
+    """
+
+    name = "embedded"
+
+    def __init__(self, settings: CriticSettings | None = None):
+        self.settings = settings or CriticSettings()
+
+    def review(self, inputs: list[CriticInput]) -> list[Verdict]:
+        return [self._judge(one) for one in inputs]
+
+    def _judge(self, one: CriticInput) -> Verdict:
+        s = self.settings
+        annotation = one.annotation
+        if annotation.label is None:
+            return Verdict(
+                id=one.item.id,
+                decision="dispute",
+                label=None,
+                reasons=[f"annotator failed: {annotation.error or 'no label'}"],
+            )
+        label = annotation.label
+        reasons: list[str] = []
+        signals = {"confidence": annotation.confidence}
+        if annotation.confidence < s.min_confidence:
+            reasons.append(f"annotator confidence {annotation.confidence:.2f} < {s.min_confidence:.2f}")
+        if one.n_labels < s.min_labels_to_trust:
+            reasons.append(f"only {one.n_labels} labels so far: too few to vouch (min {s.min_labels_to_trust})")
+        else:
+            agreement = neighbour_agreement(label, one.neighbours)
+            signals["neighbour_agreement"] = round(agreement, 4)
+            if agreement < s.min_neighbour_agreement:
+                others = sum(n.label != label for n in one.neighbours)
+                reasons.append(
+                    f"neighbours agree {agreement:.2f} < {s.min_neighbour_agreement:.2f} "
+                    f"({others} of {len(one.neighbours)} carry another label)"
+                )
+            if one.student_probs is not None:
+                p = one.student_probs.get(label, 0.0)
+                signals["student_probability"] = round(p, 4)
+                if p < s.min_student_probability:
+                    top = max(one.student_probs, key=one.student_probs.__getitem__)
+                    reasons.append(
+                        f"student gives {label!r} {p:.2f} < {s.min_student_probability:.2f} (prefers {top!r})"
+                    )
+        if reasons:
+            return Verdict(id=one.item.id, decision="dispute", label=label, reasons=reasons, signals=signals)
+        accepted = [f"annotator confidence {annotation.confidence:.2f}"]
+        if "neighbour_agreement" in signals:
+            accepted.append(f"neighbours agree {signals['neighbour_agreement']:.2f}")
+        if "student_probability" in signals:
+            accepted.append(f"student gives {signals['student_probability']:.2f}")
+        return Verdict(id=one.item.id, decision="accept", label=label, reasons=accepted, signals=signals)
+
+
+def critique(state: dict, runtime) -> Command[Literal["human_review", "commit"]]:
+    """Graph node: judge every annotation; disputes (up to the remaining budget) go to a person."""
+    context = runtime.context
+    ids = state["batch"]
+    vectors = context.vectors(ids)
+    neighbours = context.memory.neighbours(vectors, context.config.neighbours)
+    student = context.student(state["labels"])
+    probs = student.predict_proba(vectors) if student.is_informative else None
+    items = context.items(ids)
+    inputs = [
+        CriticInput(
+            item=item,
+            annotation=Annotation.model_validate(state["annotations"][item.id]),
+            neighbours=near,
+            student_probs=None if probs is None else dict(zip(student.labels, map(float, probs[row]), strict=True)),
+            n_labels=len(state["labels"]),
+        )
+        for row, (item, near) in enumerate(zip(items, neighbours, strict=True))
+    ]
+    verdicts = {verdict.id: verdict for verdict in context.critic.review(inputs)}
+    remaining = context.config.budget - state["human_labels"]
+    disputed = [one for one in inputs if verdicts[one.item.id].decision == "dispute"][: max(remaining, 0)]
+    pending = [review_item(one, verdicts[one.item.id], state["round"]).model_dump() for one in disputed]
+    return Command(
+        update={"verdicts": {k: v.model_dump() for k, v in verdicts.items()}, "pending": pending},
+        goto="human_review" if pending else "commit",
+    )

@@ -1,0 +1,52 @@
+"""The selector agent: scores the unlabelled pool with the student model and picks this round's batch."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from langgraph.graph import END
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+
+from labelgraph.graphs.context import RunContext
+from labelgraph.graphs.state import LoopState
+from labelgraph.strategies import SelectionInput
+
+__all__ = ["candidates", "select"]
+
+
+def candidates(state: LoopState, context: RunContext) -> list[str]:
+    """Pool ids neither labelled nor skipped, in pool order."""
+    excluded = set(state["labels"]) | set(state["skipped"])
+    return [item_id for item_id in context.pool_ids if item_id not in excluded]
+
+
+def select(state: LoopState, runtime: Runtime[RunContext]) -> Command[Literal["annotate", "__end__"]]:
+    """Start a round: pick up to one batch of candidates with the project's strategy."""
+    context = runtime.context
+    pool = candidates(state, context)
+    if not pool:
+        return Command(update={"stop_reason": "pool exhausted"}, goto=END)
+    round_number = state["round"] + 1
+    labelled = sorted(state["labels"])
+    student = context.student(state["labels"])
+    vectors = context.vectors(pool)
+    probs = student.predict_proba(vectors) if student.is_informative else None
+    data = SelectionInput(vectors=vectors, labelled_vectors=context.vectors(labelled), probs=probs)
+    rng = np.random.default_rng([context.config.random_seed, round_number])
+    picks = context.strategy.select(data, min(context.config.batch_size, len(pool)), rng)
+    batch = [pool[int(i)] for i in picks]
+    if len(set(batch)) != len(batch):
+        raise RuntimeError(f"strategy {context.strategy.name!r} picked an item twice")
+    return Command(
+        update={
+            "round": round_number,
+            "batch": batch,
+            "annotations": {},
+            "verdicts": {},
+            "pending": [],
+            "decisions": {},
+        },
+        goto="annotate",
+    )

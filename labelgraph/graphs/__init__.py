@@ -1,0 +1,1 @@
+"""The LangGraph loop: state, run context, checkpoints and graph assembly."""

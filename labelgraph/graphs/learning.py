@@ -1,0 +1,102 @@
+"""Commit accepted and answered labels, retrain the student, measure it, and decide whether to stop."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Literal
+
+from langgraph.graph import END
+from langgraph.runtime import Runtime
+
+from labelgraph.agents.selector import candidates
+from labelgraph.data import LabelRecord
+from labelgraph.graphs.context import RunContext
+from labelgraph.graphs.state import LoopState
+from labelgraph.models import evaluate
+
+__all__ = ["commit", "route_after_train", "train"]
+
+
+def commit(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Add this round's accepted and human labels to the labelled set and the memory.
+
+    Idempotent: the update lands with the node's checkpoint, and the memory write is an upsert by id,
+    so a round re-run after a crash writes the same labels once.
+    """
+    context = runtime.context
+    decisions, verdicts, annotations = state["decisions"], state["verdicts"], state["annotations"]
+    texts = {item.id: item.text for item in context.items(state["batch"])}
+    records: list[LabelRecord] = []
+    skipped: list[str] = []
+    for item_id in state["batch"]:
+        verdict, annotation = verdicts[item_id], annotations[item_id]
+        common = {
+            "id": item_id,
+            "text": texts[item_id],
+            "round": state["round"],
+            "reasons": verdict["reasons"],
+            "annotator_label": annotation["label"],
+        }
+        if item_id in decisions:
+            if decisions[item_id] is None:
+                skipped.append(item_id)
+                continue
+            records.append(LabelRecord(label=decisions[item_id], source="human", verdict=verdict["decision"], **common))
+        elif verdict["decision"] == "accept":
+            records.append(
+                LabelRecord(
+                    label=verdict["label"],
+                    source="annotator",
+                    confidence=annotation["confidence"],
+                    verdict="accept",
+                    **common,
+                )
+            )
+    context.memory.add(records, context.vectors([record.id for record in records]))
+    return {
+        "labels": {**state["labels"], **{record.id: record.model_dump() for record in records}},
+        "human_labels": state["human_labels"] + sum(record.source == "human" for record in records),
+        "skipped": state["skipped"] + skipped,
+    }
+
+
+def train(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Refit the student on every label, measure it on the held-out set, record the round, set a stop reason."""
+    context = runtime.context
+    config = context.config
+    student = context.student(state["labels"])
+    workspace = context.workspace
+    metrics = (
+        evaluate(student, workspace.test_vectors, [item.label for item in workspace.test_items])
+        if workspace.test_items and state["labels"]
+        else {}
+    )
+    decided = Counter(verdict["decision"] for verdict in state["verdicts"].values())
+    reviewed = sum(label is not None for label in state["decisions"].values())
+    entry = {
+        "round": state["round"],
+        "selected": len(state["batch"]),
+        "accepted": decided["accept"],
+        "disputed": decided["dispute"],
+        "rejected": decided["reject"],
+        "reviewed": reviewed,
+        "skipped": sum(label is None for label in state["decisions"].values()),
+        "deferred": decided["dispute"] - len(state["pending"]),
+        "labels": len(state["labels"]),
+        "human_labels": state["human_labels"],
+        "by_source": dict(Counter(record["source"] for record in state["labels"].values())),
+        **metrics,
+    }
+    stop = None
+    if state["human_labels"] >= config.budget:
+        stop = f"human-label budget spent ({state['human_labels']} of {config.budget})"
+    elif state["round"] >= config.max_rounds:
+        stop = f"maximum rounds reached ({config.max_rounds})"
+    elif not candidates(state, context):
+        stop = "pool exhausted"
+    return {"history": [entry], "stop_reason": stop}
+
+
+def route_after_train(state: LoopState) -> Literal["select", "__end__"]:
+    """Another round, unless a stop rule fired."""
+    return END if state["stop_reason"] else "select"

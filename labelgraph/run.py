@@ -1,0 +1,265 @@
+"""The Python API: a ``Project`` (a validated project file) and a ``Run`` (its run folder and graph thread).
+
+run = Project.from_yaml("project.yaml").start()
+run.step()                       # advance until people must answer, or the loop ends
+run.pending_reviews()            # what waits for a person
+run.answer({"item-7": "positive"})
+run.step()                       # commit the answers and go on
+run.export("labels.jsonl")
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from langgraph.types import Command
+from pydantic import BaseModel
+
+from labelgraph.agents.annotator import Annotator, EmbeddedAnnotator
+from labelgraph.agents.critic import Critic, EmbeddedCritic
+from labelgraph.agents.human import ReviewItem, SimulatedHuman, check_answers
+from labelgraph.config import ProjectConfig, load_project
+from labelgraph.data import LabelRecord, write_export
+from labelgraph.embeddings import get_embedder
+from labelgraph.errors import ConflictError, PluginError, ReviewError
+from labelgraph.graphs.checkpoint import sqlite_checkpointer
+from labelgraph.graphs.context import RunContext
+from labelgraph.graphs.loop import builder
+from labelgraph.graphs.state import initial_state
+from labelgraph.inbox import ReviewInbox
+from labelgraph.memory import Memory
+from labelgraph.plugins import load_object
+from labelgraph.strategies import Strategy, get_strategy
+from labelgraph.workspace import Workspace
+
+__all__ = ["Phase", "Project", "Run", "RunStatus"]
+
+Phase = Literal["new", "running", "paused", "done"]
+
+
+class RunStatus(BaseModel):
+    """Where a run stands; ``labelgraph status --json`` prints this."""
+
+    run: str
+    name: str
+    phase: Phase
+    round: int
+    stop_reason: str | None
+    labels: int
+    by_source: dict[str, int]
+    human_labels: int
+    budget: int
+    pending: list[str]
+    answered: list[str]
+    metrics: dict[str, float]
+    history: list[dict[str, Any]]
+
+
+class Project:
+    """A validated project file."""
+
+    def __init__(self, config: ProjectConfig):
+        self.config = config
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Project:
+        return cls(load_project(path))
+
+    def start(self, **plugins: Any) -> Run:
+        """Create the run folder (or reopen it if it exists) and return its run."""
+        return Run(Workspace.create(self.config), **plugins)
+
+
+def _build_annotator(spec: str, config: ProjectConfig) -> Annotator:
+    if spec == "embedded":
+        return EmbeddedAnnotator(config.labels, get_embedder(config.embedding_model), k=config.neighbours)
+    factory = load_object(spec, kind="annotator")
+    annotator = factory(config) if isinstance(factory, type) or callable(factory) else factory
+    if not isinstance(annotator, Annotator):
+        raise PluginError(f"annotator {spec!r} has no name and annotate(items, vectors, neighbours)")
+    return annotator
+
+
+class Run:
+    """One run folder and its graph thread. Not for use from two processes at once (the folder is locked)."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        annotator: Annotator | None = None,
+        critic: Critic | None = None,
+        strategy: Strategy | None = None,
+    ):
+        self.workspace = workspace
+        config = workspace.config
+        self.memory = Memory.embedded(workspace.memory_path, embedding_model=config.embedding_model)
+        self.context = RunContext(
+            workspace=workspace,
+            memory=self.memory,
+            strategy=strategy or get_strategy(config.strategy),
+            annotator=annotator or _build_annotator(config.annotator, config),
+            critic=critic or EmbeddedCritic(config.critic),
+        )
+        self.inbox = ReviewInbox(workspace.reviews)
+        self.graph = builder.compile(checkpointer=sqlite_checkpointer(workspace.checkpoints))
+        self._thread = {"configurable": {"thread_id": workspace.thread_id}}
+
+    @classmethod
+    def open(cls, path: str | Path, **plugins: Any) -> Run:
+        return cls(Workspace.open(Path(path)), **plugins)
+
+    @property
+    def config(self) -> ProjectConfig:
+        return self.workspace.config
+
+    @property
+    def gold(self) -> dict[str, str]:
+        """Gold labels that came with the pool file (for simulations); the loop never reads them."""
+        return {item.id: item.label for item in self.workspace.items if item.label and item.meta.get("in_pool")}
+
+    # -- state ---------------------------------------------------------------------------------------
+    def _snapshot(self):
+        return self.graph.get_state(self._thread)
+
+    @property
+    def phase(self) -> Phase:
+        snapshot = self._snapshot()
+        if not snapshot.values:
+            return "new"
+        if snapshot.interrupts:
+            return "paused"
+        return "running" if snapshot.next else "done"
+
+    def _waiting(self) -> list[dict[str, Any]]:
+        return [item for interrupt in self._snapshot().interrupts for item in interrupt.value["items"]]
+
+    def pending_reviews(self, *, include_answered: bool = False) -> list[ReviewItem]:
+        """Disputed items waiting for a person (by default, those nobody has answered yet)."""
+        waiting = [ReviewItem.model_validate(item) for item in self._waiting()]
+        if include_answered:
+            return waiting
+        answered = self.inbox.answered([item.id for item in waiting])
+        return [item for item in waiting if item.id not in answered]
+
+    def labels(self) -> list[LabelRecord]:
+        values = self._snapshot().values
+        return [LabelRecord.model_validate(record) for record in values.get("labels", {}).values()]
+
+    def status(self) -> RunStatus:
+        values = self._snapshot().values
+        history = values.get("history", [])
+        waiting = [item["id"] for item in self._waiting()]
+        answered = self.inbox.answered(waiting)
+        last = history[-1] if history else {}
+        return RunStatus(
+            run=str(self.workspace.path),
+            name=self.config.name,
+            phase=self.phase,
+            round=values.get("round", 0),
+            stop_reason=values.get("stop_reason"),
+            labels=len(values.get("labels", {})),
+            by_source=dict(Counter(record["source"] for record in values.get("labels", {}).values())),
+            human_labels=values.get("human_labels", 0),
+            budget=self.config.budget,
+            pending=[item_id for item_id in waiting if item_id not in answered],
+            answered=[item_id for item_id in waiting if item_id in answered],
+            metrics={key: last[key] for key in ("accuracy", "macro_f1") if key in last},
+            history=history,
+        )
+
+    # -- acting --------------------------------------------------------------------------------------
+    def answer(
+        self, answers: Mapping[str, str | None] | Iterable[tuple[str, str | None]], *, reviewer: str = "api"
+    ) -> int:
+        """Record people's answers (a label, or None to skip) for pending items; return how many.
+
+        Answers are stored at once and survive a crash; ``step()`` then resumes the graph with them.
+        Raises ReviewError for an item that is not pending or a label outside the set, ConflictError
+        for an item someone already answered.
+        """
+        pairs = list(answers.items()) if isinstance(answers, Mapping) else list(answers)
+        waiting = self._waiting()
+        checked = check_answers(pairs, waiting=[item["id"] for item in waiting], labels=self.config.label_names)
+        if not checked:
+            return 0
+        committed = set(self._snapshot().values.get("labels", {}))
+        if committed & set(checked):
+            raise ConflictError(f"already committed: {', '.join(sorted(committed & set(checked)))}")
+        self.inbox.put(checked, reviewer=reviewer, round_number=waiting[0]["round"])
+        return len(checked)
+
+    def withdraw(self, item_id: str) -> None:
+        """Undo an answer that the graph has not taken yet."""
+        if item_id not in {item["id"] for item in self._waiting()}:
+            raise ReviewError(f"item {item_id!r} is not pending review: its answer can no longer be undone")
+        if not self.inbox.withdraw(item_id):
+            raise ReviewError(f"item {item_id!r} has no answer to undo")
+
+    def _reconcile_memory(self) -> None:
+        """Make the memory hold exactly the committed labels (a crash may leave it one write ahead)."""
+        labels = self._snapshot().values.get("labels", {})
+        extra = self.memory.ids() - set(labels)
+        self.memory.remove(sorted(extra))
+        self._remember([LabelRecord.model_validate(labels[i]) for i in sorted(set(labels) - self.memory.ids())])
+
+    def _remember(self, records: list[LabelRecord]) -> None:
+        self.memory.add(records, self.context.vectors([record.id for record in records]))
+
+    def step(self, on_update: Callable[[str, dict[str, Any]], None] | None = None) -> RunStatus:
+        """Advance the loop until it needs people's answers or ends; ``on_update(node, update)`` per node."""
+        with self.workspace.lock():
+            phase = self.phase
+            if phase == "done":
+                return self.status()
+            if phase == "new":
+                seeds = {
+                    item.id: LabelRecord(id=item.id, text=item.text, label=item.label, source="seed", round=0)
+                    for item in self.workspace.items
+                    if item.meta.get("seed")
+                }
+                payload: Any = initial_state({key: record.model_dump() for key, record in seeds.items()})
+            elif phase == "paused":
+                answers = self.inbox.answered([item["id"] for item in self._waiting()])
+                if not answers:
+                    return self.status()
+                payload = Command(resume=answers)
+            else:
+                payload = None  # continue from the last checkpoint (after a crash or a stop)
+            if phase == "new":
+                self.memory.remove(sorted(self.memory.ids()))  # left by a start that failed before its checkpoint
+                self._remember(list(seeds.values()))
+            else:
+                self._reconcile_memory()
+            for chunk in self.graph.stream(
+                payload, self._thread, context=self.context, stream_mode="updates", durability="sync"
+            ):
+                for node, update in chunk.items():
+                    if on_update is not None and node != "__interrupt__":
+                        on_update(node, update or {})
+            return self.status()
+
+    def run(
+        self,
+        human: SimulatedHuman | None = None,
+        *,
+        on_update: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> RunStatus:
+        """Step until the end, letting ``human`` answer every review; without one, stop at the first pause."""
+        status = self.step(on_update)
+        while status.phase == "paused" and human is not None:
+            waiting = self.pending_reviews()
+            if waiting:
+                self.answer(human.answer(waiting), reviewer="simulated")
+            status = self.step(on_update)
+        return status
+
+    def export(self, path: str | Path) -> int:
+        """Write every committed label with its provenance (JSONL, or CSV by suffix); return how many."""
+        return write_export(sorted(self.labels(), key=lambda r: (r.round, r.id)), Path(path))
+
+    def close(self) -> None:
+        self.inbox.close()
