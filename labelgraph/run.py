@@ -186,6 +186,9 @@ class Run:
         checked = check_answers(pairs, waiting=[item["id"] for item in waiting], labels=self.config.label_names)
         if not checked:
             return 0
+        answered = self.inbox.answered(list(checked))
+        if answered:
+            raise ConflictError(f"already answered: {', '.join(sorted(answered))}")
         committed = set(self._snapshot().values.get("labels", {}))
         if committed & set(checked):
             raise ConflictError(f"already committed: {', '.join(sorted(committed & set(checked)))}")

@@ -1,0 +1,32 @@
+# The two commands a fresh clone needs:  make run  (the example project)   make test  (the test suite)
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install run test lint bench clean
+
+# torch==2.13.0 first: the CPU build on disk; an unpinned torch would pull several GB of CUDA packages.
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/labelgraph run examples/movie_reviews/project.yaml
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check labelgraph tests benchmarks
+	$(VENV)/bin/ruff format --check labelgraph tests benchmarks
+
+bench: $(STAMP)
+	$(PY) benchmarks/select_kcenter.py
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,87 @@
+"""Shared fixtures: small projects built from the example data, the CLI in a subprocess, gold labels."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "movie_reviews"
+SHARED = ROOT.parent / "shared"
+LABELS = {
+    "positive": "the reviewer likes the film; praise, enjoyment, recommendation",
+    "negative": "the reviewer dislikes the film; criticism, boredom, disappointment",
+}
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def gold() -> dict[str, str]:
+    """Gold labels of the example pool, by id."""
+    return {row["id"]: row["label"] for row in read_jsonl(EXAMPLE / "gold.jsonl")}
+
+
+@pytest.fixture
+def make_project(tmp_path: Path) -> Callable[..., Path]:
+    """Write a small project (pool, seed, test from the example data) and return its YAML path.
+
+    Keyword arguments override project settings; ``pool_size``, ``seed_size`` and ``test_size`` cut the data.
+    """
+
+    def make(*, pool_size: int = 120, seed_size: int = 6, test_size: int = 100, **settings: Any) -> Path:
+        pool = read_jsonl(EXAMPLE / "pool.jsonl")[:pool_size]
+        write_jsonl(tmp_path / "pool.jsonl", pool)
+        config: dict[str, Any] = {
+            "name": "t",
+            "pool": "pool.jsonl",
+            "labels": LABELS,
+            "batch_size": 10,
+            "budget": 30,
+            "max_rounds": 6,
+            "run_dir": "run",
+        }
+        if seed_size:
+            write_jsonl(tmp_path / "seed.jsonl", read_jsonl(EXAMPLE / "seed.jsonl")[:seed_size])
+            config["seed"] = "seed.jsonl"
+        if test_size:
+            write_jsonl(tmp_path / "test.jsonl", read_jsonl(EXAMPLE / "test.jsonl")[:test_size])
+            config["test"] = "test.jsonl"
+        config.update(settings)
+        path = tmp_path / "project.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        return path
+
+    return make
+
+
+def cli_env() -> dict[str, str]:
+    """The environment for a CLI subprocess: this checkout's package first on the path."""
+    return {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "COLUMNS": "200"}
+
+
+def run_cli(*args: str | Path, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``labelgraph ARGS`` in a new process, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "labelgraph.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=cli_env(),
+        timeout=timeout,
+    )
