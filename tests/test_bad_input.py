@@ -1,0 +1,118 @@
+"""Bad input: a clear message naming file, line and field; exit code 2; no traceback; nothing lost."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from tests.conftest import invoke_cli as run_cli
+from tests.conftest import write_jsonl
+
+
+def fails_clearly(result, *fragments: str) -> None:
+    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr, result.exception)
+    assert "Traceback" not in result.stderr + result.stdout
+    for fragment in fragments:
+        assert fragment in result.stderr, (fragment, result.stderr)
+
+
+def edit_project(path, **changes):
+    config = yaml.safe_load(path.read_text())
+    config.update(changes)
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("rows", "fragments"),
+    [
+        ([{"id": "a", "text": "fine"}, {"id": "b", "text": "  "}], ["pool.jsonl, line 2, field 'text'", "empty"]),
+        ([{"id": "a", "text": "fine"}, {"id": "b"}], ["line 2, field 'text'"]),
+        ([{"id": "a", "text": "one"}, {"id": "a", "text": "two"}], ["line 2, field 'id'", "duplicate id 'a'"]),
+        ([{"id": "a", "text": "x" * 30_001}], ["line 1, field 'text'", "30,001 characters"]),
+    ],
+)
+def test_malformed_pool(make_project, rows, fragments):
+    project = make_project()
+    write_jsonl(project.parent / "pool.jsonl", rows)
+    fails_clearly(run_cli("run", project), *fragments)
+
+
+def test_pool_not_utf8(make_project):
+    project = make_project()
+    (project.parent / "pool.jsonl").write_bytes(b'{"text": "ok"}\n{"text": "caf\xe9"}\n')
+    fails_clearly(run_cli("run", project), "pool.jsonl, line 2", "not UTF-8")
+
+
+def test_pool_not_json(make_project):
+    project = make_project()
+    (project.parent / "pool.jsonl").write_text('{"text": "ok"}\n{"text": \n')
+    fails_clearly(run_cli("run", project), "pool.jsonl, line 2", "not valid JSON")
+
+
+def test_empty_pool(make_project):
+    project = make_project()
+    (project.parent / "pool.jsonl").write_text("")
+    fails_clearly(run_cli("run", project), "pool.jsonl", "no items")
+
+
+def test_unknown_label_in_seed(make_project):
+    project = make_project()
+    write_jsonl(project.parent / "seed.jsonl", [{"text": "great", "label": "positive"}, {"text": "x", "label": "meh"}])
+    fails_clearly(run_cli("run", project), "seed.jsonl, line 2, field 'label'", "unknown label 'meh'")
+
+
+def test_csv_pool_works_and_bad_csv_is_named(make_project):
+    project = make_project()
+    (project.parent / "pool.csv").write_text("id,text\n1,a fine film\n2,a dull film\n3,\n")
+    edit_project(project, pool="pool.csv", batch_size=1, budget=5)
+    fails_clearly(run_cli("run", project), "pool.csv, line 4, field 'text'")
+
+
+@pytest.mark.parametrize(
+    ("changes", "fragments"),
+    [
+        ({"labels": ["only"]}, ["field 'labels'", "at least two labels"]),
+        ({"budget": 5, "batch_size": 10}, ["budget (5) is smaller than one batch (10)"]),
+        ({"batch_size": 0}, ["field 'batch_size'"]),
+        ({"strategy": "psychic"}, ["unknown strategy 'psychic'"]),
+        ({"colour": "blue"}, ["field 'colour'"]),
+    ],
+)
+def test_invalid_project(make_project, changes, fragments):
+    fails_clearly(
+        run_cli("run", edit_project(make_project(), **changes)),
+        "project.yaml" if "strategy" not in changes else "",
+        *fragments,
+    )
+
+
+def test_project_not_yaml(tmp_path):
+    path = tmp_path / "project.yaml"
+    path.write_text("name: x\nlabels: [a, b\n")
+    fails_clearly(run_cli("run", path), "project.yaml", "line", "not valid YAML")
+
+
+def test_bad_answers_lose_nothing(make_project, gold, tmp_path):
+    project = make_project()
+    assert run_cli("run", project).exit_code == 0
+    pending = json.loads(run_cli("status", project, "--json").stdout)["pending"]
+    good = write_jsonl(tmp_path / "good.jsonl", [{"id": i, "label": gold[i]} for i in pending[:3]])
+    assert run_cli("review", project, "--answers", good).exit_code == 0
+
+    not_pending = write_jsonl(
+        tmp_path / "a.jsonl", [{"id": pending[5], "label": "positive"}, {"id": "zzz", "label": "positive"}]
+    )
+    fails_clearly(run_cli("review", project, "--answers", not_pending), "a.jsonl, line 2", "'zzz' is not pending")
+    unknown = write_jsonl(tmp_path / "b.jsonl", [{"id": pending[5], "label": "neutral"}])
+    fails_clearly(run_cli("review", project, "--answers", unknown), "b.jsonl, line 1", "unknown label 'neutral'")
+    again = write_jsonl(tmp_path / "c.jsonl", [{"id": pending[0], "label": "negative"}])
+    fails_clearly(run_cli("review", project, "--answers", again), "already answered")
+    missing_field = write_jsonl(tmp_path / "d.jsonl", [{"id": pending[5]}])
+    fails_clearly(run_cli("review", project, "--answers", missing_field), "d.jsonl, line 1, field 'label'")
+
+    status = json.loads(run_cli("status", project, "--json").stdout)
+    assert status["answered"] == pending[:3]  # the three good answers are kept, nothing else landed
+    assert len(status["pending"]) == len(pending) - 3
