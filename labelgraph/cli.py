@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from labelgraph.errors import LabelgraphError
 from labelgraph.templates import PROJECT_TEMPLATE
@@ -34,7 +35,7 @@ def friendly(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except LabelgraphError as error:
-            errors.print(f"[bold red]error:[/] {error}", markup=True, soft_wrap=True)
+            errors.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper
@@ -140,9 +141,9 @@ def status(run_path: RunArg, as_json: Annotated[bool, typer.Option("--json", hel
     if current.metrics:
         console.print("metrics: " + ", ".join(f"{k} {v:.3f}" for k, v in current.metrics.items()))
     if current.pending:
-        console.print(f"pending review ({len(current.pending)}): {', '.join(current.pending)}")
+        console.print(f"pending review ({len(current.pending)}): {escape(', '.join(current.pending))}")
     if current.answered:
-        console.print(f"answered, waiting for resume ({len(current.answered)}): {', '.join(current.answered)}")
+        console.print(f"answered, waiting for resume ({len(current.answered)}): {escape(', '.join(current.answered))}")
 
 
 @app.command()

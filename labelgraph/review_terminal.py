@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -22,15 +23,17 @@ def render(item: ReviewItem, labels: list[str], position: int, total: int) -> Pa
     table = Table.grid(padding=(0, 2))
     for key, label in enumerate(labels, start=1):
         mark = " [bold](annotator)[/]" if label == item.annotator_label else ""
-        table.add_row(f"[bold cyan]{key}[/]", label, f"{probability.get(label, 0.0):.2f}{mark}")
-    reasons = "\n".join(f"  - {reason}" for reason in item.reasons) or "  -"
+        table.add_row(f"[bold cyan]{key}[/]", escape(label), f"{probability.get(label, 0.0):.2f}{mark}")
+    # every text shown is data from the project's files: escaped, so "[...]" in it is never rich markup
+    reasons = "\n".join(f"  - {escape(reason)}" for reason in item.reasons) or "  -"
     neighbours = (
-        "\n".join(f"  [{n.label}] {n.similarity:.2f}  {n.text[:100]}" for n in item.neighbours[:3]) or "  (none yet)"
+        "\n".join(f"  {escape(f'[{n.label}]')} {n.similarity:.2f}  {escape(n.text[:100])}" for n in item.neighbours[:3])
+        or "  (none yet)"
     )
     body = Table.grid()
-    body.add_row(f"[bold]{item.text}[/]\n")
+    body.add_row(f"[bold]{escape(item.text)}[/]\n")
     body.add_row(table)
-    body.add_row(f"\nannotator: {item.rationale}\ncritic disputes because:\n{reasons}")
+    body.add_row(f"\nannotator: {escape(item.rationale)}\ncritic disputes because:\n{reasons}")
     body.add_row(f"nearest labelled:\n{neighbours}")
     body.add_row("\n[dim]1-9 pick   s skip (set aside, never labelled)   u undo   q quit[/]")
     return Panel(body, title=f"{position}/{total}  {item.id}", subtitle=f"round {item.round}")

@@ -77,7 +77,15 @@ class Workspace:
         assert config.run_dir is not None, "config must be resolved first"
         path = config.run_dir
         if (path / RUN_FILE).exists():
-            return cls.open(path)
+            existing = cls.open(path)
+            before, after = existing.config.model_dump(mode="json"), config.model_dump(mode="json")
+            changed = sorted(key for key in after if before.get(key) != after[key])
+            if changed:
+                raise RunError(
+                    f"{path} was started with other settings (changed: {', '.join(changed)}); "
+                    "use a new run_dir, or delete the folder to start over"
+                )
+            return existing
         names = config.label_names
         read = {
             "text_field": config.text_field,

@@ -116,3 +116,9 @@ def test_bad_answers_lose_nothing(make_project, gold, tmp_path):
     status = json.loads(run_cli("status", project, "--json").stdout)
     assert status["answered"] == pending[:3]  # the three good answers are kept, nothing else landed
     assert len(status["pending"]) == len(pending) - 3
+
+
+def test_changed_settings_on_an_existing_run_are_refused(make_project):
+    project = make_project()
+    assert run_cli("run", project).exit_code == 0
+    fails_clearly(run_cli("run", edit_project(project, batch_size=5)), "other settings (changed: batch_size)")

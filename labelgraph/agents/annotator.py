@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -10,6 +10,12 @@ from pydantic import BaseModel, Field
 from labelgraph.data import Item
 from labelgraph.embeddings import Embedder
 from labelgraph.memory import Neighbour
+
+if TYPE_CHECKING:
+    from langgraph.runtime import Runtime
+
+    from labelgraph.graphs.context import RunContext
+    from labelgraph.graphs.state import LoopState
 
 __all__ = ["Annotation", "Annotator", "EmbeddedAnnotator", "annotate"]
 
@@ -68,6 +74,12 @@ class EmbeddedAnnotator:
         prompts = [f"{name}: {description}" if description else name for name, description in labels.items()]
         self._label_vectors = embedder.embed(prompts)
 
+    def _rationale(self, knn: np.ndarray, prior: np.ndarray, n_neighbours: int) -> str:
+        described = f"label descriptions favour {self.labels[int(prior.argmax())]!r} {prior.max():.2f}"
+        if knn.sum() == 0:
+            return f"no labelled neighbours yet; {described}"
+        return f"{n_neighbours} neighbours vote {self.labels[int(knn.argmax())]!r} {knn.max():.2f}; {described}"
+
     def annotate(self, items: list[Item], vectors: np.ndarray, neighbours: list[list[Neighbour]]) -> list[Annotation]:
         by_description = _softmax(np.asarray(vectors) @ self._label_vectors.T, self.temperature)
         annotations = []
@@ -88,17 +100,14 @@ class EmbeddedAnnotator:
                         label: round(float(p), 4) for label, p in zip(self.labels, distribution, strict=True)
                     },
                     confidence=round(float(distribution[best]), 4),
-                    rationale=(
-                        f"{int((votes > 0).sum())} labelled neighbour label(s) voted; "
-                        f"label descriptions weigh {1 - weight:.0%}"
-                    ),
+                    rationale=self._rationale(knn, prior, len(near)),
                     annotator=self.name,
                 )
             )
         return annotations
 
 
-def annotate(state: dict, runtime) -> dict:
+def annotate(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     """Graph node: label this round's batch, with the nearest labelled items as context."""
     context = runtime.context
     ids = state["batch"]

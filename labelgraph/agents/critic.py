@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import numpy as np
 from langgraph.types import Command
@@ -13,6 +13,12 @@ from labelgraph.agents.human import review_item
 from labelgraph.config import CriticSettings
 from labelgraph.data import Item
 from labelgraph.memory import Neighbour
+
+if TYPE_CHECKING:
+    from langgraph.runtime import Runtime
+
+    from labelgraph.graphs.context import RunContext
+    from labelgraph.graphs.state import LoopState
 
 __all__ = ["Critic", "CriticInput", "EmbeddedCritic", "Verdict", "critique"]
 
@@ -115,7 +121,7 @@ class EmbeddedCritic:
         return Verdict(id=one.item.id, decision="accept", label=label, reasons=accepted, signals=signals)
 
 
-def critique(state: dict, runtime) -> Command[Literal["human_review", "commit"]]:
+def critique(state: LoopState, runtime: Runtime[RunContext]) -> Command[Literal["human_review", "commit"]]:
     """Graph node: judge every annotation; disputes (up to the remaining budget) go to a person."""
     context = runtime.context
     ids = state["batch"]

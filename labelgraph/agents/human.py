@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from langgraph.types import Command, interrupt
 from pydantic import BaseModel, Field
 
 from labelgraph.errors import ReviewError
+
+if TYPE_CHECKING:
+    from langgraph.runtime import Runtime
+
+    from labelgraph.graphs.context import RunContext
+    from labelgraph.graphs.state import LoopState
 
 __all__ = ["Candidate", "ReviewItem", "SimulatedHuman", "check_answers", "human_review", "review_item"]
 
@@ -110,7 +116,7 @@ def review_item(one, verdict, round_number: int) -> ReviewItem:
     )
 
 
-def human_review(state: dict, runtime) -> Command[Literal["human_review", "commit"]]:
+def human_review(state: LoopState, runtime: Runtime[RunContext]) -> Command[Literal["human_review", "commit"]]:
     """Graph node: pause for a person (``interrupt``) until every pending item is answered or skipped.
 
     Nothing costly happens before ``interrupt()``: on resume LangGraph re-runs this node from its top.

@@ -1,0 +1,69 @@
+"""The terminal reviewer driven through a real pseudo-terminal: keys pick, undo, skip and quit."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import sys
+import time
+
+from tests.conftest import cli_env, run_cli
+
+
+def drive(args: list[str], keys: list[str], *, wait: float = 60) -> str:
+    """Run a command on a pty, send each key once the screen has settled, return everything it printed."""
+    main, child = pty.openpty()
+    process = subprocess.Popen(args, stdin=child, stdout=child, stderr=child, env=cli_env(), close_fds=True)
+    os.close(child)
+    screen = b""
+
+    def read_until_quiet(quiet: float = 1.0, limit: float = wait) -> None:
+        nonlocal screen
+        import select
+
+        start = last = time.monotonic()
+        while time.monotonic() - start < limit:
+            ready, _, _ = select.select([main], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(main, 65536)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                screen += chunk
+                last = time.monotonic()
+            elif screen and time.monotonic() - last > quiet:
+                return
+
+    read_until_quiet()
+    for key in keys:
+        os.write(main, key.encode())
+        read_until_quiet(quiet=0.5, limit=10)
+    process.wait(timeout=wait)
+    os.close(main)
+    return screen.decode(errors="replace")
+
+
+def test_keys_pick_undo_skip_quit(make_project):
+    project = make_project()
+    assert run_cli("run", project).returncode == 0
+    before = json.loads(run_cli("status", project, "--json").stdout)["pending"]
+
+    # 2 = negative for the first item, 1 = positive for the second, u undoes it, s skips it, q quits
+    screen = drive([sys.executable, "-m", "labelgraph.cli", "review", str(project)], ["2", "1", "u", "s", "q"])
+    assert "1-9 pick" in screen and "critic disputes because" in screen
+    assert f"undid {before[1]}" in screen
+
+    status = json.loads(run_cli("status", project, "--json").stdout)
+    assert status["answered"] == before[:2]
+    assert status["pending"] == before[2:]
+    exported = run_cli("status", project, "--json")  # answers are in the inbox, not yet committed
+    assert json.loads(exported.stdout)["human_labels"] == 0
+
+    from labelgraph.inbox import ReviewInbox
+
+    inbox = ReviewInbox(project.parent / "run" / "reviews.sqlite")
+    assert inbox.answered(before[:2]) == {before[0]: "negative", before[1]: None}
