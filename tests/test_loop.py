@@ -115,3 +115,19 @@ def test_same_seed_same_labels(make_project, gold, tmp_path):
         run.export(out)
         exports.append([json.loads(line) for line in out.read_text().splitlines()])
     assert exports[0] == exports[1]
+
+
+def test_pool_vectors_are_computed_once(make_project, gold, monkeypatch):
+    from labelgraph.embeddings import SentenceTransformerEmbedder
+
+    project = make_project()
+    Project.from_yaml(project).start().close()  # embeds pool and test once
+    embedded: list[int] = []
+    real = SentenceTransformerEmbedder.embed
+    monkeypatch.setattr(
+        SentenceTransformerEmbedder, "embed", lambda self, texts: embedded.append(len(texts)) or real(self, texts)
+    )
+    run = Run.open(Project.from_yaml(project).config.run_dir)
+    run.run(simulated(run, gold))
+    assert run.status().phase == "done"
+    assert embedded == [2]  # only the two label descriptions, for the annotator; no pool text again
