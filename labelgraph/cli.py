@@ -140,6 +140,10 @@ def status(run_path: RunArg, as_json: Annotated[bool, typer.Option("--json", hel
     console.print(f"labels: {current.labels} ({sources})   human labels: {current.human_labels} of {current.budget}")
     if current.metrics:
         console.print("metrics: " + ", ".join(f"{k} {v:.3f}" for k, v in current.metrics.items()))
+    for agent, used in sorted(current.llm_usage.items()):
+        console.print(
+            f"llm {agent}: {used.calls} calls, {used.input_tokens:,} + {used.output_tokens:,} tokens, ${used.cost:.4f}"
+        )
     if current.pending:
         console.print(f"pending review ({len(current.pending)}): {escape(', '.join(current.pending))}")
     if current.answered:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from labelgraph.errors import ConfigError
 
-__all__ = ["CriticSettings", "ProjectConfig", "format_validation_error", "load_project"]
+__all__ = ["CriticSettings", "LLMSettings", "Prices", "ProjectConfig", "format_validation_error", "load_project"]
 
 
 class CriticSettings(BaseModel):
@@ -25,9 +25,46 @@ class CriticSettings(BaseModel):
     min_student_probability: float = Field(
         0.5, ge=0, le=1, description="probability the student model must give the label"
     )
+    min_vote_share: float = Field(
+        0.8, ge=0, le=1, description="share of the annotator's samples that must agree (when it samples several)"
+    )
     min_labels_to_trust: int = Field(
         10, ge=0, description="below this many labels the student and neighbours cannot vouch for a label"
     )
+
+
+class Prices(BaseModel):
+    """US dollars per million tokens, to turn token counts into cost."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: float = Field(0.0, ge=0)
+    output: float = Field(0.0, ge=0)
+
+
+class LLMSettings(BaseModel):
+    """A chat model: a LangChain ``init_chat_model`` string, or an OpenAI-compatible endpoint (``base_url``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="'openai:gpt-4o-mini', 'ollama:qwen2.5', or the model name at base_url")
+    base_url: str | None = Field(None, description="an OpenAI-compatible server: vLLM, Ollama, llama.cpp, OpenAI")
+    api_key_env: str | None = Field(None, description="the environment variable that holds the API key")
+    temperature: float = Field(0.0, ge=0, le=2)
+    samples: int = Field(1, ge=1, le=20, description="answers per item; their votes give the label distribution")
+    sample_temperature: float = Field(0.7, ge=0, le=2, description="temperature of samples after the first")
+    logprobs: bool = Field(False, description="ask for token log-probabilities (OpenAI-compatible servers)")
+    concurrency: int = Field(8, ge=1, le=256)
+    timeout: float = Field(60.0, gt=0, description="seconds per request")
+    max_retries: int = Field(4, ge=0, le=20)
+    max_wait: float = Field(60.0, gt=0, description="longest wait between retries, in seconds")
+    prices: Prices = Prices()
+    cost_budget: float | None = Field(None, gt=0, description="stop the loop once LLM calls cost this much (USD)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        return {"model": value} if isinstance(value, str) else value
 
 
 class ProjectConfig(BaseModel):
@@ -47,8 +84,10 @@ class ProjectConfig(BaseModel):
     budget: int = Field(100, ge=1, description="human labels the run may ask for")
     max_rounds: int = Field(10, ge=1)
     strategy: str = "hybrid"
-    annotator: str = "embedded"
+    annotator: str = Field("embedded", description="embedded | llm | module:factory")
     critic: CriticSettings = CriticSettings()
+    critic_llm: bool = Field(False, description="also ask the LLM to judge each label (needs llm)")
+    llm: LLMSettings | None = None
     neighbours: int = Field(10, ge=1, description="labelled neighbours the annotator and critic consult")
     embedding_model: str = "minilm"
     run_dir: Path | None = None
@@ -76,6 +115,8 @@ class ProjectConfig(BaseModel):
     def _budget_fits_a_batch(self) -> ProjectConfig:
         if self.budget < self.batch_size:
             raise ValueError(f"budget ({self.budget}) is smaller than one batch ({self.batch_size})")
+        if (self.annotator == "llm" or self.critic_llm) and self.llm is None:
+            raise ValueError("annotator 'llm' and critic_llm need an 'llm' section")
         return self
 
     @property

@@ -30,6 +30,7 @@ from labelgraph.graphs.context import RunContext
 from labelgraph.graphs.loop import builder
 from labelgraph.graphs.state import initial_state
 from labelgraph.inbox import ReviewInbox
+from labelgraph.llm import LLMClient, Usage
 from labelgraph.memory import Memory
 from labelgraph.plugins import load_object
 from labelgraph.strategies import Strategy, get_strategy
@@ -55,6 +56,7 @@ class RunStatus(BaseModel):
     pending: list[str]
     answered: list[str]
     metrics: dict[str, float]
+    llm_usage: dict[str, Usage]
     history: list[dict[str, Any]]
 
 
@@ -73,14 +75,29 @@ class Project:
         return Run(Workspace.create(self.config), **plugins)
 
 
-def _build_annotator(spec: str, config: ProjectConfig) -> Annotator:
+def _build_annotator(spec: str, config: ProjectConfig, llm: LLMClient | None) -> Annotator:
     if spec == "embedded":
         return EmbeddedAnnotator(config.labels, get_embedder(config.embedding_model), k=config.neighbours)
+    if spec == "llm":
+        from labelgraph.agents.llm_annotator import LLMAnnotator
+
+        assert llm is not None, "config validation requires an llm section"
+        return LLMAnnotator(config.labels, llm, examples=min(config.neighbours, 8))
     factory = load_object(spec, kind="annotator")
     annotator = factory(config) if isinstance(factory, type) or callable(factory) else factory
     if not isinstance(annotator, Annotator):
         raise PluginError(f"annotator {spec!r} has no name and annotate(items, vectors, neighbours)")
     return annotator
+
+
+def _build_critic(config: ProjectConfig, llm: LLMClient | None) -> Critic:
+    signals = EmbeddedCritic(config.critic)
+    if not config.critic_llm:
+        return signals
+    from labelgraph.agents.llm_critic import LLMCritic
+
+    assert llm is not None, "config validation requires an llm section"
+    return LLMCritic(config.labels, llm, signals)
 
 
 class Run:
@@ -97,12 +114,14 @@ class Run:
         self.workspace = workspace
         config = workspace.config
         self.memory = Memory.embedded(workspace.memory_path, embedding_model=config.embedding_model)
+        self.llm = LLMClient(config.llm, workspace.path / "llm_cache.sqlite") if config.llm else None
         self.context = RunContext(
             workspace=workspace,
             memory=self.memory,
             strategy=strategy or get_strategy(config.strategy),
-            annotator=annotator or _build_annotator(config.annotator, config),
-            critic=critic or EmbeddedCritic(config.critic),
+            annotator=annotator or _build_annotator(config.annotator, config, self.llm),
+            critic=critic or _build_critic(config, self.llm),
+            llm=self.llm,
         )
         self.inbox = ReviewInbox(workspace.reviews)
         self.graph = builder.compile(checkpointer=sqlite_checkpointer(workspace.checkpoints))
@@ -168,6 +187,7 @@ class Run:
             pending=[item_id for item_id in waiting if item_id not in answered],
             answered=[item_id for item_id in waiting if item_id in answered],
             metrics={key: last[key] for key in ("accuracy", "macro_f1") if key in last},
+            llm_usage=self.llm.usage(by="agent") if self.llm else {},
             history=history,
         )
 
@@ -266,3 +286,5 @@ class Run:
 
     def close(self) -> None:
         self.inbox.close()
+        if self.llm is not None:
+            self.llm.close()

@@ -37,6 +37,7 @@ def main() -> None:
         import labelgraph.agents.annotator as annotator
         import labelgraph.agents.critic as critic
         import labelgraph.agents.human as human
+        import labelgraph.agents.llm_annotator as llm_annotator
         import labelgraph.graphs.learning as learning
         import labelgraph.memory.store as store
         import labelgraph.strategies.hybrid as hybrid
@@ -44,6 +45,7 @@ def main() -> None:
         owner, name = {
             "select": (hybrid.Hybrid, "select"),
             "annotate": (annotator.EmbeddedAnnotator, "annotate"),
+            "llm_annotate": (llm_annotator.LLMAnnotator, "annotate"),
             "critique": (critic.EmbeddedCritic, "review"),
             "human_review": (human, "interrupt"),  # returns the answers on resume, then dies
             "commit": (store.Memory, "add"),  # dies after the memory write, before the checkpoint

@@ -30,6 +30,8 @@ class Annotation(BaseModel):
     rationale: str = ""
     annotator: str = ""
     error: str | None = None
+    votes: dict[str, int] = Field(default_factory=dict)
+    """Answers per label when the annotator sampled several (self-consistency)."""
 
 
 @runtime_checkable
@@ -110,6 +112,7 @@ class EmbeddedAnnotator:
 def annotate(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     """Graph node: label this round's batch, with the nearest labelled items as context."""
     context = runtime.context
+    context.enter_round(state["round"])
     ids = state["batch"]
     vectors = context.vectors(ids)
     neighbours = context.memory.neighbours(vectors, context.config.neighbours)

@@ -90,6 +90,12 @@ class EmbeddedCritic:
         label = annotation.label
         reasons: list[str] = []
         signals = {"confidence": annotation.confidence}
+        if len(annotation.votes) > 0 and sum(annotation.votes.values()) > 1:
+            share = annotation.votes.get(label, 0) / sum(annotation.votes.values())
+            signals["vote_share"] = round(share, 4)
+            if share < s.min_vote_share:
+                split = ", ".join(f"{k} {v}" for k, v in sorted(annotation.votes.items(), key=lambda kv: -kv[1]))
+                reasons.append(f"annotator samples split ({split}): share {share:.2f} < {s.min_vote_share:.2f}")
         if annotation.confidence < s.min_confidence:
             reasons.append(f"annotator confidence {annotation.confidence:.2f} < {s.min_confidence:.2f}")
         if one.n_labels < s.min_labels_to_trust:
@@ -124,6 +130,7 @@ class EmbeddedCritic:
 def critique(state: LoopState, runtime: Runtime[RunContext]) -> Command[Literal["human_review", "commit"]]:
     """Graph node: judge every annotation; disputes (up to the remaining budget) go to a person."""
     context = runtime.context
+    context.enter_round(state["round"])
     ids = state["batch"]
     vectors = context.vectors(ids)
     neighbours = context.memory.neighbours(vectors, context.config.neighbours)

@@ -16,6 +16,7 @@ from labelgraph.agents.annotator import Annotator
 from labelgraph.agents.critic import Critic
 from labelgraph.config import ProjectConfig
 from labelgraph.data import Item
+from labelgraph.llm import LLMClient
 from labelgraph.memory import Memory
 from labelgraph.models import StudentModel, make_student
 from labelgraph.strategies import Strategy
@@ -33,6 +34,7 @@ class RunContext:
     strategy: Strategy
     annotator: Annotator
     critic: Critic
+    llm: LLMClient | None = None
     student_spec: str = "logreg"
     _rows: dict[str, int] = field(default_factory=dict, repr=False)
     _student: tuple[str, StudentModel] | None = field(default=None, repr=False)
@@ -55,6 +57,11 @@ class RunContext:
     @property
     def pool_ids(self) -> list[str]:
         return [item.id for item in self.workspace.items if item.meta.get("in_pool")]
+
+    def enter_round(self, round_number: int) -> None:
+        """Tell the LLM ledger which round the coming calls belong to."""
+        if self.llm is not None:
+            self.llm.round_number = round_number
 
     def items(self, ids: list[str]) -> list[Item]:
         """Items as agents see them: text and metadata, never the gold label."""

@@ -12,6 +12,7 @@ from labelgraph.agents.selector import candidates
 from labelgraph.data import LabelRecord
 from labelgraph.graphs.context import RunContext
 from labelgraph.graphs.state import LoopState
+from labelgraph.llm import Usage
 from labelgraph.models import evaluate
 
 __all__ = ["commit", "route_after_train", "train"]
@@ -87,11 +88,18 @@ def train(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         "by_source": dict(Counter(record["source"] for record in state["labels"].values())),
         **metrics,
     }
+    spent = 0.0
+    if context.llm is not None:
+        used = context.llm.usage(by="round").get(str(state["round"]), Usage())
+        entry.update(llm_calls=used.calls, llm_tokens=used.input_tokens + used.output_tokens, llm_cost=used.cost)
+        spent = context.llm.total_cost()
     stop = None
     if state["human_labels"] >= config.budget:
         stop = f"human-label budget spent ({state['human_labels']} of {config.budget})"
     elif state["round"] >= config.max_rounds:
         stop = f"maximum rounds reached ({config.max_rounds})"
+    elif config.llm is not None and config.llm.cost_budget is not None and spent >= config.llm.cost_budget:
+        stop = f"LLM cost budget spent (${spent:.4f} of ${config.llm.cost_budget:.4f})"
     elif not candidates(state, context):
         stop = "pool exhausted"
     return {"history": [entry], "stop_reason": stop}

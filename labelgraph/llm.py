@@ -1,0 +1,228 @@
+"""The LLM layer: a chat model from the project file, bounded async concurrency, retries, a persistent
+response cache in the run folder, and token / cost accounting per agent and round.
+
+Every call goes through :meth:`LLMClient.chat`: the response cache answers repeats (a resumed or repeated
+run never pays twice); otherwise the request is retried with exponential backoff and jitter on timeouts,
+429 (honouring Retry-After) and 5xx, and not retried on other 4xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+import weakref
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage, messages_to_dict
+from pydantic import BaseModel
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity.wait import wait_base
+
+from labelgraph.config import LLMSettings
+from labelgraph.errors import ConfigError
+
+__all__ = ["LLMClient", "Reply", "Usage", "make_chat_model", "retryable"]
+
+
+def make_chat_model(settings: LLMSettings) -> BaseChatModel:
+    """A LangChain chat model; its own retries are off because ours (tenacity) handle them."""
+    key = None
+    if settings.api_key_env:
+        key = os.environ.get(settings.api_key_env)
+        if not key:
+            raise ConfigError(f"llm: the environment variable {settings.api_key_env!r} (api_key_env) is not set")
+    if settings.base_url:
+        from langchain_openai import ChatOpenAI
+
+        return ChatOpenAI(
+            model=settings.model,
+            base_url=settings.base_url,
+            api_key=key or "not-needed",
+            temperature=settings.temperature,
+            timeout=settings.timeout,
+            max_retries=0,
+        )
+    from langchain.chat_models import init_chat_model
+
+    extra = {"api_key": key} if key else {}
+    try:
+        return init_chat_model(
+            settings.model, temperature=settings.temperature, timeout=settings.timeout, max_retries=0, **extra
+        )
+    except (ImportError, ValueError) as error:
+        raise ConfigError(f"llm: cannot make a chat model from {settings.model!r}: {error}") from None
+
+
+def retryable(error: BaseException) -> bool:
+    """Timeouts, connection failures, 429 and 5xx may succeed later; other 4xx cannot."""
+    if isinstance(error, asyncio.TimeoutError | TimeoutError):
+        return True
+    names = {cls.__name__ for cls in type(error).__mro__}
+    if any("Timeout" in name for name in names) or "APIConnectionError" in names:
+        return True
+    status = getattr(error, "status_code", None) or getattr(getattr(error, "response", None), "status_code", None)
+    return isinstance(status, int) and (status == 429 or status >= 500)
+
+
+class _WaitRetryAfter(wait_base):
+    """Wait as long as the server's Retry-After says (capped), else exponential backoff with jitter."""
+
+    def __init__(self, max_wait: float):
+        self.max_wait = max_wait
+        self.fallback = wait_exponential_jitter(multiplier=0.5, max=max_wait, jitter=0.5)
+
+    def __call__(self, retry_state: Any) -> float:
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        response = getattr(error, "response", None)
+        header = response.headers.get("retry-after") if response is not None else None
+        if header:
+            try:
+                return min(max(float(header), 0.0), self.max_wait)
+            except ValueError:
+                pass
+        return self.fallback(retry_state)
+
+
+class Usage(BaseModel):
+    calls: int = 0
+    cached: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+
+
+class Reply(BaseModel):
+    """One chat answer: its text, token counts, cost, label-token log-probabilities if the server sent them."""
+
+    content: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    logprobs: list[dict[str, Any]] | None = None
+    cached: bool = False
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, reply TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS usage (
+    key TEXT NOT NULL, agent TEXT NOT NULL, round INTEGER NOT NULL,
+    input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cost REAL NOT NULL,
+    PRIMARY KEY (key, agent, round)
+);
+"""
+
+
+class LLMClient:
+    """Cached, retried, bounded calls to one chat model, with a ledger of tokens and cost."""
+
+    def __init__(self, settings: LLMSettings, cache_path: Path, *, model: BaseChatModel | None = None):
+        self.settings = settings
+        self.model = model or make_chat_model(settings)
+        self._db = sqlite3.connect(str(cache_path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+        self._limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+        self.session = Usage()  # this process only: calls made and answered from cache
+        self.round_number = 0  # the loop's round, for the ledger; set by the graph nodes
+
+    def _limit(self) -> asyncio.Semaphore:
+        """At most ``concurrency`` requests in flight (one semaphore per event loop)."""
+        loop = asyncio.get_running_loop()
+        if loop not in self._limits:
+            self._limits[loop] = asyncio.Semaphore(self.settings.concurrency)
+        return self._limits[loop]
+
+    def _key(self, messages: list[BaseMessage], params: dict[str, Any]) -> str:
+        identity = {"model": self.settings.model, "base_url": self.settings.base_url, **params}
+        text = json.dumps([identity, messages_to_dict(messages)], sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def _cached(self, key: str) -> Reply | None:
+        with self._lock:
+            row = self._db.execute("SELECT reply FROM responses WHERE key = ?", (key,)).fetchone()
+        return Reply.model_validate_json(row[0]) if row else None
+
+    def _record(self, key: str, reply: Reply, agent: str, round_number: int, *, store: bool) -> None:
+        with self._lock:
+            if store:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", (key, reply.model_dump_json(), time.time())
+                )
+            self._db.execute(
+                "INSERT OR IGNORE INTO usage VALUES (?, ?, ?, ?, ?, ?)",
+                (key, agent, round_number, reply.input_tokens, reply.output_tokens, reply.cost),
+            )
+
+    async def chat(
+        self,
+        messages: list[BaseMessage],
+        *,
+        agent: str,
+        sample: int = 0,
+        temperature: float | None = None,
+    ) -> Reply:
+        """One answer, from the cache if this exact request was answered before."""
+        temperature = self.settings.temperature if temperature is None else temperature
+        params = {"temperature": temperature, "sample": sample, "logprobs": self.settings.logprobs}
+        key = self._key(messages, params)
+        cached = self._cached(key)
+        if cached is not None:
+            self.session.cached += 1
+            self._record(key, cached, agent, self.round_number, store=False)
+            return cached.model_copy(update={"cached": True})
+        bound = self.model.bind(temperature=temperature)
+        if self.settings.logprobs:
+            bound = self.model.bind(temperature=temperature, logprobs=True, top_logprobs=5)
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception(retryable),
+            wait=_WaitRetryAfter(self.settings.max_wait),
+            stop=stop_after_attempt(self.settings.max_retries + 1),
+            reraise=True,
+        ):
+            with attempt:
+                async with self._limit():
+                    message = await bound.ainvoke(messages)
+        usage = getattr(message, "usage_metadata", None) or {}
+        tokens_in, tokens_out = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
+        prices = self.settings.prices
+        reply = Reply(
+            content=message.content if isinstance(message.content, str) else json.dumps(message.content),
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
+            cost=(tokens_in * prices.input + tokens_out * prices.output) / 1_000_000,
+            logprobs=(message.response_metadata.get("logprobs") or {}).get("content"),
+        )
+        self.session.calls += 1
+        self.session.input_tokens += tokens_in
+        self.session.output_tokens += tokens_out
+        self.session.cost += reply.cost
+        self._record(key, reply, agent, self.round_number, store=True)
+        return reply
+
+    def usage(self, *, by: str = "agent") -> dict[str, Usage]:
+        """Tokens and cost recorded in this run folder, by ``agent`` or by ``round``."""
+        column = {"agent": "agent", "round": "round"}[by]
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {column}, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cost) FROM usage GROUP BY 1"
+            ).fetchall()
+        return {
+            str(k): Usage(calls=n, input_tokens=i or 0, output_tokens=o or 0, cost=c or 0.0) for k, n, i, o, c in rows
+        }
+
+    def total_cost(self) -> float:
+        with self._lock:
+            return float(self._db.execute("SELECT COALESCE(SUM(cost), 0) FROM usage").fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()

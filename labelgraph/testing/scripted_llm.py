@@ -1,0 +1,175 @@
+"""A scripted OpenAI-compatible chat server on 127.0.0.1: real HTTP, so the real client parses and retries.
+
+    with ScriptedLLM(labeller=lambda text: "positive") as server:
+        ChatOpenAI(base_url=server.url, api_key="test", model="scripted")
+
+It answers annotator prompts with ``{"label", "confidence", "rationale"}`` from ``labeller(text)`` and critic
+prompts with ``{"verdict", "reason"}`` from ``judge(text, label)``. Queued faults apply to the next requests:
+429 with Retry-After, 500, a delay past the client's timeout, malformed JSON, a label outside the set.
+Every request body is kept in ``requests``, so a test can count calls and read what the model was sent.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = ["Fault", "ScriptedLLM", "text_to_label"]
+
+_TEXT = re.compile(r"<text>\n(.*?)\n</text>", re.DOTALL)
+
+
+@dataclass
+class Fault:
+    """What to do instead of a normal answer: ``kind`` is 429, 500, slow, malformed or outside."""
+
+    kind: str
+    seconds: float = 0.0
+
+
+def text_to_label(messages: list[dict[str, Any]], *, first: bool = False) -> str:
+    """A delimited text of the last user message: the last (the item to label) or the first (the item judged)."""
+    for message in reversed([m for m in messages if m.get("role") == "user"]):  # a repair request has none
+        found = _TEXT.findall(str(message["content"]))
+        if found:
+            return found[0] if first else found[-1]
+    return ""
+
+
+class ScriptedLLM:
+    """An OpenAI-compatible ``/v1/chat/completions`` whose answers and faults a test scripts."""
+
+    def __init__(
+        self,
+        *,
+        labeller: Callable[[str], str] = lambda text: "positive",
+        judge: Callable[[str, str], str] = lambda text, label: "accept",
+        confidence: float = 0.9,
+        label_probability: float = 0.8,
+        latency: float = 0.0,
+    ):
+        self.labeller, self.judge = labeller, judge
+        self.confidence, self.label_probability, self.latency = confidence, label_probability, latency
+        self.faults: deque[Fault] = deque()
+        self.requests: list[dict[str, Any]] = []
+        self.arrivals: list[float] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def __enter__(self) -> ScriptedLLM:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def fail_next(self, *faults: Fault) -> None:
+        self.faults.extend(faults)
+
+    def count(self, kind: str = "annotator") -> int:
+        """Requests received whose system prompt is the annotator's (or the critic's)."""
+        marker = {"annotator": "You label texts", "critic": "You check labels"}[kind]
+        return sum(marker in str(r["messages"][0].get("content", "")) for r in self.requests)
+
+    # -- answers -----------------------------------------------------------------------------------
+    def _content(self, body: dict[str, Any], fault: Fault | None) -> str:
+        messages = body["messages"]
+        text = text_to_label(messages)
+        if fault and fault.kind == "malformed":
+            return '{"label": "positive", "confidence": 0.9, "rationale": "cut off'
+        if "You check labels" in str(messages[0].get("content", "")):
+            label = re.search(r"Proposed label: (.*)", str(messages[-1]["content"]))
+            verdict = self.judge(text_to_label(messages, first=True), label.group(1).strip() if label else "")
+            return json.dumps({"verdict": verdict, "reason": f"scripted judge says {verdict}"})
+        label = "no-such-label" if fault and fault.kind == "outside" else self.labeller(text)
+        return json.dumps({"label": label, "confidence": self.confidence, "rationale": "scripted"})
+
+    def _logprobs(self, content: str) -> dict[str, Any]:
+        """Tokens of a few characters each; the label's tokens carry ``label_probability`` between them."""
+        tokens = [content[i : i + 4] for i in range(0, len(content), 4)]
+        found = re.search(r'"label"\s*:\s*"([^"]*)"', content)
+        span = found.span(1) if found else (0, 0)
+        inside = [i for i in range(len(tokens)) if i * 4 < span[1] and i * 4 + 4 > span[0]]
+        each = math.log(self.label_probability) / max(len(inside), 1)
+        return {
+            "content": [
+                {"token": t, "logprob": each if i in inside else 0.0, "bytes": None, "top_logprobs": []}
+                for i, t in enumerate(tokens)
+            ]
+        }
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        script = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                with script._lock:
+                    script.requests.append(body)
+                    script.arrivals.append(time.monotonic())
+                    fault = script.faults.popleft() if script.faults else None
+                if script.latency:
+                    time.sleep(script.latency)
+                if fault and fault.kind == "429":
+                    error = {"error": {"message": "rate limited", "type": "rate_limit", "code": "rate_limit"}}
+                    return self._send(429, error, {"Retry-After": str(fault.seconds)})
+                if fault and fault.kind == "500":
+                    return self._send(500, {"error": {"message": "boom", "type": "server_error"}})
+                if fault and fault.kind == "400":
+                    return self._send(400, {"error": {"message": "bad request", "type": "invalid_request_error"}})
+                if fault and fault.kind == "slow":
+                    time.sleep(fault.seconds)
+                content = script._content(body, fault)
+                choice: dict[str, Any] = {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content},
+                    "finish_reason": "stop",
+                }
+                if body.get("logprobs"):
+                    choice["logprobs"] = script._logprobs(content)
+                prompt_tokens = sum(len(str(m.get("content", ""))) for m in body["messages"]) // 4
+                self._send(
+                    200,
+                    {
+                        "id": f"chatcmpl-{len(script.requests)}",
+                        "object": "chat.completion",
+                        "created": int(time.time()),
+                        "model": body.get("model", "scripted"),
+                        "choices": [choice],
+                        "usage": {
+                            "prompt_tokens": prompt_tokens,
+                            "completion_tokens": len(content) // 4,
+                            "total_tokens": prompt_tokens + len(content) // 4,
+                        },
+                    },
+                )
+
+        return Handler
