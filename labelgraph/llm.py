@@ -127,6 +127,7 @@ class LLMClient:
         self.model = model or make_chat_model(settings)
         self._db = sqlite3.connect(str(cache_path), check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a killed process loses no committed row
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
         self._limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (

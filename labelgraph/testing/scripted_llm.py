@@ -117,6 +117,9 @@ class ScriptedLLM:
         script = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+            disable_nagle_algorithm = True  # no 40 ms wait between header and body writes
+
             def log_message(self, *args: Any) -> None:  # quiet
                 pass
 
