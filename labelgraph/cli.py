@@ -144,6 +144,11 @@ def status(run_path: RunArg, as_json: Annotated[bool, typer.Option("--json", hel
         console.print(
             f"llm {agent}: {used.calls} calls, {used.input_tokens:,} + {used.output_tokens:,} tokens, ${used.cost:.4f}"
         )
+    for name, figures in sorted(current.tools.items()):
+        console.print(
+            f"tool {escape(name)}: coverage {figures['coverage']:.0%}, agreement {figures['agreement']:.0%} "
+            f"({int(figures['votes'])} votes)"
+        )
     if current.pending:
         console.print(f"pending review ({len(current.pending)}): {escape(', '.join(current.pending))}")
     if current.answered:

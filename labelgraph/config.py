@@ -10,7 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from labelgraph.errors import ConfigError
 
-__all__ = ["CriticSettings", "LLMSettings", "Prices", "ProjectConfig", "format_validation_error", "load_project"]
+__all__ = [
+    "CriticSettings",
+    "LLMSettings",
+    "Prices",
+    "ProjectConfig",
+    "ToolSettings",
+    "format_validation_error",
+    "load_project",
+]
 
 
 class CriticSettings(BaseModel):
@@ -67,6 +75,20 @@ class LLMSettings(BaseModel):
         return {"model": value} if isinstance(value, str) else value
 
 
+class ToolSettings(BaseModel):
+    """A tool by dotted path or entry-point name; ``vote: true`` makes it a labelling function."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    vote: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        return {"path": value} if isinstance(value, str) else value
+
+
 class ProjectConfig(BaseModel):
     """A labelling project: the pool, the labels, and how the loop runs."""
 
@@ -88,6 +110,8 @@ class ProjectConfig(BaseModel):
     critic: CriticSettings = CriticSettings()
     critic_llm: bool = Field(False, description="also ask the LLM to judge each label (needs llm)")
     llm: LLMSettings | None = None
+    tools: list[ToolSettings] = Field(default_factory=list, description="LangChain tools the agents may use")
+    tool_steps: int = Field(3, ge=1, le=10, description="most tool calls an LLM agent makes for one item")
     neighbours: int = Field(10, ge=1, description="labelled neighbours the annotator and critic consult")
     embedding_model: str = "minilm"
     run_dir: Path | None = None

@@ -21,6 +21,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, messages_to_dict
+from langchain_core.tools import BaseTool
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 from tenacity.wait import wait_base
@@ -106,6 +107,7 @@ class Reply(BaseModel):
     output_tokens: int = 0
     cost: float = 0.0
     logprobs: list[dict[str, Any]] | None = None
+    tool_calls: list[dict[str, Any]] = []
     cached: bool = False
 
 
@@ -171,19 +173,26 @@ class LLMClient:
         agent: str,
         sample: int = 0,
         temperature: float | None = None,
+        tools: list[BaseTool] | None = None,
     ) -> Reply:
-        """One answer, from the cache if this exact request was answered before."""
+        """One answer, from the cache if this exact request was answered before; ``tools`` may be called."""
         temperature = self.settings.temperature if temperature is None else temperature
-        params = {"temperature": temperature, "sample": sample, "logprobs": self.settings.logprobs}
+        params = {
+            "temperature": temperature,
+            "sample": sample,
+            "logprobs": self.settings.logprobs,
+            "tools": [one.name for one in tools or []],
+        }
         key = self._key(messages, params)
         cached = self._cached(key)
         if cached is not None:
             self.session.cached += 1
             self._record(key, cached, agent, self.round_number, store=False)
             return cached.model_copy(update={"cached": True})
-        bound = self.model.bind(temperature=temperature)
+        options: dict[str, Any] = {"temperature": temperature}
         if self.settings.logprobs:
-            bound = self.model.bind(temperature=temperature, logprobs=True, top_logprobs=5)
+            options.update(logprobs=True, top_logprobs=5)
+        bound = (self.model.bind_tools(tools) if tools else self.model).bind(**options)
         async for attempt in AsyncRetrying(
             retry=retry_if_exception(retryable),
             wait=_WaitRetryAfter(self.settings.max_wait),
@@ -202,6 +211,7 @@ class LLMClient:
             output_tokens=tokens_out,
             cost=(tokens_in * prices.input + tokens_out * prices.output) / 1_000_000,
             logprobs=(message.response_metadata.get("logprobs") or {}).get("content"),
+            tool_calls=[dict(call) for call in getattr(message, "tool_calls", None) or []],
         )
         self.session.calls += 1
         self.session.input_tokens += tokens_in

@@ -34,6 +34,7 @@ from labelgraph.llm import LLMClient, Usage
 from labelgraph.memory import Memory
 from labelgraph.plugins import load_object
 from labelgraph.strategies import Strategy, get_strategy
+from labelgraph.tools import LoadedTools, load_tools
 from labelgraph.workspace import Workspace
 
 __all__ = ["Phase", "Project", "Run", "RunStatus"]
@@ -57,7 +58,24 @@ class RunStatus(BaseModel):
     answered: list[str]
     metrics: dict[str, float]
     llm_usage: dict[str, Usage]
+    tools: dict[str, dict[str, float]]
     history: list[dict[str, Any]]
+
+
+def tool_summary(history: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Each voting tool's coverage (share of annotated items it voted on) and agreement with committed labels."""
+    totals: dict[str, Counter] = {}
+    for entry in history:
+        for name, counts in entry.get("tools", {}).items():
+            totals.setdefault(name, Counter()).update(counts)
+    return {
+        name: {
+            "coverage": round(c["voted"] / c["items"], 4) if c["items"] else 0.0,
+            "agreement": round(c["agreed"] / c["judged"], 4) if c["judged"] else 0.0,
+            "votes": c["voted"],
+        }
+        for name, c in totals.items()
+    }
 
 
 class Project:
@@ -75,14 +93,16 @@ class Project:
         return Run(Workspace.create(self.config), **plugins)
 
 
-def _build_annotator(spec: str, config: ProjectConfig, llm: LLMClient | None) -> Annotator:
+def _build_annotator(spec: str, config: ProjectConfig, llm: LLMClient | None, tools: LoadedTools) -> Annotator:
     if spec == "embedded":
         return EmbeddedAnnotator(config.labels, get_embedder(config.embedding_model), k=config.neighbours)
     if spec == "llm":
         from labelgraph.agents.llm_annotator import LLMAnnotator
 
         assert llm is not None, "config validation requires an llm section"
-        return LLMAnnotator(config.labels, llm, examples=min(config.neighbours, 8))
+        return LLMAnnotator(
+            config.labels, llm, examples=min(config.neighbours, 8), tools=tools.tools, tool_steps=config.tool_steps
+        )
     factory = load_object(spec, kind="annotator")
     annotator = factory(config) if isinstance(factory, type) or callable(factory) else factory
     if not isinstance(annotator, Annotator):
@@ -115,13 +135,15 @@ class Run:
         config = workspace.config
         self.memory = Memory.embedded(workspace.memory_path, embedding_model=config.embedding_model)
         self.llm = LLMClient(config.llm, workspace.path / "llm_cache.sqlite") if config.llm else None
+        tools = load_tools(config.tools, memory=self.memory)
         self.context = RunContext(
             workspace=workspace,
             memory=self.memory,
             strategy=strategy or get_strategy(config.strategy),
-            annotator=annotator or _build_annotator(config.annotator, config, self.llm),
+            annotator=annotator or _build_annotator(config.annotator, config, self.llm, tools),
             critic=critic or _build_critic(config, self.llm),
             llm=self.llm,
+            voters=tools.voters,
         )
         self.inbox = ReviewInbox(workspace.reviews)
         self.graph = builder.compile(checkpointer=sqlite_checkpointer(workspace.checkpoints))
@@ -188,6 +210,7 @@ class Run:
             answered=[item_id for item_id in waiting if item_id in answered],
             metrics={key: last[key] for key in ("accuracy", "macro_f1") if key in last},
             llm_usage=self.llm.usage(by="agent") if self.llm else {},
+            tools=tool_summary(history),
             history=history,
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
@@ -10,6 +11,7 @@ from pydantic import BaseModel, Field
 from labelgraph.data import Item
 from labelgraph.embeddings import Embedder
 from labelgraph.memory import Neighbour
+from labelgraph.tools.registry import tool_votes
 
 if TYPE_CHECKING:
     from langgraph.runtime import Runtime
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
     from labelgraph.graphs.state import LoopState
 
 __all__ = ["Annotation", "Annotator", "EmbeddedAnnotator", "annotate"]
+
+log = logging.getLogger(__name__)
 
 
 class Annotation(BaseModel):
@@ -32,6 +36,8 @@ class Annotation(BaseModel):
     error: str | None = None
     votes: dict[str, int] = Field(default_factory=dict)
     """Answers per label when the annotator sampled several (self-consistency)."""
+    tool_votes: dict[str, str] = Field(default_factory=dict)
+    """Labels cast by labelling-function tools (abstentions left out)."""
 
 
 @runtime_checkable
@@ -68,11 +74,13 @@ class EmbeddedAnnotator:
         k: int = 10,
         knn_weight: float = 0.8,
         temperature: float = 0.05,
+        tool_weight: float = 0.25,
     ):
         self.labels = list(labels)
         self.k = k
         self.knn_weight = knn_weight
         self.temperature = temperature
+        self.tool_weight = tool_weight
         prompts = [f"{name}: {description}" if description else name for name, description in labels.items()]
         self._label_vectors = embedder.embed(prompts)
 
@@ -93,6 +101,10 @@ class EmbeddedAnnotator:
             weight = self.knn_weight * min(len(near), self.k) / self.k if votes.sum() > 0 else 0.0
             knn = votes / votes.sum() if votes.sum() > 0 else np.zeros_like(votes)
             distribution = weight * knn + (1 - weight) * prior
+            cast = [v for v in item.meta.get("tool_votes", {}).values() if v in self.labels]
+            if cast:  # labelling functions take a fixed share, split by their votes
+                tools = np.bincount([self.labels.index(v) for v in cast], minlength=len(self.labels)) / len(cast)
+                distribution = (1 - self.tool_weight) * distribution + self.tool_weight * tools
             best = int(distribution.argmax())
             annotations.append(
                 Annotation(
@@ -110,22 +122,31 @@ class EmbeddedAnnotator:
 
 
 def annotate(state: LoopState, runtime: Runtime[RunContext]) -> dict:
-    """Graph node: label this round's batch, with the nearest labelled items as context."""
+    """Graph node: label this round's batch, with the nearest labelled items as context and the tools' votes."""
     context = runtime.context
     context.enter_round(state["round"])
     ids = state["batch"]
     vectors = context.vectors(ids)
     neighbours = context.memory.neighbours(vectors, context.config.neighbours)
-    annotations = context.annotator.annotate(context.items(ids), vectors, neighbours)
-    names = set(context.config.label_names)
+    names = context.config.label_names
+    items = context.items(ids)
+    if context.voters:
+        items = [
+            item.model_copy(
+                update={"meta": {**item.meta, "tool_votes": tool_votes(context.voters, item.text, names, log.warning)}}
+            )
+            for item in items
+        ]
+    annotations = context.annotator.annotate(items, vectors, neighbours)
+    votes = {item.id: item.meta.get("tool_votes", {}) for item in items}
     checked = {}
     for annotation in annotations:
         if annotation.label is not None and annotation.label not in names:
             annotation = annotation.model_copy(
                 update={"label": None, "error": f"label {annotation.label!r} is not in the label set"}
             )
-        checked[annotation.id] = annotation.model_dump()
-    missing = [item_id for item_id in ids if item_id not in checked]
-    for item_id in missing:
-        checked[item_id] = Annotation(id=item_id, label=None, error="annotator returned nothing").model_dump()
+        checked[annotation.id] = annotation.model_copy(update={"tool_votes": votes.get(annotation.id, {})}).model_dump()
+    for item_id in ids:
+        if item_id not in checked:
+            checked[item_id] = Annotation(id=item_id, label=None, error="annotator returned nothing").model_dump()
     return {"annotations": checked}

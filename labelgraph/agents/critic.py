@@ -96,6 +96,10 @@ class EmbeddedCritic:
             if share < s.min_vote_share:
                 split = ", ".join(f"{k} {v}" for k, v in sorted(annotation.votes.items(), key=lambda kv: -kv[1]))
                 reasons.append(f"annotator samples split ({split}): share {share:.2f} < {s.min_vote_share:.2f}")
+        against = {name: vote for name, vote in annotation.tool_votes.items() if vote != label}
+        if against:
+            said = ", ".join(f"{name!r} votes {vote!r}" for name, vote in sorted(against.items()))
+            reasons.append(f"labelling functions disagree: {said}")
         if annotation.confidence < s.min_confidence:
             reasons.append(f"annotator confidence {annotation.confidence:.2f} < {s.min_confidence:.2f}")
         if one.n_labels < s.min_labels_to_trust:

@@ -15,12 +15,13 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.tools import BaseTool
 from pydantic import BaseModel, Field, ValidationError
 
 from labelgraph.agents.annotator import Annotation
 from labelgraph.data import Item
-from labelgraph.llm import LLMClient
+from labelgraph.llm import LLMClient, Reply
 from labelgraph.memory import Neighbour
 from labelgraph.prompts import annotator_messages, repair_message
 
@@ -72,16 +73,43 @@ class LLMAnnotator:
 
     name = "llm"
 
-    def __init__(self, labels: dict[str, str], client: LLMClient, *, examples: int = 5):
+    def __init__(
+        self,
+        labels: dict[str, str],
+        client: LLMClient,
+        *,
+        examples: int = 5,
+        tools: list[BaseTool] | None = None,
+        tool_steps: int = 3,
+    ):
         self.labels = labels
         self.client = client
         self.examples = examples
+        self.tools = {one.name: one for one in tools or []}
+        self.tool_steps = tool_steps
+
+    async def _converse(self, messages: list, chat: dict[str, Any]) -> tuple[Reply, list]:
+        """Ask; while the model calls tools (at most ``tool_steps`` rounds), run them and ask again."""
+        tools = list(self.tools.values()) or None
+        for _ in range(self.tool_steps):
+            reply = await self.client.chat(messages, tools=tools, **chat)
+            if not reply.tool_calls:
+                return reply, messages
+            messages = [*messages, AIMessage(reply.content, tool_calls=reply.tool_calls)]
+            for call in reply.tool_calls:
+                chosen = self.tools.get(call["name"])
+                try:
+                    result = str(await chosen.ainvoke(call["args"])) if chosen else f"no tool named {call['name']!r}"
+                except Exception as error:  # the model sees the failure and may answer without the tool
+                    result = f"tool error: {type(error).__name__}: {error}"
+                messages.append(ToolMessage(result, tool_call_id=call["id"]))
+        return await self.client.chat(messages, **chat), messages  # steps used up: answer without tools
 
     async def _sample(self, messages: list, sample: int) -> tuple[LabelAnswer | None, str, float | None]:
         settings = self.client.settings
         temperature = settings.temperature if sample == 0 else settings.sample_temperature
         chat = {"agent": "annotator", "sample": sample, "temperature": temperature}
-        reply = await self.client.chat(messages, **chat)
+        reply, messages = await self._converse(messages, chat)
         content = reply.content
         for attempt in range(2):
             try:

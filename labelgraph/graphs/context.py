@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from langchain_core.tools import BaseTool
 
 from labelgraph.agents.annotator import Annotator
 from labelgraph.agents.critic import Critic
@@ -35,6 +36,7 @@ class RunContext:
     annotator: Annotator
     critic: Critic
     llm: LLMClient | None = None
+    voters: list[BaseTool] = field(default_factory=list)
     student_spec: str = "logreg"
     _rows: dict[str, int] = field(default_factory=dict, repr=False)
     _student: tuple[str, StudentModel] | None = field(default=None, repr=False)

@@ -88,6 +88,8 @@ def train(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         "by_source": dict(Counter(record["source"] for record in state["labels"].values())),
         **metrics,
     }
+    if context.voters:
+        entry["tools"] = tool_round_stats(state, [voter.name for voter in context.voters])
     spent = 0.0
     if context.llm is not None:
         used = context.llm.usage(by="round").get(str(state["round"]), Usage())
@@ -103,6 +105,23 @@ def train(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     elif not candidates(state, context):
         stop = "pool exhausted"
     return {"history": [entry], "stop_reason": stop}
+
+
+def tool_round_stats(state: LoopState, names: list[str]) -> dict[str, dict[str, int]]:
+    """Per voting tool this round: items annotated, votes cast, votes on committed items, votes that agreed."""
+    stats = {name: {"items": 0, "voted": 0, "judged": 0, "agreed": 0} for name in names}
+    for item_id, annotation in state["annotations"].items():
+        committed = state["labels"].get(item_id, {}).get("label") if item_id in state["batch"] else None
+        for name in names:
+            stats[name]["items"] += 1
+            vote = annotation.get("tool_votes", {}).get(name)
+            if vote is None:
+                continue
+            stats[name]["voted"] += 1
+            if committed is not None:
+                stats[name]["judged"] += 1
+                stats[name]["agreed"] += vote == committed
+    return stats
 
 
 def route_after_train(state: LoopState) -> Literal["select", "__end__"]:

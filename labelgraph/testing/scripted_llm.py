@@ -3,6 +3,7 @@
     with ScriptedLLM(labeller=lambda text: "positive") as server:
         ChatOpenAI(base_url=server.url, api_key="test", model="scripted")
 
+When the request offers tools, it first calls the first one with the item's text, then answers.
 It answers annotator prompts with ``{"label", "confidence", "rationale"}`` from ``labeller(text)`` and critic
 prompts with ``{"verdict", "reason"}`` from ``judge(text, label)``. Queued faults apply to the next requests:
 429 with Retry-After, 500, a delay past the client's timeout, malformed JSON, a label outside the set.
@@ -55,8 +56,9 @@ class ScriptedLLM:
         confidence: float = 0.9,
         label_probability: float = 0.8,
         latency: float = 0.0,
+        call_tools: bool = True,
     ):
-        self.labeller, self.judge = labeller, judge
+        self.labeller, self.judge, self.call_tools = labeller, judge, call_tools
         self.confidence, self.label_probability, self.latency = confidence, label_probability, latency
         self.faults: deque[Fault] = deque()
         self.requests: list[dict[str, Any]] = []
@@ -98,6 +100,24 @@ class ScriptedLLM:
             return json.dumps({"verdict": verdict, "reason": f"scripted judge says {verdict}"})
         label = "no-such-label" if fault and fault.kind == "outside" else self.labeller(text)
         return json.dumps({"label": label, "confidence": self.confidence, "rationale": "scripted"})
+
+    def _tool_call(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Call the first offered tool with the item's text as its first argument."""
+        function = body["tools"][0]["function"]
+        argument = next(iter(function.get("parameters", {}).get("properties", {})), "text")
+        call = {
+            "id": f"call_{len(self.requests)}",
+            "type": "function",
+            "function": {
+                "name": function["name"],
+                "arguments": json.dumps({argument: text_to_label(body["messages"])}),
+            },
+        }
+        return {
+            "index": 0,
+            "message": {"role": "assistant", "content": None, "tool_calls": [call]},
+            "finish_reason": "tool_calls",
+        }
 
     def _logprobs(self, content: str) -> dict[str, Any]:
         """Tokens of a few characters each; the label's tokens carry ``label_probability`` between them."""
@@ -150,12 +170,17 @@ class ScriptedLLM:
                     return self._send(400, {"error": {"message": "bad request", "type": "invalid_request_error"}})
                 if fault and fault.kind == "slow":
                     time.sleep(fault.seconds)
-                content = script._content(body, fault)
-                choice: dict[str, Any] = {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": content},
-                    "finish_reason": "stop",
-                }
+                called = any(m.get("role") == "tool" for m in body["messages"])
+                if body.get("tools") and script.call_tools and not called:
+                    choice = script._tool_call(body)
+                    content = ""
+                else:
+                    content = script._content(body, fault)
+                    choice = {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": "stop",
+                    }
                 if body.get("logprobs"):
                     choice["logprobs"] = script._logprobs(content)
                 prompt_tokens = sum(len(str(m.get("content", ""))) for m in body["messages"]) // 4
