@@ -3,7 +3,8 @@
     python benchmarks/llm_annotate.py [--items 200] [--latency 0.2] [--concurrency 16]
 
 Prints wall time over the ideal (items / concurrency x latency) and the same run again from the response
-cache. Goals: ratio under 1.3, cached rerun under 2 s. Ends with one JSON line.
+cache. The cold run is repeated (fresh caches) and the median reported.
+Goals: ratio under 1.3, cached rerun under 2 s. Ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +33,9 @@ def timed_run(url: str, cache: Path, items: list[Item], concurrency: int) -> tup
     labelled = annotator.annotate(items, np.zeros((len(items), 1)), [[] for _ in items])
     seconds = time.perf_counter() - start
     client.close()
+    failed = sorted({a.error for a in labelled if a.label is None})
+    if failed:
+        print(f"  failed: {failed}")
     return seconds, sum(a.label is not None for a in labelled)
 
 
@@ -47,6 +52,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=200)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
     items = [Item(id=str(i), text=f"review number {i}: a film worth seeing") for i in range(args.items)]
@@ -58,16 +64,21 @@ def main() -> None:
     server.start()
     url = urls.get(timeout=60)
     with tempfile.TemporaryDirectory() as folder:
-        cache = Path(folder) / "cache.sqlite"
-        cold, labelled = timed_run(url, cache, items, args.concurrency)
+        colds = []
+        for repeat in range(args.repeats):  # each with an empty cache; the median is reported
+            cache = Path(folder) / f"cache-{repeat}.sqlite"
+            seconds, labelled = timed_run(url, cache, items, args.concurrency)
+            colds.append(seconds)
         warm, _ = timed_run(url, cache, items, args.concurrency)
     stop.set()
     calls = counts.get(timeout=60)
-    repeated = calls - args.items
+    repeated = calls - args.items * args.repeats
+    cold = statistics.median(colds)
 
     print(f"{args.items} annotations, {args.latency * 1000:.0f} ms latency, concurrency {args.concurrency}")
     print(f"  ideal            {ideal:7.2f} s")
-    print(f"  labelgraph       {cold:7.2f} s   ratio {cold / ideal:.2f} (goal < 1.3), {labelled} labelled")
+    print(f"  labelgraph       {cold:7.2f} s   ratio {cold / ideal:.2f} (goal < 1.3), median of {args.repeats}")
+    print(f"                   runs: {', '.join(f'{c:.2f}' for c in colds)} s; {labelled} labelled")
     print(f"  from cache       {warm:7.2f} s   {repeated} requests reached the server (goal < 2 s)")
     figures = {
         "items": args.items,
@@ -76,9 +87,11 @@ def main() -> None:
         "ideal_s": round(ideal, 3),
         "wall_s": round(cold, 3),
         "ratio": round(cold / ideal, 3),
+        "ratios": [round(c / ideal, 3) for c in colds],
         "cached_s": round(warm, 3),
         "cached_requests": repeated,
         "server_calls": calls,
+        "repeats": args.repeats,
     }
     print(json.dumps(figures))
 

@@ -75,6 +75,16 @@ class LLMSettings(BaseModel):
         return {"model": value} if isinstance(value, str) else value
 
 
+class GeneratorSettings(BaseModel):
+    """The LLM generator: new texts for rare labels and counterfactual edits of uncertain items."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_round: int = Field(4, ge=1, le=100, description="most synthetic texts a round may add")
+    counterfactuals: bool = Field(True, description="also edit uncertain items minimally to flip their label")
+    max_similarity: float = Field(0.92, gt=0, le=1, description="cosine above which a new text is a duplicate")
+
+
 class ToolSettings(BaseModel):
     """A tool by dotted path or entry-point name; ``vote: true`` makes it a labelling function."""
 
@@ -110,6 +120,7 @@ class ProjectConfig(BaseModel):
     critic: CriticSettings = CriticSettings()
     critic_llm: bool = Field(False, description="also ask the LLM to judge each label (needs llm)")
     llm: LLMSettings | None = None
+    generator: GeneratorSettings | None = Field(None, description="write synthetic examples (needs llm)")
     tools: list[ToolSettings] = Field(default_factory=list, description="LangChain tools the agents may use")
     tool_steps: int = Field(3, ge=1, le=10, description="most tool calls an LLM agent makes for one item")
     neighbours: int = Field(10, ge=1, description="labelled neighbours the annotator and critic consult")
@@ -139,8 +150,8 @@ class ProjectConfig(BaseModel):
     def _budget_fits_a_batch(self) -> ProjectConfig:
         if self.budget < self.batch_size:
             raise ValueError(f"budget ({self.budget}) is smaller than one batch ({self.batch_size})")
-        if (self.annotator == "llm" or self.critic_llm) and self.llm is None:
-            raise ValueError("annotator 'llm' and critic_llm need an 'llm' section")
+        if (self.annotator == "llm" or self.critic_llm or self.generator or self.strategy == "llm") and not self.llm:
+            raise ValueError("annotator 'llm', critic_llm, generator and strategy 'llm' need an 'llm' section")
         return self
 
     @property

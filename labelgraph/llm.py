@@ -16,8 +16,9 @@ import sqlite3
 import threading
 import time
 import weakref
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, messages_to_dict
@@ -30,6 +31,8 @@ from labelgraph.config import LLMSettings
 from labelgraph.errors import ConfigError
 
 __all__ = ["LLMClient", "Reply", "Usage", "make_chat_model", "retryable"]
+
+T = TypeVar("T")
 
 
 def make_chat_model(settings: LLMSettings) -> BaseChatModel:
@@ -70,6 +73,25 @@ def retryable(error: BaseException) -> bool:
         return True
     status = getattr(error, "status_code", None) or getattr(getattr(error, "response", None), "status_code", None)
     return isinstance(status, int) and (status == 429 or status >= 500)
+
+
+_LOOP: asyncio.AbstractEventLoop | None = None
+_LOOP_LOCK = threading.Lock()
+
+
+def _llm_loop() -> asyncio.AbstractEventLoop:
+    """One event loop per process, in a daemon thread, for every LLM call.
+
+    Chat-model clients pool their HTTP connections (langchain-openai even shares one pool per process), and
+    a pooled connection belongs to the loop that opened it: a fresh ``asyncio.run`` per batch, or a loop per
+    run, would hand connections to the wrong or a closed loop.
+    """
+    global _LOOP
+    with _LOOP_LOCK:
+        if _LOOP is None:
+            _LOOP = asyncio.new_event_loop()
+            threading.Thread(target=_LOOP.run_forever, name="labelgraph-llm", daemon=True).start()
+        return _LOOP
 
 
 class _WaitRetryAfter(wait_base):
@@ -137,6 +159,10 @@ class LLMClient:
         )
         self.session = Usage()  # this process only: calls made and answered from cache
         self.round_number = 0  # the loop's round, for the ledger; set by the graph nodes
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the process's LLM event loop and wait for it (callable from sync code)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, _llm_loop()).result()
 
     def _limit(self) -> asyncio.Semaphore:
         """At most ``concurrency`` requests in flight (one semaphore per event loop)."""

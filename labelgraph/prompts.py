@@ -8,7 +8,15 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from labelgraph.memory import Neighbour
 
-__all__ = ["annotator_messages", "critic_messages", "delimit", "repair_message"]
+__all__ = [
+    "annotator_messages",
+    "counterfactual_messages",
+    "critic_messages",
+    "delimit",
+    "new_examples_messages",
+    "repair_message",
+    "selector_messages",
+]
 
 _TAG = re.compile(r"<\s*/?\s*(text|example)\b[^>]*>", re.IGNORECASE)
 
@@ -65,3 +73,44 @@ def repair_message(error: str, labels: list[str]) -> HumanMessage:
         f"That answer could not be used: {error}. Reply again with only the JSON object; "
         f"the label must be one of: {', '.join(labels)}."
     )
+
+
+GENERATOR_SYSTEM = f"""You write short example texts for a text-classification project.
+{DATA_RULE}
+Match the style and length of the examples. Answer with one JSON object and nothing else."""
+
+SELECTOR_SYSTEM = f"""You choose which unlabelled texts a person should label next, to teach a classifier most.
+{DATA_RULE}
+Prefer texts that are ambiguous between labels, unlike each other, and typical of the data.
+Answer with one JSON object and nothing else:
+{{"picks": [{{"index": <number of a candidate>, "why": "<a few words>"}}, ...]}}"""
+
+
+def _examples(texts: list[str]) -> str:
+    return "\n".join(delimit(text) for text in texts) or "(none yet)"
+
+
+def new_examples_messages(labels: dict[str, str], label: str, count: int, examples: list[str]) -> list[BaseMessage]:
+    """Ask for ``count`` new texts that clearly belong to ``label``."""
+    body = (
+        f"Labels:\n{_label_lines(labels)}\n\nExamples labelled {label!r}:\n{_examples(examples)}\n\n"
+        f'Write {count} new, varied texts that clearly belong to {label!r}. Answer {{"texts": ["...", ...]}}.'
+    )
+    return [SystemMessage(GENERATOR_SYSTEM), HumanMessage(body)]
+
+
+def counterfactual_messages(labels: dict[str, str], text: str, source: str, target: str) -> list[BaseMessage]:
+    """Ask for the smallest edit of ``text`` that moves it from ``source`` to ``target``."""
+    body = (
+        f"Labels:\n{_label_lines(labels)}\n\nThis text reads as {source!r}:\n{delimit(text)}\n\n"
+        f"Change as few words as possible so that it clearly belongs to {target!r}. "
+        'Answer {"text": "..."}.'
+    )
+    return [SystemMessage(GENERATOR_SYSTEM), HumanMessage(body)]
+
+
+def selector_messages(labels: dict[str, str], candidates: list[str], count: int) -> list[BaseMessage]:
+    """Numbered candidate texts; ask for the ``count`` most informative."""
+    shown = "\n".join(f"[{number}]\n{delimit(text)}" for number, text in enumerate(candidates))
+    body = f"Labels:\n{_label_lines(labels)}\n\nCandidates:\n{shown}\n\nChoose {count} of them."
+    return [SystemMessage(SELECTOR_SYSTEM), HumanMessage(body)]

@@ -20,7 +20,9 @@ from pydantic import BaseModel
 
 from labelgraph.agents.annotator import Annotator, EmbeddedAnnotator
 from labelgraph.agents.critic import Critic, EmbeddedCritic
+from labelgraph.agents.generator import LLMGenerator
 from labelgraph.agents.human import ReviewItem, SimulatedHuman, check_answers
+from labelgraph.agents.llm_selector import LLMSelector
 from labelgraph.config import ProjectConfig, load_project
 from labelgraph.data import LabelRecord, write_export
 from labelgraph.embeddings import get_embedder
@@ -34,6 +36,7 @@ from labelgraph.llm import LLMClient, Usage
 from labelgraph.memory import Memory
 from labelgraph.plugins import load_object
 from labelgraph.strategies import Strategy, get_strategy
+from labelgraph.synthetic import SyntheticStore
 from labelgraph.tools import LoadedTools, load_tools
 from labelgraph.workspace import Workspace
 
@@ -136,14 +139,21 @@ class Run:
         self.memory = Memory.embedded(workspace.memory_path, embedding_model=config.embedding_model)
         self.llm = LLMClient(config.llm, workspace.path / "llm_cache.sqlite") if config.llm else None
         tools = load_tools(config.tools, memory=self.memory)
+        self.synthetic = SyntheticStore(workspace.path / "synthetic.sqlite")
         self.context = RunContext(
             workspace=workspace,
             memory=self.memory,
-            strategy=strategy or get_strategy(config.strategy),
+            strategy=strategy or get_strategy("hybrid" if config.strategy == "llm" else config.strategy),
             annotator=annotator or _build_annotator(config.annotator, config, self.llm, tools),
             critic=critic or _build_critic(config, self.llm),
             llm=self.llm,
             voters=tools.voters,
+            embedder=get_embedder(config.embedding_model),
+            synthetic=self.synthetic,
+            generator=LLMGenerator(config.labels, self.llm, config.generator)
+            if config.generator and self.llm
+            else None,
+            selector_llm=LLMSelector(config.labels, self.llm) if config.strategy == "llm" and self.llm else None,
         )
         self.inbox = ReviewInbox(workspace.reviews)
         self.graph = builder.compile(checkpointer=sqlite_checkpointer(workspace.checkpoints))
@@ -309,5 +319,6 @@ class Run:
 
     def close(self) -> None:
         self.inbox.close()
+        self.synthetic.close()
         if self.llm is not None:
             self.llm.close()

@@ -88,6 +88,14 @@ class EmbeddedCritic:
                 reasons=[f"annotator failed: {annotation.error or 'no label'}"],
             )
         label = annotation.label
+        intended = one.item.meta.get("intended")
+        if intended is not None and label != intended:
+            return Verdict(
+                id=one.item.id,
+                decision="reject",
+                label=label,
+                reasons=[f"synthetic text written as {intended!r}, but the annotator labels it {label!r}"],
+            )
         reasons: list[str] = []
         signals = {"confidence": annotation.confidence}
         if len(annotation.votes) > 0 and sum(annotation.votes.values()) > 1:

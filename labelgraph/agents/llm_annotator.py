@@ -158,4 +158,4 @@ class LLMAnnotator:
         )
 
     def annotate(self, items: list[Item], vectors: np.ndarray, neighbours: list[list[Neighbour]]) -> list[Annotation]:
-        return asyncio.run(self._all(items, neighbours))
+        return self.client.run(self._all(items, neighbours))

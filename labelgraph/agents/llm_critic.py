@@ -44,7 +44,7 @@ class LLMCritic:
     def review(self, inputs: list[CriticInput]) -> list[Verdict]:
         base = self.signals.review(inputs)
         judged = [one for one in inputs if one.annotation.label is not None]
-        answers = dict(zip([one.item.id for one in judged], asyncio.run(self._all(judged)), strict=True))
+        answers = dict(zip([one.item.id for one in judged], self.client.run(self._all(judged)), strict=True))
         verdicts = []
         for verdict, one in zip(base, inputs, strict=True):
             answer = answers.get(one.item.id)

@@ -22,7 +22,7 @@ def candidates(state: LoopState, context: RunContext) -> list[str]:
     return [item_id for item_id in context.pool_ids if item_id not in excluded]
 
 
-def select(state: LoopState, runtime: Runtime[RunContext]) -> Command[Literal["annotate", "__end__"]]:
+def select(state: LoopState, runtime: Runtime[RunContext]) -> Command[Literal["generate", "__end__"]]:
     """Start a round: pick up to one batch of candidates with the project's strategy."""
     context = runtime.context
     pool = candidates(state, context)
@@ -35,8 +35,19 @@ def select(state: LoopState, runtime: Runtime[RunContext]) -> Command[Literal["a
     probs = student.predict_proba(vectors) if student.is_informative else None
     data = SelectionInput(vectors=vectors, labelled_vectors=context.vectors(labelled), probs=probs)
     rng = np.random.default_rng([context.config.random_seed, round_number])
-    picks = context.strategy.select(data, min(context.config.batch_size, len(pool)), rng)
-    batch = [pool[int(i)] for i in picks]
+    size = min(context.config.batch_size, len(pool))
+    why: dict[str, str] = {}
+    if context.selector_llm is None:
+        batch = [pool[int(i)] for i in context.strategy.select(data, size, rng)]
+    else:
+        context.enter_round(round_number)
+        shortlist = [
+            pool[int(i)] for i in context.strategy.select(data, size * context.selector_llm.shortlist_factor, rng)
+        ]
+        texts = [item.text for item in context.items(shortlist)]
+        chosen = context.selector_llm.choose(texts, size)
+        batch = [shortlist[position] for position, _ in chosen]
+        why = {shortlist[position]: reason for position, reason in chosen}
     if len(set(batch)) != len(batch):
         raise RuntimeError(f"strategy {context.strategy.name!r} picked an item twice")
     return Command(
@@ -47,6 +58,7 @@ def select(state: LoopState, runtime: Runtime[RunContext]) -> Command[Literal["a
             "verdicts": {},
             "pending": [],
             "decisions": {},
+            "why": why,
         },
-        goto="annotate",
+        goto="generate",
     )

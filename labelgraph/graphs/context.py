@@ -17,10 +17,12 @@ from labelgraph.agents.annotator import Annotator
 from labelgraph.agents.critic import Critic
 from labelgraph.config import ProjectConfig
 from labelgraph.data import Item
+from labelgraph.embeddings import Embedder
 from labelgraph.llm import LLMClient
 from labelgraph.memory import Memory
 from labelgraph.models import StudentModel, make_student
 from labelgraph.strategies import Strategy
+from labelgraph.synthetic import SyntheticStore
 from labelgraph.workspace import Workspace
 
 __all__ = ["RunContext"]
@@ -37,6 +39,10 @@ class RunContext:
     critic: Critic
     llm: LLMClient | None = None
     voters: list[BaseTool] = field(default_factory=list)
+    embedder: Embedder | None = None
+    synthetic: SyntheticStore | None = None
+    generator: Any = None
+    selector_llm: Any = None
     student_spec: str = "logreg"
     _rows: dict[str, int] = field(default_factory=dict, repr=False)
     _student: tuple[str, StudentModel] | None = field(default=None, repr=False)
@@ -66,12 +72,24 @@ class RunContext:
             self.llm.round_number = round_number
 
     def items(self, ids: list[str]) -> list[Item]:
-        """Items as agents see them: text and metadata, never the gold label."""
-        return [self._public[self._rows[item_id]] for item_id in ids]
+        """Items as agents see them (pool, seed or synthetic): text and metadata, never the gold label."""
+        made = self._synthetic([i for i in ids if i not in self._rows])
+        return [self._public[self._rows[i]] if i in self._rows else made[i][0] for i in ids]
 
     def vectors(self, ids: list[str]) -> np.ndarray:
-        rows = [self._rows[item_id] for item_id in ids]
-        return self.workspace.vectors[rows]
+        made = self._synthetic([i for i in ids if i not in self._rows])
+        if not made:
+            return self.workspace.vectors[[self._rows[i] for i in ids]]
+        dim = self.workspace.vectors.shape[1]
+        rows = [self.workspace.vectors[self._rows[i]] if i in self._rows else made[i][1] for i in ids]
+        return np.asarray(rows, dtype=np.float32).reshape(len(ids), dim)
+
+    def _synthetic(self, ids: list[str]) -> dict[str, tuple[Item, np.ndarray]]:
+        if not ids:
+            return {}
+        if self.synthetic is None:
+            raise KeyError(f"unknown item ids: {ids[:3]}")
+        return dict(zip(ids, self.synthetic.get(ids), strict=True))
 
     def student(self, labels: dict[str, dict[str, Any]]) -> StudentModel:
         """The student model fitted on ``labels``; refitted only when the labels change."""

@@ -26,14 +26,15 @@ def commit(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """
     context = runtime.context
     decisions, verdicts, annotations = state["decisions"], state["verdicts"], state["annotations"]
-    texts = {item.id: item.text for item in context.items(state["batch"])}
+    items = {item.id: item for item in context.items(state["batch"])}
     records: list[LabelRecord] = []
     skipped: list[str] = []
     for item_id in state["batch"]:
         verdict, annotation = verdicts[item_id], annotations[item_id]
         common = {
             "id": item_id,
-            "text": texts[item_id],
+            "text": items[item_id].text,
+            "parent": items[item_id].meta.get("parent"),
             "round": state["round"],
             "reasons": verdict["reasons"],
             "annotator_label": annotation["label"],
@@ -47,7 +48,7 @@ def commit(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             records.append(
                 LabelRecord(
                     label=verdict["label"],
-                    source="annotator",
+                    source="synthetic" if items[item_id].meta.get("synthetic") else "annotator",
                     confidence=annotation["confidence"],
                     verdict="accept",
                     **common,
@@ -77,6 +78,7 @@ def train(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     entry = {
         "round": state["round"],
         "selected": len(state["batch"]),
+        "synthetic": sum(item_id.startswith("syn-") for item_id in state["batch"]),
         "accepted": decided["accept"],
         "disputed": decided["dispute"],
         "rejected": decided["reject"],

@@ -23,6 +23,8 @@ class LoopState(TypedDict):
     """Ids a person skipped: never selected again."""
     batch: list[str]
     """Ids selected this round, most wanted first."""
+    why: dict[str, str]
+    """Why the LLM selector picked each item this round (empty for other strategies)."""
     annotations: dict[str, dict[str, Any]]
     """This round's annotations by id (``agents.annotator.Annotation``)."""
     verdicts: dict[str, dict[str, Any]]
@@ -45,6 +47,7 @@ def initial_state(seed_labels: dict[str, dict[str, Any]]) -> LoopState:
         human_labels=0,
         skipped=[],
         batch=[],
+        why={},
         annotations={},
         verdicts={},
         pending=[],
