@@ -181,16 +181,18 @@ class LLMClient:
             row = self._db.execute("SELECT reply FROM responses WHERE key = ?", (key,)).fetchone()
         return Reply.model_validate_json(row[0]) if row else None
 
-    def _record(self, key: str, reply: Reply, agent: str, round_number: int, *, store: bool) -> None:
+    def _record(self, key: str, reply: Reply, agent: str, round_number: int) -> None:
+        """The answer and what it cost, in one transaction: a crash keeps both or neither."""
         with self._lock:
-            if store:
-                self._db.execute(
-                    "INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", (key, reply.model_dump_json(), time.time())
-                )
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", (key, reply.model_dump_json(), time.time())
+            )
             self._db.execute(
                 "INSERT OR IGNORE INTO usage VALUES (?, ?, ?, ?, ?, ?)",
                 (key, agent, round_number, reply.input_tokens, reply.output_tokens, reply.cost),
             )
+            self._db.execute("COMMIT")
 
     async def chat(
         self,
@@ -211,9 +213,8 @@ class LLMClient:
         }
         key = self._key(messages, params)
         cached = self._cached(key)
-        if cached is not None:
+        if cached is not None:  # paid for once already, in this round or an earlier one: costs nothing now
             self.session.cached += 1
-            self._record(key, cached, agent, self.round_number, store=False)
             return cached.model_copy(update={"cached": True})
         options: dict[str, Any] = {"temperature": temperature}
         if self.settings.logprobs:
@@ -243,7 +244,7 @@ class LLMClient:
         self.session.input_tokens += tokens_in
         self.session.output_tokens += tokens_out
         self.session.cost += reply.cost
-        self._record(key, reply, agent, self.round_number, store=True)
+        self._record(key, reply, agent, self.round_number)
         return reply
 
     def usage(self, *, by: str = "agent") -> dict[str, Usage]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -72,10 +72,19 @@ class SimulatedHuman:
     Each answer depends only on (seed, item id), so a resumed run hears the same answers.
     """
 
-    def __init__(self, gold: Mapping[str, str], labels: list[str], *, noise: float = 0.0, seed: int = 0):
+    def __init__(
+        self,
+        gold: Mapping[str, str],
+        labels: list[str],
+        *,
+        noise: float = 0.0,
+        seed: int = 0,
+        unknown: Callable[[ReviewItem], str | None] | None = None,
+    ):
         if not 0.0 <= noise <= 1.0:
             raise ValueError(f"noise must lie in [0, 1], got {noise}")
         self.gold, self.labels, self.noise, self.seed = dict(gold), list(labels), noise, seed
+        self.unknown = unknown  # answers items without a gold label (synthetic ones); None skips them
 
     def _rng(self, item_id: str) -> np.random.Generator:
         digest = hashlib.sha256(f"{self.seed}:{item_id}".encode()).digest()
@@ -86,7 +95,7 @@ class SimulatedHuman:
         for item in pending:
             truth = self.gold.get(item.id)
             if truth is None:
-                answers[item.id] = None  # no gold label: skip, as a person would
+                answers[item.id] = self.unknown(item) if self.unknown else None  # no gold label: skip
                 continue
             rng = self._rng(item.id)
             if self.noise and rng.random() < self.noise:

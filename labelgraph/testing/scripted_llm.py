@@ -69,8 +69,14 @@ class ScriptedLLM:
         label_probability: float = 0.8,
         latency: float = 0.0,
         call_tools: bool = True,
+        writer: Callable[[str, int], list[str]] = lambda label, count: [
+            f"a new {label} text {i}" for i in range(count)
+        ],
+        flipper: Callable[[str, str], str] = lambda text, target: f"{text} (now {target})",
+        chooser: Callable[[int, int], list[int]] = lambda candidates, count: list(range(candidates))[::-1][:count],
     ):
         self.labeller, self.judge, self.call_tools = labeller, judge, call_tools
+        self.writer, self.flipper, self.chooser = writer, flipper, chooser
         self.confidence, self.label_probability, self.latency = confidence, label_probability, latency
         self.faults: deque[Fault] = deque()
         self.requests: list[dict[str, Any]] = []
@@ -97,7 +103,12 @@ class ScriptedLLM:
 
     def count(self, kind: str = "annotator") -> int:
         """Requests received whose system prompt is the annotator's (or the critic's)."""
-        marker = {"annotator": "You label texts", "critic": "You check labels"}[kind]
+        marker = {
+            "annotator": "You label texts",
+            "critic": "You check labels",
+            "generator": "You write short example texts",
+            "selector": "You choose which unlabelled texts",
+        }[kind]
         return sum(marker in str(r["messages"][0].get("content", "")) for r in self.requests)
 
     # -- answers -----------------------------------------------------------------------------------
@@ -106,7 +117,18 @@ class ScriptedLLM:
         text = text_to_label(messages)
         if fault and fault.kind == "malformed":
             return '{"label": "positive", "confidence": 0.9, "rationale": "cut off'
-        if "You check labels" in str(messages[0].get("content", "")):
+        system, last = str(messages[0].get("content", "")), str(messages[-1]["content"])
+        if system.startswith("You write short example texts"):
+            asked = re.search(r"Write (\d+) new, varied texts that clearly belong to '([^']+)'", last)
+            if asked:
+                return json.dumps({"texts": self.writer(asked.group(2), int(asked.group(1)))})
+            target = re.search(r"clearly belongs to '([^']+)'", last)
+            return json.dumps({"text": self.flipper(text_to_label(messages, first=True), target.group(1))})
+        if system.startswith("You choose which unlabelled texts"):
+            count = int(re.search(r"Choose (\d+) of them", last).group(1))
+            picks = self.chooser(len(_TEXT.findall(last)), count)
+            return json.dumps({"picks": [{"index": i, "why": f"scripted pick {i}"} for i in picks]})
+        if "You check labels" in system:
             label = re.search(r"Proposed label: (.*)", str(messages[-1]["content"]))
             verdict = self.judge(text_to_label(messages, first=True), label.group(1).strip() if label else "")
             return json.dumps({"verdict": verdict, "reason": f"scripted judge says {verdict}"})
