@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from labelgraph.errors import LabelgraphError
+from labelgraph.evals.cli import eval_command
 from labelgraph.templates import PROJECT_TEMPLATE
 
 app = typer.Typer(
@@ -194,6 +195,9 @@ def export(
     """Write every label with its provenance (source, round, confidence, the critic's verdict)."""
     count = open_run(run_path).export(output)
     console.print(f"wrote {count} labels to {output}")
+
+
+app.command("eval")(friendly(eval_command))
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ from labelgraph.agents.human import ReviewItem, SimulatedHuman, check_answers
 from labelgraph.agents.llm_selector import LLMSelector
 from labelgraph.config import ProjectConfig, load_project
 from labelgraph.data import LabelRecord, write_export
-from labelgraph.embeddings import get_embedder
+from labelgraph.embeddings import Embedder, get_embedder
 from labelgraph.errors import ConflictError, PluginError, ReviewError
 from labelgraph.graphs.checkpoint import sqlite_checkpointer
 from labelgraph.graphs.context import RunContext
@@ -91,9 +91,9 @@ class Project:
     def from_yaml(cls, path: str | Path) -> Project:
         return cls(load_project(path))
 
-    def start(self, **plugins: Any) -> Run:
+    def start(self, *, embedder: Embedder | None = None, **plugins: Any) -> Run:
         """Create the run folder (or reopen it if it exists) and return its run."""
-        return Run(Workspace.create(self.config), **plugins)
+        return Run(Workspace.create(self.config, embedder=embedder), **plugins)
 
 
 def _build_annotator(spec: str, config: ProjectConfig, llm: LLMClient | None, tools: LoadedTools) -> Annotator:

@@ -24,7 +24,7 @@ import numpy as np
 
 from labelgraph.config import ProjectConfig
 from labelgraph.data import Item, read_items, write_atomic
-from labelgraph.embeddings import get_embedder
+from labelgraph.embeddings import Embedder, get_embedder
 from labelgraph.errors import DataError, RunError
 
 __all__ = ["Workspace"]
@@ -72,8 +72,11 @@ class Workspace:
         return self.path / "memory"
 
     @classmethod
-    def create(cls, config: ProjectConfig) -> Workspace:
-        """Validate the project's files, embed every text once, and write the run folder."""
+    def create(cls, config: ProjectConfig, *, embedder: Embedder | None = None) -> Workspace:
+        """Validate the project's files, embed every text once, and write the run folder.
+
+        ``embedder`` replaces the project's model (evals pass one that caches vectors across runs).
+        """
         assert config.run_dir is not None, "config must be resolved first"
         path = config.run_dir
         if (path / RUN_FILE).exists():
@@ -108,7 +111,7 @@ class Workspace:
                 else:
                     items.append(seed)
         test = read_items(config.test, require_label=True, **read) if config.test is not None else []
-        embedder = get_embedder(config.embedding_model)
+        embedder = embedder or get_embedder(config.embedding_model)
         path.mkdir(parents=True, exist_ok=True)
         _save_items(path / "items.jsonl", items)
         _save_vectors(path / "vectors.npy", embedder.embed([item.text for item in items]))

@@ -1,0 +1,124 @@
+"""Write an eval's results: ``results.json``, ``report.md`` and PNG plots (learning curves with std bands,
+label quality against human labels).
+
+results.json schema:
+    dataset, pool, test, spec, simulation   what was run, and that the person (and any replay/simulated
+                                             annotator) is a simulation
+    reference: {labels, accuracy, macro_f1}  the same student on every gold training label
+    curves: {strategy: {seed: [point]}}      point = {round, human_labels, labels, macro_f1, accuracy,
+                                             label_accuracy, sent_to_person, llm_calls, llm_tokens, llm_cost}
+    routing: {"strategy-sSEED": {...}}       the labelled set's accuracy with the critic's routing, the
+                                             annotator's raw labels on the same items, items sent to the person
+    summary: {strategy: {figure: {mean, std, n}}}  aulc (normalised area under macro-F1 vs human labels),
+                                             final_macro_f1, final_label_accuracy, human_labels, labels,
+                                             labels_to_90 / labels_to_95 (of full supervision), sent_to_person,
+                                             annotator_alone_accuracy, llm_cost
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from labelgraph.data import write_atomic
+
+__all__ = ["write_report"]
+
+
+def _band(points_by_seed: dict[str, list[dict[str, Any]]], key: str, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    curves = [
+        np.interp(grid, [p["human_labels"] for p in points], [p[key] for p in points])
+        for points in points_by_seed.values()
+    ]
+    return np.mean(curves, axis=0), np.std(curves, axis=0)
+
+
+def _plot(results: dict[str, Any], key: str, ylabel: str, path: Path, reference: float | None = None) -> None:
+    top = max(p["human_labels"] for by_seed in results["curves"].values() for ps in by_seed.values() for p in ps)
+    grid = np.linspace(0, max(top, 1), 60)
+    figure, axes = plt.subplots(figsize=(7, 4.2), dpi=120)
+    for strategy, by_seed in results["curves"].items():
+        mean, std = _band(by_seed, key, grid)
+        axes.plot(grid, mean, label=f"{strategy} ({len(by_seed)} seeds)")
+        axes.fill_between(grid, mean - std, mean + std, alpha=0.2)
+    if reference is not None:
+        axes.axhline(reference, color="grey", linestyle="--", linewidth=1, label="full supervision")
+    axes.set_xlabel("human labels")
+    axes.set_ylabel(ylabel)
+    axes.set_title(f"{results['dataset']}: {ylabel} (annotator: {results['spec']['annotator']}; simulated person)")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def _cell(figure: dict[str, Any], digits: int = 3) -> str:
+    if figure["mean"] is None:
+        return "not reached"
+    return f"{figure['mean']:.{digits}f} ± {figure['std']:.{digits}f}"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    spec, ref = results["spec"], results["reference"]
+    lines = [
+        f"# Eval: {results['dataset']}",
+        "",
+        f"Simulation: {results['simulation']['person']}; annotator `{spec['annotator']}`"
+        + (" (a simulation of an annotator)" if results["simulation"]["annotator_is_simulated"] else "")
+        + f"; critic {spec['critic']}.",
+        f"Pool {results['pool']} texts, test {results['test']}; seed set {spec['seed_size']}, batch "
+        f"{spec['batch_size']}, budget {spec['budget']} human labels, at most {spec['rounds']} rounds, seeds "
+        f"{spec['seeds']}.",
+        f"Full supervision (the same student on all {ref['labels']} gold training labels): macro-F1 "
+        f"{ref['macro_f1']:.3f}, accuracy {ref['accuracy']:.3f}.",
+        "",
+        "| strategy | AULC | final macro-F1 | label accuracy | human labels | labels | to 90% | to 95% |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for strategy, s in results["summary"].items():
+        reach = [
+            f"{s[k]['mean']:.0f} ({s[k]['n']}/{len(spec['seeds'])})" if s[k]["mean"] is not None else "not reached"
+            for k in ("labels_to_90", "labels_to_95")
+        ]
+        lines.append(
+            f"| {strategy} | {_cell(s['aulc'])} | {_cell(s['final_macro_f1'])} | {_cell(s['final_label_accuracy'])} "
+            f"| {s['human_labels']['mean']:.0f} | {s['labels']['mean']:.0f} | {reach[0]} | {reach[1]} |"
+        )
+    lines += ["", "Mean ± standard deviation over seeds; AULC is the area under macro-F1 against human labels,",
+              "divided by the range of human labels. \"to 90%\": human labels until macro-F1 reaches 90% of full",
+              "supervision (in how many seeds it did).", ""]  # fmt: skip
+    if any(r["accepted"] for r in results["routing"].values()):
+        lines += [
+            "## The critic's routing",
+            "",
+            "| run | labels | accepted from annotator | sent to person | labelled-set accuracy | annotator alone |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, r in results["routing"].items():
+            lines.append(
+                f"| {name} | {r['items']} | {r['accepted']} | {r['sent_to_person']} | {r['with_routing']} "
+                f"| {r['annotator_alone']} |"
+            )
+        lines += [
+            "",
+            '"annotator alone": the annotator\'s own labels on the same items (an abstention counts as wrong).',
+            "",
+        ]
+    lines += ["![learning curves](learning_curves.png)", "", "![label quality](label_quality.png)", ""]
+    return "\n".join(lines)
+
+
+def write_report(results: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "results.json", json.dumps(results, indent=2).encode())
+    _plot(results, "macro_f1", "test macro-F1", out / "learning_curves.png", results["reference"]["macro_f1"])
+    _plot(results, "label_accuracy", "labelled-set accuracy", out / "label_quality.png")
+    write_atomic(out / "report.md", markdown(results).encode())
