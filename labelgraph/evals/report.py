@@ -99,17 +99,19 @@ def markdown(results: dict[str, Any]) -> str:
         lines += [
             "## The critic's routing",
             "",
-            "| run | labels | accepted from annotator | sent to person | labelled-set accuracy | annotator alone |",
-            "|---|---|---|---|---|---|",
+            "| run | labels | accepted from annotator | their accuracy | sent to person | labelled-set accuracy "
+            "| annotator alone |",
+            "|---|---|---|---|---|---|---|",
         ]
         for name, r in results["routing"].items():
             lines.append(
-                f"| {name} | {r['items']} | {r['accepted']} | {r['sent_to_person']} | {r['with_routing']} "
-                f"| {r['annotator_alone']} |"
+                f"| {name} | {r['items']} | {r['accepted']} | {r['accepted_accuracy']} | {r['sent_to_person']} "
+                f"| {r['with_routing']} | {r['annotator_alone']} |"
             )
         lines += [
             "",
-            '"annotator alone": the annotator\'s own labels on the same items (an abstention counts as wrong).',
+            '"annotator alone": the annotator\'s own labels on the same items (an abstention counts as wrong);',
+            '"their accuracy": of the annotator\'s labels that the critic accepted without a person.',
             "",
         ]
     lines += ["![learning curves](learning_curves.png)", "", "![label quality](label_quality.png)", ""]

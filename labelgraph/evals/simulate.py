@@ -143,6 +143,7 @@ def _routing(run: Run) -> dict[str, Any]:
     gold = run.gold
     records = [r for r in run.labels() if r.source != "seed" and r.id in gold]
     raw = [r for r in records if r.annotator_label is not None]
+    accepted = [r for r in records if r.source == "annotator"]
     return {
         "items": len(records),
         "with_routing": round(sum(r.label == gold[r.id] for r in records) / len(records), 4) if records else None,
@@ -151,7 +152,10 @@ def _routing(run: Run) -> dict[str, Any]:
         else None,
         "annotator_answered": round(sum(r.annotator_label == gold[r.id] for r in raw) / len(raw), 4) if raw else None,
         "sent_to_person": sum(r.source == "human" for r in records),
-        "accepted": sum(r.source == "annotator" for r in records),
+        "accepted": len(accepted),
+        "accepted_accuracy": round(sum(r.label == gold[r.id] for r in accepted) / len(accepted), 4)
+        if accepted
+        else None,
     }
 
 
@@ -188,7 +192,7 @@ def run_eval(
         "simulation": {
             "person": f"simulated from gold labels, noise {spec.noise}",
             "annotator": spec.annotator,
-            "annotator_is_simulated": spec.annotator.startswith(("replay:", "simulated:", "none")),
+            "annotator_is_simulated": spec.annotator.startswith(("replay:", "simulated:")),
         },
         "pool": len(dataset.train),
         "test": len(dataset.test),
@@ -221,6 +225,7 @@ def summarise(
                     "labels_to_95": labels_to_reach(x, y, 0.95 * full_f1),
                     "sent_to_person": routed.get("sent_to_person"),
                     "annotator_alone_accuracy": routed.get("annotator_alone"),
+                    "accepted_accuracy": routed.get("accepted_accuracy"),
                     "llm_cost": sum(p["llm_cost"] for p in points),
                 }
             )
