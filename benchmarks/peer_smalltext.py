@@ -45,14 +45,25 @@ def smalltext_curve(name, x, y, x_test, y_test, seed_rows, batch, budget, classe
 
     strategy = {"random": RandomSampling(), "margin": BreakingTies(), "coreset": VectorCoreset("cosine")}[name]
     estimator = LogisticRegression(C=10.0, max_iter=2000, random_state=seed)
-    learner = PoolBasedActiveLearner(SklearnClassifierFactory(estimator, classes), strategy, SklearnDataset(x, y))
+    targets = np.arange(classes)
+    pool = SklearnDataset(x, y, target_labels=targets)
+    learner = PoolBasedActiveLearner(SklearnClassifierFactory(estimator, classes), strategy, pool)
     np.random.seed(seed)  # small-text's random sampling draws from numpy's global generator
     learner.initialize_data(np.asarray(seed_rows), y[seed_rows])
-    points = [(0, f1_score(y_test, learner.classifier.predict(SklearnDataset(x_test, y_test)), average="macro"))]
+    points = [
+        (
+            0,
+            f1_score(
+                y_test,
+                learner.classifier.predict(SklearnDataset(x_test, y_test, target_labels=targets)),
+                average="macro",
+            ),
+        )
+    ]
     for step in range(budget // batch):
         asked = learner.query(num_samples=batch)
         learner.update(y[asked])
-        predicted = learner.classifier.predict(SklearnDataset(x_test, y_test))
+        predicted = learner.classifier.predict(SklearnDataset(x_test, y_test, target_labels=targets))
         points.append(((step + 1) * batch, f1_score(y_test, predicted, average="macro")))
     return points
 
