@@ -47,12 +47,16 @@ def _plot(results: dict[str, Any], key: str, ylabel: str, path: Path, reference:
     for strategy, by_seed in results["curves"].items():
         mean, std = _band(by_seed, key, grid)
         axes.plot(grid, mean, label=f"{strategy} ({len(by_seed)} seeds)")
-        axes.fill_between(grid, mean - std, mean + std, alpha=0.2)
+        low, high = mean - std, mean + std
+        low, high = np.clip(low, 0, 1), np.clip(high, 0, 1)  # accuracies and F1 live in [0, 1]
+        axes.fill_between(grid, low, high, alpha=0.2)
     if reference is not None:
         axes.axhline(reference, color="grey", linestyle="--", linewidth=1, label="full supervision")
     axes.set_xlabel("human labels")
     axes.set_ylabel(ylabel)
-    axes.set_title(f"{results['dataset']}: {ylabel} (annotator: {results['spec']['annotator']}; simulated person)")
+    kind, _, arg = results["spec"]["annotator"].partition(":")
+    annotator = f"{kind}:{Path(arg).name}" if arg else kind
+    axes.set_title(f"{results['dataset']}: {ylabel}\nannotator {annotator}; simulated person", fontsize=10)
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right", fontsize=8)
     figure.tight_layout()
@@ -105,8 +109,8 @@ def markdown(results: dict[str, Any]) -> str:
         ]
         for name, r in results["routing"].items():
             lines.append(
-                f"| {name} | {r['items']} | {r['accepted']} | {r['accepted_accuracy']} | {r['sent_to_person']} "
-                f"| {r['with_routing']} | {r['annotator_alone']} |"
+                f"| {name} | {r['items']} | {r['accepted']} | {r.get('accepted_accuracy', '-')} "
+                f"| {r['sent_to_person']} | {r['with_routing']} | {r['annotator_alone']} |"
             )
         lines += [
             "",
