@@ -81,3 +81,24 @@ def test_small_eval_through_the_cli(tmp_path):
 def test_unknown_dataset_is_a_clear_error(tmp_path):
     result = invoke_cli("eval", "no-such-dataset", "--out", tmp_path)
     assert result.exit_code == 2 and "dataset 'no-such-dataset' not found" in result.stderr
+
+
+def test_eval_with_the_llm_annotator_counts_calls_and_cost(tmp_path):
+    from labelgraph.testing import ScriptedLLM
+
+    gold = {row["id"]: row["label"] for row in read_jsonl(EXAMPLE / "gold.jsonl")}
+    pool = read_jsonl(EXAMPLE / "pool.jsonl")
+    by_text = {r["text"]: gold[r["id"]] for r in pool}
+    train = write_jsonl(tmp_path / "train.jsonl", [{"text": r["text"], "label": gold[r["id"]]} for r in pool])
+    test = write_jsonl(tmp_path / "test.jsonl", read_jsonl(EXAMPLE / "test.jsonl")[:60])
+    with ScriptedLLM(labeller=lambda text: by_text.get(text, "positive")) as server:
+        result = invoke_cli(
+            "eval", "--train", train, "--test", test, "--strategies", "random", "--annotator", "llm",
+            "--llm-model", "scripted", "--llm-base-url", server.url, "--seed-size", "10", "--batch-size", "10",
+            "--budget", "10", "--rounds", "3", "--seeds", "1", "--pool-size", "100", "--out", tmp_path / "eval",
+        )  # fmt: skip
+        calls = len(server.requests)
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    points = json.loads((tmp_path / "eval" / "results.json").read_text())["curves"]["random"]["0"]
+    assert sum(p.get("llm_calls", 0) for p in points) == calls > 0
+    assert all(p.get("llm_tokens", 0) > 0 for p in points[1:])
