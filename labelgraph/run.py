@@ -107,7 +107,7 @@ def _build_annotator(spec: str, config: ProjectConfig, llm: LLMClient | None, to
             config.labels, llm, examples=min(config.neighbours, 8), tools=tools.tools, tool_steps=config.tool_steps
         )
     factory = load_object(spec, kind="annotator")
-    annotator = factory(config) if isinstance(factory, type) or callable(factory) else factory
+    annotator = factory(config) if callable(factory) else factory
     if not isinstance(annotator, Annotator):
         raise PluginError(f"annotator {spec!r} has no name and annotate(items, vectors, neighbours)")
     return annotator

@@ -67,6 +67,7 @@ class Memory:
 
     def __init__(self, client: Any, *, embedding_model: str = "minilm", collection: str = COLLECTION):
         self._client = client
+        self.embedding_model = embedding_model
         self._collection = client.get_or_create_collection(
             collection,
             embedding_function=LabelgraphEmbeddingFunction(embedding_model),
@@ -132,7 +133,7 @@ class Memory:
 
     def search(self, text: str, k: int = 5) -> list[Neighbour]:
         """Labelled items most similar to a text (embedded with the collection's function)."""
-        vector = get_embedder(self._collection._embedding_function.model).embed([text])  # type: ignore[union-attr]
+        vector = get_embedder(self.embedding_model).embed([text])
         return self.neighbours(vector, k)[0]
 
     def near_duplicates(self, vectors: np.ndarray, threshold: float = 0.95) -> list[Neighbour | None]:
