@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench clean system-deps
 
 # torch==2.13.0 first: the CPU build on disk; an unpinned torch would pull several GB of CUDA packages.
 $(STAMP): pyproject.toml
@@ -18,8 +18,14 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/labelgraph run examples/movie_reviews/project.yaml
 
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(PY) -m pytest -q
+
+# The review page is tested in a real Chromium: Debian's package (Playwright drives it; it downloads no browser).
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+	  || (apt-get update -qq && apt-get install -y -qq chromium) \
+	  || (echo "could not install chromium: the review-page test will be skipped" && [ "$$CI" != "true" ])
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check labelgraph tests benchmarks

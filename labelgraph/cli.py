@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from labelgraph.errors import LabelgraphError
 from labelgraph.evals.cli import eval_command
+from labelgraph.service.serve import serve_command
 from labelgraph.templates import PROJECT_TEMPLATE
 
 app = typer.Typer(
@@ -198,6 +199,7 @@ def export(
 
 
 app.command("eval")(friendly(eval_command))
+app.command("serve")(friendly(serve_command))
 
 
 def main() -> None:

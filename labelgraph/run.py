@@ -50,6 +50,7 @@ class RunStatus(BaseModel):
 
     run: str
     name: str
+    label_names: list[str]
     phase: Phase
     round: int
     stop_reason: str | None
@@ -209,6 +210,7 @@ class Run:
         return RunStatus(
             run=str(self.workspace.path),
             name=self.config.name,
+            label_names=self.config.label_names,
             phase=self.phase,
             round=values.get("round", 0),
             stop_reason=values.get("stop_reason"),
@@ -235,6 +237,9 @@ class Run:
         for an item someone already answered.
         """
         pairs = list(answers.items()) if isinstance(answers, Mapping) else list(answers)
+        committed = set(self._snapshot().values.get("labels", {})) & {item_id for item_id, _ in pairs}
+        if committed:
+            raise ConflictError(f"already committed: {', '.join(sorted(committed))}")
         waiting = self._waiting()
         checked = check_answers(pairs, waiting=[item["id"] for item in waiting], labels=self.config.label_names)
         if not checked:
@@ -242,9 +247,6 @@ class Run:
         answered = self.inbox.answered(list(checked))
         if answered:
             raise ConflictError(f"already answered: {', '.join(sorted(answered))}")
-        committed = set(self._snapshot().values.get("labels", {}))
-        if committed & set(checked):
-            raise ConflictError(f"already committed: {', '.join(sorted(committed & set(checked)))}")
         self.inbox.put(checked, reviewer=reviewer, round_number=waiting[0]["round"])
         return len(checked)
 

@@ -1,0 +1,55 @@
+"""A real uvicorn server on 127.0.0.1 in a thread, for the service tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from labelgraph.service.api import create_app
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serving(runs: Path, *, token: str | None = None):
+    """Yield the base URL of the service over ``runs``, serving on a free loopback port."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(runs, token=token), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the service did not start")
+        time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def wait_for(client: httpx.Client, name: str, phases: set[str], timeout: float = 120) -> dict:
+    """Poll the run's status until it is in ``phases`` and not advancing."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = client.get(f"/runs/{name}").raise_for_status().json()
+        if status["phase"] in phases and not status["busy"]:
+            return status
+        if status["error"]:
+            raise AssertionError(status["error"])
+        time.sleep(0.2)
+    raise AssertionError(f"run {name} never reached {phases}")

@@ -1,0 +1,98 @@
+"""The HTTP API against a real uvicorn server on 127.0.0.1: tokens, runs, answers (first wins, 409 after),
+exactly-once commits under 50 concurrent submissions, export and server-sent events."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from labelgraph.service.serve import is_loopback
+from tests.conftest import invoke_cli
+from tests.service_helpers import serving, wait_for
+
+
+def test_token_is_required_and_checked(tmp_path):
+    with serving(tmp_path / "runs", token="s3cret") as url:
+        assert httpx.get(f"{url}/runs").status_code == 401
+        assert httpx.get(f"{url}/runs", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert httpx.get(f"{url}/runs", headers={"Authorization": "Bearer s3cret"}).json() == []
+        assert httpx.get(f"{url}/").status_code == 200  # the page itself; its data calls carry the token
+
+
+def test_binding_elsewhere_needs_a_token(monkeypatch):
+    monkeypatch.delenv("LABELGRAPH_TOKEN", raising=False)
+    result = invoke_cli("serve", "--host", "0.0.0.0", "--port", "9")
+    assert result.exit_code == 2 and "refusing to bind 0.0.0.0 without a token" in result.stderr
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("10.0.0.1")
+
+
+def test_review_over_http_then_resume(make_project, gold, tmp_path):
+    project = make_project(budget=20)
+    with serving(tmp_path / "runs") as url, httpx.Client(base_url=url, timeout=60) as client:
+        created = client.post("/runs", json={"project": str(project)})
+        assert created.status_code == 201, created.text
+        name = created.json()["name"]
+        status = wait_for(client, name, {"paused"})
+        items = client.get(f"/runs/{name}/reviews").json()
+        assert len(items) == 10 and items[0]["reasons"] and items[0]["candidates"]
+
+        first = items[0]["id"]
+        ok = client.post(f"/runs/{name}/answers", json={"answers": [{"id": first, "label": gold[first]}]})
+        assert ok.status_code == 200 and ok.json() == {"recorded": 1, "pending": 9, "resuming": False}
+        again = client.post(f"/runs/{name}/answers", json={"answers": [{"id": first, "label": "positive"}]})
+        assert again.status_code == 409 and "already answered" in again.json()["detail"]
+        bad = client.post(f"/runs/{name}/answers", json={"answers": [{"id": items[1]["id"], "label": "meh"}]})
+        assert bad.status_code == 422 and "unknown label" in bad.json()["detail"]
+        ghost = client.post(f"/runs/{name}/answers", json={"answers": [{"id": "ghost", "label": "positive"}]})
+        assert ghost.status_code == 422 and "not pending" in ghost.json()["detail"]
+        assert client.delete(f"/runs/{name}/answers/{first}").status_code == 200  # undo, then answer again
+
+        rest = [{"id": i["id"], "label": gold[i["id"]]} for i in items]
+        done = client.post(f"/runs/{name}/answers", json={"answers": rest})
+        assert done.json()["resuming"] is True
+        status = wait_for(client, name, {"paused", "done"})
+        assert status["human_labels"] == 10 and status["round"] == 2
+        late = client.post(f"/runs/{name}/answers", json={"answers": [{"id": first, "label": "negative"}]})
+        assert late.status_code == 409 and "already committed" in late.json()["detail"]
+
+        exported = client.get(f"/runs/{name}/export").text.splitlines()
+        assert len(exported) == status["labels"] and json.loads(exported[0])["source"]
+        assert client.get(f"/runs/{name}/metrics").json()[0]["round"] == 1
+        with client.stream("GET", f"/runs/{name}/events") as events:
+            line = next(line for line in events.iter_lines() if line.startswith("data: "))
+        assert json.loads(line[6:])["name"] == name
+        assert client.get("/runs/nope").status_code == 404
+
+
+def test_fifty_concurrent_submissions_commit_exactly_once(make_project, gold, tmp_path):
+    project = make_project(budget=20, batch_size=20)
+    with serving(tmp_path / "runs") as url, httpx.Client(base_url=url, timeout=60) as client:
+        name = client.post("/runs", json={"project": str(project)}).json()["name"]
+        wait_for(client, name, {"paused"})
+        items = [i["id"] for i in client.get(f"/runs/{name}/reviews").json()]
+        assert len(items) == 20
+        # 50 submissions: every item answered by two or three reviewers at once, with different labels
+        jobs = [(items[n % 20], ["positive", "negative"][n % 2]) for n in range(50)]
+
+        def submit(job):
+            item_id, label = job
+            with httpx.Client(base_url=url, timeout=60) as own:
+                return (
+                    item_id,
+                    label,
+                    own.post(f"/runs/{name}/answers", json={"answers": [{"id": item_id, "label": label}]}),
+                )
+
+        with ThreadPoolExecutor(50) as pool:
+            results = list(pool.map(submit, jobs))
+        codes = [r.status_code for _, _, r in results]
+        assert codes.count(200) == 20 and codes.count(409) == 30, codes
+        winners = {item_id: label for item_id, label, r in results if r.status_code == 200}
+        status = wait_for(client, name, {"done"})
+        labels = [json.loads(line) for line in client.get(f"/runs/{name}/export").text.splitlines()]
+        human = {row["id"]: row["label"] for row in labels if row["source"] == "human"}
+        assert human == winners  # each item once, with the first answer that landed
+        assert status["human_labels"] == 20
