@@ -13,6 +13,7 @@ from labelgraph.errors import ConfigError
 __all__ = [
     "CriticSettings",
     "LLMSettings",
+    "MemorySettings",
     "Prices",
     "ProjectConfig",
     "ToolSettings",
@@ -85,6 +86,21 @@ class GeneratorSettings(BaseModel):
     max_similarity: float = Field(0.92, gt=0, le=1, description="cosine above which a new text is a duplicate")
 
 
+class MemorySettings(BaseModel):
+    """Where the vector memory lives: embedded in the run folder (default), or a Chroma server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(None, description="a Chroma server, e.g. http://127.0.0.1:8000 ('chroma run')")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"memory url {value!r} must start with http:// or https://")
+        return value
+
+
 class ToolSettings(BaseModel):
     """A tool by dotted path or entry-point name; ``vote: true`` makes it a labelling function."""
 
@@ -125,6 +141,7 @@ class ProjectConfig(BaseModel):
     tool_steps: int = Field(3, ge=1, le=10, description="most tool calls an LLM agent makes for one item")
     neighbours: int = Field(10, ge=1, description="labelled neighbours the annotator and critic consult")
     embedding_model: str = "minilm"
+    memory: MemorySettings = MemorySettings()
     run_dir: Path | None = None
     random_seed: int = 0
     max_text_chars: int = Field(20_000, ge=1)

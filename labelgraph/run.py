@@ -137,7 +137,11 @@ class Run:
     ):
         self.workspace = workspace
         config = workspace.config
-        self.memory = Memory.embedded(workspace.memory_path, embedding_model=config.embedding_model)
+        self.memory = (
+            Memory.server(config.memory.url, collection=workspace.thread_id, embedding_model=config.embedding_model)
+            if config.memory.url
+            else Memory.embedded(workspace.memory_path, embedding_model=config.embedding_model)
+        )
         self.llm = LLMClient(config.llm, workspace.path / "llm_cache.sqlite") if config.llm else None
         tools = load_tools(config.tools, memory=self.memory)
         self.synthetic = SyntheticStore(workspace.path / "synthetic.sqlite")

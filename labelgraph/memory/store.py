@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import chromadb
 import numpy as np
@@ -80,9 +81,15 @@ class Memory:
         return cls(chromadb.PersistentClient(str(path), settings=_SETTINGS), embedding_model=embedding_model)
 
     @classmethod
-    def server(cls, host: str, port: int, *, collection: str = COLLECTION, embedding_model: str = "minilm") -> Memory:
-        """A memory on a Chroma server (``chroma run``) over HTTP."""
-        client = chromadb.HttpClient(host=host, port=port, settings=_SETTINGS)
+    def server(cls, url: str, *, collection: str, embedding_model: str = "minilm") -> Memory:
+        """A memory on a Chroma server (``chroma run``) over HTTP; one collection per run."""
+        parts = urlsplit(url)
+        client = chromadb.HttpClient(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or (443 if parts.scheme == "https" else 8000),
+            ssl=parts.scheme == "https",
+            settings=_SETTINGS,
+        )
         return cls(client, embedding_model=embedding_model, collection=collection)
 
     def count(self) -> int:

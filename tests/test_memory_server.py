@@ -1,0 +1,63 @@
+"""Memory on a real Chroma server (``chroma run`` on 127.0.0.1, started here): same behaviour as embedded."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+import httpx
+import pytest
+import yaml
+
+from labelgraph.agents.human import SimulatedHuman
+from labelgraph.run import Project
+from tests.service_helpers import free_port
+
+CHROMA = shutil.which("chroma")
+
+
+@pytest.fixture(scope="module")
+def chroma_url(tmp_path_factory):
+    if CHROMA is None:
+        pytest.fail("the chroma command (from the chromadb package) is missing")
+    port = free_port()
+    folder = tmp_path_factory.mktemp("chroma")
+    process = subprocess.Popen(
+        [CHROMA, "run", "--path", str(folder), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/api/v2/heartbeat", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            pytest.fail("chroma run did not start")
+        time.sleep(0.2)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_a_run_on_a_chroma_server_labels_like_an_embedded_one(make_project, gold, tmp_path, chroma_url):
+    exports = {}
+    for where in ("embedded", "server"):
+        project = make_project(run_dir=f"run-{where}", budget=20)
+        if where == "server":
+            config = yaml.safe_load(project.read_text())
+            config["memory"] = {"url": chroma_url}
+            project.write_text(yaml.safe_dump(config))
+        run = Project.from_yaml(project).start()
+        run.run(SimulatedHuman(gold, run.config.label_names, noise=0.1, seed=2))
+        assert run.memory.count() == len(run.labels())
+        out = tmp_path / f"{where}.jsonl"
+        run.export(out)
+        exports[where] = out.read_text()
+    assert exports["server"] == exports["embedded"]
+    assert not (tmp_path / "run-server" / "memory").exists()  # nothing embedded was written
