@@ -21,11 +21,16 @@ run: $(STAMP)
 test: $(STAMP) system-deps
 	$(PY) -m pytest -q
 
-# The review page is tested in a real Chromium: Debian's package (Playwright drives it; it downloads no browser).
+# Tests use real servers from Debian's packages: Chromium for the review page (Playwright drives it and
+# downloads no browser) and PostgreSQL for the checkpoints. Installed only where missing.
 system-deps:
-	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
-	  || (apt-get update -qq && apt-get install -y -qq chromium) \
-	  || (echo "could not install chromium: the review-page test will be skipped" && [ "$$CI" != "true" ])
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing="chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) \
+	  || (echo "could not install$$missing: the tests that need it will be skipped" && [ "$$CI" != "true" ]); \
+	fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check labelgraph tests benchmarks

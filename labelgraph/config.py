@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from labelgraph.errors import ConfigError
 
 __all__ = [
+    "CheckpointSettings",
     "CriticSettings",
     "LLMSettings",
     "MemorySettings",
@@ -101,6 +102,16 @@ class MemorySettings(BaseModel):
         return value
 
 
+class CheckpointSettings(BaseModel):
+    """Where checkpoints live: SQLite in the run folder (default), or PostgreSQL named by an environment variable."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    postgres_env: str | None = Field(
+        None, description="the environment variable that holds a postgresql:// DSN (kept out of the project file)"
+    )
+
+
 class ToolSettings(BaseModel):
     """A tool by dotted path or entry-point name; ``vote: true`` makes it a labelling function."""
 
@@ -142,6 +153,7 @@ class ProjectConfig(BaseModel):
     neighbours: int = Field(10, ge=1, description="labelled neighbours the annotator and critic consult")
     embedding_model: str = "minilm"
     memory: MemorySettings = MemorySettings()
+    checkpoints: CheckpointSettings = CheckpointSettings()
     run_dir: Path | None = None
     random_seed: int = 0
     max_text_chars: int = Field(20_000, ge=1)

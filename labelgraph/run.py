@@ -27,7 +27,7 @@ from labelgraph.config import ProjectConfig, load_project
 from labelgraph.data import LabelRecord, write_export
 from labelgraph.embeddings import Embedder, get_embedder
 from labelgraph.errors import ConflictError, PluginError, ReviewError
-from labelgraph.graphs.checkpoint import sqlite_checkpointer
+from labelgraph.graphs.checkpoint import checkpointer_for
 from labelgraph.graphs.context import RunContext
 from labelgraph.graphs.loop import builder
 from labelgraph.graphs.state import initial_state
@@ -161,7 +161,7 @@ class Run:
             selector_llm=LLMSelector(config.labels, self.llm) if config.strategy == "llm" and self.llm else None,
         )
         self.inbox = ReviewInbox(workspace.reviews)
-        self.graph = builder.compile(checkpointer=sqlite_checkpointer(workspace.checkpoints))
+        self.graph = builder.compile(checkpointer=checkpointer_for(config.checkpoints, workspace.checkpoints))
         self._thread = {"configurable": {"thread_id": workspace.thread_id}}
 
     @classmethod

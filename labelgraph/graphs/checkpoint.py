@@ -1,13 +1,18 @@
-"""Checkpointers: SQLite in the run folder by default."""
+"""Checkpointers: SQLite in the run folder by default, PostgreSQL for many runs and machines."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-__all__ = ["sqlite_checkpointer"]
+from labelgraph.config import CheckpointSettings
+from labelgraph.errors import ConfigError
+
+__all__ = ["checkpointer_for", "postgres_checkpointer", "sqlite_checkpointer"]
 
 
 def sqlite_checkpointer(path: Path) -> SqliteSaver:
@@ -16,3 +21,30 @@ def sqlite_checkpointer(path: Path) -> SqliteSaver:
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=FULL")
     return SqliteSaver(connection)
+
+
+def postgres_checkpointer(dsn: str) -> BaseCheckpointSaver:
+    """A PostgreSQL checkpointer (``langgraph-checkpoint-postgres``); creates its tables on first use."""
+    try:
+        from langgraph.checkpoint.postgres import PostgresSaver
+        from psycopg import Connection
+        from psycopg.rows import dict_row
+    except ImportError:
+        raise ConfigError("PostgreSQL checkpoints need: pip install 'labelgraph[postgres]'") from None
+    try:
+        connection = Connection.connect(dsn, autocommit=True, prepare_threshold=0, row_factory=dict_row)
+    except Exception as error:  # psycopg's message names host and database, never the password
+        raise ConfigError(f"cannot connect to the checkpoint database: {error}") from None
+    saver = PostgresSaver(connection)
+    saver.setup()
+    return saver
+
+
+def checkpointer_for(settings: CheckpointSettings, sqlite_path: Path) -> BaseCheckpointSaver:
+    """The project's checkpointer: PostgreSQL if it names a DSN variable, else SQLite at ``sqlite_path``."""
+    if settings.postgres_env is None:
+        return sqlite_checkpointer(sqlite_path)
+    dsn = os.environ.get(settings.postgres_env)
+    if not dsn:
+        raise ConfigError(f"checkpoints: the environment variable {settings.postgres_env!r} is not set")
+    return postgres_checkpointer(dsn)
