@@ -30,7 +30,6 @@ from labelgraph.errors import ConflictError, PluginError, ReviewError
 from labelgraph.graphs.checkpoint import checkpointer_for
 from labelgraph.graphs.context import RunContext
 from labelgraph.graphs.loop import builder
-from labelgraph.graphs.state import initial_state
 from labelgraph.inbox import ReviewInbox
 from labelgraph.llm import LLMClient, Usage
 from labelgraph.memory import Memory
@@ -278,12 +277,7 @@ class Run:
             if phase == "done":
                 return self.status()
             if phase == "new":
-                seeds = {
-                    item.id: LabelRecord(id=item.id, text=item.text, label=item.label, source="seed", round=0)
-                    for item in self.workspace.items
-                    if item.meta.get("seed")
-                }
-                payload: Any = initial_state({key: record.model_dump() for key, record in seeds.items()})
+                payload: Any = {}  # the prepare node starts the thread from the seed labels
             elif phase == "paused":
                 answers = self.inbox.answered([item["id"] for item in self._waiting()])
                 if not answers:
@@ -293,7 +287,6 @@ class Run:
                 payload = None  # continue from the last checkpoint (after a crash or a stop)
             if phase == "new":
                 self.memory.remove(sorted(self.memory.ids()))  # left by a start that failed before its checkpoint
-                self._remember(list(seeds.values()))
             else:
                 self._reconcile_memory()
             for chunk in self.graph.stream(

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from labelgraph.data import Item
 from labelgraph.embeddings import Embedder
+from labelgraph.graphs.resolve import run_context
 from labelgraph.memory import Neighbour
 from labelgraph.tools.registry import tool_votes
 
@@ -123,7 +124,7 @@ class EmbeddedAnnotator:
 
 def annotate(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     """Graph node: label this round's batch, with the nearest labelled items as context and the tools' votes."""
-    context = runtime.context
+    context = run_context(runtime)
     context.enter_round(state["round"])
     ids = state["batch"]
     vectors = context.vectors(ids)

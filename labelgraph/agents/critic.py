@@ -12,6 +12,7 @@ from labelgraph.agents.annotator import Annotation
 from labelgraph.agents.human import review_item
 from labelgraph.config import CriticSettings
 from labelgraph.data import Item
+from labelgraph.graphs.resolve import run_context
 from labelgraph.memory import Neighbour
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ class EmbeddedCritic:
 
 def critique(state: LoopState, runtime: Runtime[RunContext]) -> Command[Literal["human_review", "commit"]]:
     """Graph node: judge every annotation; disputes (up to the remaining budget) go to a person."""
-    context = runtime.context
+    context = run_context(runtime)
     context.enter_round(state["round"])
     ids = state["batch"]
     vectors = context.vectors(ids)

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from labelgraph.agents.llm_annotator import parse_json_answer
 from labelgraph.config import GeneratorSettings
 from labelgraph.data import Item
+from labelgraph.graphs.resolve import run_context
 from labelgraph.llm import LLMClient
 from labelgraph.prompts import counterfactual_messages, new_examples_messages
 from labelgraph.synthetic import synthetic_id
@@ -101,7 +102,7 @@ def _plan(
 
 def generate(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Graph node: add deduplicated synthetic items to this round's batch (nothing without a generator)."""
-    context = runtime.context
+    context = run_context(runtime)
     if context.generator is None:
         return {}
     context.enter_round(state["round"])

@@ -11,6 +11,7 @@ from langgraph.types import Command, interrupt
 from pydantic import BaseModel, Field
 
 from labelgraph.errors import ReviewError
+from labelgraph.graphs.resolve import run_context
 
 if TYPE_CHECKING:
     from langgraph.runtime import Runtime
@@ -136,7 +137,7 @@ def human_review(state: LoopState, runtime: Runtime[RunContext]) -> Command[Lite
     if not waiting:
         return Command(goto="commit")
     answer = interrupt({"round": state["round"], "items": waiting})
-    names = set(runtime.context.config.label_names)
+    names = set(run_context(runtime).config.label_names)
     waiting_ids = {item["id"] for item in waiting}
     given = {
         item_id: label

@@ -10,6 +10,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from labelgraph.graphs.context import RunContext
+from labelgraph.graphs.resolve import run_context
 from labelgraph.graphs.state import LoopState
 from labelgraph.strategies import SelectionInput
 
@@ -24,7 +25,7 @@ def candidates(state: LoopState, context: RunContext) -> list[str]:
 
 def select(state: LoopState, runtime: Runtime[RunContext]) -> Command[Literal["generate", "__end__"]]:
     """Start a round: pick up to one batch of candidates with the project's strategy."""
-    context = runtime.context
+    context = run_context(runtime)
     pool = candidates(state, context)
     if not pool:
         return Command(update={"stop_reason": "pool exhausted"}, goto=END)

@@ -11,11 +11,32 @@ from langgraph.runtime import Runtime
 from labelgraph.agents.selector import candidates
 from labelgraph.data import LabelRecord
 from labelgraph.graphs.context import RunContext
-from labelgraph.graphs.state import LoopState
+from labelgraph.graphs.resolve import run_context
+from labelgraph.graphs.state import LoopState, initial_state
 from labelgraph.llm import Usage
 from labelgraph.models import evaluate
+from labelgraph.workspace import Workspace
 
-__all__ = ["commit", "route_after_train", "train"]
+__all__ = ["commit", "prepare", "route_after_train", "seed_records", "train"]
+
+
+def seed_records(workspace: Workspace) -> list[LabelRecord]:
+    """The project's seed labels, as committed labels of round 0."""
+    return [
+        LabelRecord(id=item.id, text=item.text, label=item.label, source="seed", round=0)  # type: ignore[arg-type]
+        for item in workspace.items
+        if item.meta.get("seed")
+    ]
+
+
+def prepare(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Start a new thread from the run folder's seed labels; a thread that has its state already passes."""
+    if state.get("labels") is not None:
+        return {}
+    context = run_context(runtime)
+    seeds = seed_records(context.workspace)
+    context.memory.add(seeds, context.vectors([record.id for record in seeds]))
+    return dict(initial_state({record.id: record.model_dump() for record in seeds}))
 
 
 def commit(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -24,7 +45,7 @@ def commit(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     Idempotent: the update lands with the node's checkpoint, and the memory write is an upsert by id,
     so a round re-run after a crash writes the same labels once.
     """
-    context = runtime.context
+    context = run_context(runtime)
     decisions, verdicts, annotations = state["decisions"], state["verdicts"], state["annotations"]
     items = {item.id: item for item in context.items(state["batch"])}
     records: list[LabelRecord] = []
@@ -64,7 +85,7 @@ def commit(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
 
 def train(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Refit the student on every label, measure it on the held-out set, record the round, set a stop reason."""
-    context = runtime.context
+    context = run_context(runtime)
     config = context.config
     student = context.student(state["labels"])
     workspace = context.workspace

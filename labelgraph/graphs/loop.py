@@ -1,10 +1,11 @@
 """The active-learning loop as one LangGraph ``StateGraph``.
 
-    START -> select -> generate -> annotate -> critique -+-> commit -> train -> (stop? END : select)
+    START -> prepare -> select -> generate -> annotate -> critique -+-> commit -> train -> (stop? END : select)
                                              +-> human_review (interrupt, until all answered) -> commit
 
-``builder`` is the uncompiled graph; ``graph`` compiles it without a checkpointer (``langgraph dev``
-brings its own); ``labelgraph.run.Run`` compiles it with the run's SQLite checkpointer.
+``builder`` is the uncompiled graph, ``graph`` compiles it without a checkpointer; ``labelgraph.run.Run``
+compiles ``builder`` with the run's checkpointer. ``build(ServerContext)`` makes the same graph for LangGraph's
+own server, whose context is JSON (``labelgraph/graphs/server.py``).
 """
 
 from __future__ import annotations
@@ -17,23 +18,31 @@ from labelgraph.agents.generator import generate
 from labelgraph.agents.human import human_review
 from labelgraph.agents.selector import select
 from labelgraph.graphs.context import RunContext
-from labelgraph.graphs.learning import commit, route_after_train, train
+from labelgraph.graphs.learning import commit, prepare, route_after_train, train
 from labelgraph.graphs.state import LoopState
 
-__all__ = ["builder", "graph"]
+__all__ = ["build", "builder", "graph"]
 
-builder = StateGraph(LoopState, context_schema=RunContext)
-builder.add_node("select", select)
-builder.add_node("generate", generate)
-builder.add_node("annotate", annotate)
-builder.add_node("critique", critique)
-builder.add_node("human_review", human_review)
-builder.add_node("commit", commit)
-builder.add_node("train", train)
-builder.add_edge(START, "select")
-builder.add_edge("generate", "annotate")
-builder.add_edge("annotate", "critique")
-builder.add_edge("commit", "train")
-builder.add_conditional_edges("train", route_after_train)
 
+def build(context_schema: type = RunContext) -> StateGraph:
+    """The loop's nodes and edges, over a given context type."""
+    loop = StateGraph(LoopState, context_schema=context_schema)
+    loop.add_node("prepare", prepare)
+    loop.add_node("select", select)
+    loop.add_node("generate", generate)
+    loop.add_node("annotate", annotate)
+    loop.add_node("critique", critique)
+    loop.add_node("human_review", human_review)
+    loop.add_node("commit", commit)
+    loop.add_node("train", train)
+    loop.add_edge(START, "prepare")
+    loop.add_edge("prepare", "select")
+    loop.add_edge("generate", "annotate")
+    loop.add_edge("annotate", "critique")
+    loop.add_edge("commit", "train")
+    loop.add_conditional_edges("train", route_after_train)
+    return loop
+
+
+builder = build()
 graph = builder.compile()
