@@ -60,3 +60,21 @@ def test_costs_per_round_and_the_cost_budget(make_project, gold):
     assert set(status.llm_usage) == {"annotator", "critic"}
     text = run_cli("status", project)
     assert text.returncode == 0 and "llm" in text.stdout and "annotator" in text.stdout
+
+
+def test_the_whole_loop_through_the_endpoint_with_tools(make_project, gold):
+    with ScriptedLLM(labeller=labeller) as server:
+        project = make_project(budget=20)
+        with_llm(project, server)
+        config = yaml.safe_load(project.read_text())
+        config["tools"] = ["search_memory", {"path": "examples.custom_tool.lexicon:sentiment_lexicon", "vote": True}]
+        project.write_text(yaml.safe_dump(config))
+        run = Project.from_yaml(project).start()
+        status = run.run(SimulatedHuman(gold, run.config.label_names))
+        annotator_requests = [r for r in server.requests if "You label texts" in r["messages"][0]["content"]]
+    assert status.phase == "done" and status.human_labels == 20
+    offered = {tool["function"]["name"] for r in annotator_requests for tool in r.get("tools", [])}
+    assert offered == {"search_memory", "sentiment_lexicon"}
+    results = [m for r in annotator_requests for m in r["messages"] if m["role"] == "tool"]
+    assert results and any("\t" in m["content"] for m in results)  # search_memory's label<TAB>similarity<TAB>text
+    assert status.tools["sentiment_lexicon"]["votes"] > 0
