@@ -53,3 +53,19 @@ def wait_for(client: httpx.Client, name: str, phases: set[str], timeout: float =
             raise AssertionError(status["error"])
         time.sleep(0.2)
     raise AssertionError(f"run {name} never reached {phases}")
+
+
+def wait_until_up(url: str, process, *, timeout: float = 120, log: Path | None = None) -> None:
+    """Poll ``url`` until it answers 200; fail (and stop ``process``) if it dies or the time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            tail = log.read_text()[-3000:] if log is not None and log.exists() else ""
+            raise AssertionError(f"the server behind {url} did not start\n{tail}")
+        time.sleep(0.2)

@@ -7,15 +7,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from labelgraph.run import Project
 from tests.conftest import ROOT
-from tests.service_helpers import free_port
+from tests.service_helpers import free_port, wait_until_up
 
 LANGGRAPH = shutil.which("langgraph") or str(Path(sys.executable).parent / "langgraph")
 
@@ -35,17 +33,7 @@ def server(tmp_path_factory):
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,  # graph paths are relative to the repo
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{url}/ok", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or process.poll() is not None:
-            process.kill()
-            pytest.fail("langgraph dev did not start:\n" + (workdir / "server.log").read_text()[-3000:])
-        time.sleep(0.5)
+    wait_until_up(f"{url}/ok", process, log=workdir / "server.log")
     yield url
     process.terminate()
     process.wait(timeout=30)

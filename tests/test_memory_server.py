@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 
-import httpx
 import pytest
 import yaml
 
 from labelgraph.agents.human import SimulatedHuman
 from labelgraph.run import Project
-from tests.service_helpers import free_port
+from tests.service_helpers import free_port, wait_until_up
 
 CHROMA = shutil.which("chroma")
 
@@ -29,17 +27,7 @@ def chroma_url(tmp_path_factory):
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/api/v2/heartbeat", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or process.poll() is not None:
-            process.kill()
-            pytest.fail("chroma run did not start")
-        time.sleep(0.2)
+    wait_until_up(f"{url}/api/v2/heartbeat", process, timeout=60)
     yield url
     process.terminate()
     process.wait(timeout=30)
@@ -61,3 +49,12 @@ def test_a_run_on_a_chroma_server_labels_like_an_embedded_one(make_project, gold
         exports[where] = out.read_text()
     assert exports["server"] == exports["embedded"]
     assert not (tmp_path / "run-server" / "memory").exists()  # nothing embedded was written
+
+
+def test_an_embedded_memory_after_a_server_one_stays_embedded(tmp_path, chroma_url):
+    """chromadb's HttpClient rewrites the Settings object it is given; each client must get its own."""
+    from labelgraph.memory import Memory
+
+    Memory.server(chroma_url, collection="first-run")
+    embedded = Memory.embedded(tmp_path / "memory")
+    assert embedded.count() == 0 and (tmp_path / "memory").exists()

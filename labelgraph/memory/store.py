@@ -24,7 +24,13 @@ from labelgraph.embeddings import get_embedder
 __all__ = ["LabelgraphEmbeddingFunction", "Memory", "Neighbour"]
 
 COLLECTION = "labelled"
-_SETTINGS = Settings(anonymized_telemetry=False)
+
+
+def _settings() -> Settings:
+    """Fresh settings for each client: chromadb's HttpClient writes its host and API into the object it is given."""
+    return Settings(anonymized_telemetry=False)
+
+
 _HNSW = {"space": "cosine", "ef_construction": 200, "ef_search": 200}
 
 
@@ -78,7 +84,7 @@ class Memory:
     @classmethod
     def embedded(cls, path: Path, *, embedding_model: str = "minilm") -> Memory:
         """A memory in ``path`` on this machine (Chroma ``PersistentClient``)."""
-        return cls(chromadb.PersistentClient(str(path), settings=_SETTINGS), embedding_model=embedding_model)
+        return cls(chromadb.PersistentClient(str(path), settings=_settings()), embedding_model=embedding_model)
 
     @classmethod
     def server(cls, url: str, *, collection: str, embedding_model: str = "minilm") -> Memory:
@@ -88,7 +94,7 @@ class Memory:
             host=parts.hostname or "127.0.0.1",
             port=parts.port or (443 if parts.scheme == "https" else 8000),
             ssl=parts.scheme == "https",
-            settings=_SETTINGS,
+            settings=_settings(),
         )
         return cls(client, embedding_model=embedding_model, collection=collection)
 
