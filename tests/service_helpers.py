@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -12,6 +14,13 @@ import httpx
 import uvicorn
 
 from labelgraph.service.api import create_app
+
+
+def console_script(name: str) -> str | None:
+    """The path of a package's command: the one beside this interpreter first (make test does not put the venv
+    on PATH), then any on PATH."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else shutil.which(name)
 
 
 def free_port() -> int:

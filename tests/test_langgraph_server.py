@@ -4,23 +4,20 @@ to an interrupt and resumes over its HTTP API (the server brings its own persist
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from labelgraph.run import Project
 from tests.conftest import ROOT
-from tests.service_helpers import free_port, wait_until_up
+from tests.service_helpers import console_script, free_port, wait_until_up
 
-LANGGRAPH = shutil.which("langgraph") or str(Path(sys.executable).parent / "langgraph")
+LANGGRAPH = console_script("langgraph")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not Path(LANGGRAPH).exists():
+    if LANGGRAPH is None:
         pytest.fail("the langgraph command is missing: pip install 'langgraph-cli[inmem]' (make test installs it)")
     port = free_port()
     workdir = tmp_path_factory.mktemp("langgraph-dev")

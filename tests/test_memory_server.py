@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import pytest
@@ -10,9 +9,9 @@ import yaml
 
 from labelgraph.agents.human import SimulatedHuman
 from labelgraph.run import Project
-from tests.service_helpers import free_port, wait_until_up
+from tests.service_helpers import console_script, free_port, wait_until_up
 
-CHROMA = shutil.which("chroma")
+CHROMA = console_script("chroma")
 
 
 @pytest.fixture(scope="module")
