@@ -113,13 +113,14 @@ def generate(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     vectors = context.embedder.embed([draft.text for draft in drafts])
     pool_similarity = (vectors @ context.workspace.vectors.T).max(axis=1)
     in_memory = context.memory.near_duplicates(vectors, settings.max_similarity)
+    seen = set(state["labels"]) | set(state["skipped"])
     kept: list[int] = []
     for row, draft in enumerate(drafts):
         if pool_similarity[row] >= settings.max_similarity or in_memory[row] is not None:
             continue
         if any(float(vectors[row] @ vectors[other]) >= settings.max_similarity for other in kept):
             continue
-        if synthetic_id(draft.text) in state["labels"]:
+        if synthetic_id(draft.text) in seen:  # labelled, or skipped by a person: never asked again
             continue
         kept.append(row)
     items = [
