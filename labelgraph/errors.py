@@ -8,7 +8,8 @@ and where (file, line, field), and the CLI prints it without a traceback.
     ├── DataError          a data file (pool, seed, test, answers) is malformed
     ├── ReviewError        an answer does not fit the pending reviews
     │   └── ConflictError  the item was already answered or committed
-    ├── RunError           a run folder is missing, incomplete or in the wrong state
+    ├── RunError           a run folder is incomplete or in the wrong state
+    │   └── RunNotFound    there is no such run
     └── PluginError        a dotted path or entry point does not resolve to a usable plug-in
 """
 
@@ -22,6 +23,7 @@ __all__ = [
     "PluginError",
     "ReviewError",
     "RunError",
+    "RunNotFound",
 ]
 
 
@@ -60,6 +62,10 @@ class ConflictError(ReviewError):
 
 class RunError(LabelgraphError):
     """A run folder is missing, incomplete, or not in a state that allows the action."""
+
+
+class RunNotFound(RunError):
+    """There is no run by that name or in that folder."""
 
 
 class PluginError(LabelgraphError):

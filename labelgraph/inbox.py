@@ -20,13 +20,17 @@ CREATE TABLE IF NOT EXISTS answers (
     label TEXT,
     reviewer TEXT NOT NULL,
     round INTEGER NOT NULL,
-    answered_at REAL NOT NULL
+    answered_at REAL NOT NULL,
+    claimed INTEGER NOT NULL DEFAULT 0
 )
 """
 
 
 class ReviewInbox:
-    """Answers by item id in a SQLite file; safe across threads and processes."""
+    """Answers by item id in a SQLite file; safe across threads and processes.
+
+    An answer is *claimed* when a step hands it to the graph: from then on it can no longer be withdrawn.
+    """
 
     def __init__(self, path: Path):
         self._connection = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
@@ -45,15 +49,46 @@ class ReviewInbox:
                     [(item_id, label, reviewer, round_number, now) for item_id, label in answers.items()],
                 )
                 self._connection.execute("COMMIT")
+                return
             except sqlite3.IntegrityError:
                 self._connection.execute("ROLLBACK")
-                taken = self.answered(list(answers))
-                raise ConflictError(f"already answered: {', '.join(sorted(taken))}") from None
+            except BaseException:
+                if self._connection.in_transaction:
+                    self._connection.execute("ROLLBACK")
+                raise
+        taken = self.answered(list(answers))
+        raise ConflictError(f"already answered: {', '.join(sorted(taken))}")
+
+    def claim(self, ids: list[str]) -> dict[str, str | None]:
+        """The stored answers for ``ids``, marked as handed to the graph (no undo from now on)."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        with self._lock:
+            self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                self._connection.execute(f"UPDATE answers SET claimed = 1 WHERE item_id IN ({marks})", ids)
+                rows = self._connection.execute(
+                    f"SELECT item_id, label FROM answers WHERE item_id IN ({marks})", ids
+                ).fetchall()
+            finally:
+                self._connection.execute("COMMIT")
+        return dict(rows)
 
     def withdraw(self, item_id: str) -> bool:
-        """Take back an answer that has not been committed yet (undo); True if there was one."""
+        """Take back an answer that no step has claimed (undo); True if there was one.
+
+        ConflictError if the answer is already with the graph."""
         with self._lock:
-            return self._connection.execute("DELETE FROM answers WHERE item_id = ?", (item_id,)).rowcount > 0
+            row = self._connection.execute("SELECT claimed FROM answers WHERE item_id = ?", (item_id,)).fetchone()
+            if row is None:
+                return False
+            if row[0]:
+                raise ConflictError(f"the answer for {item_id!r} is already being committed: it cannot be undone")
+            return (
+                self._connection.execute("DELETE FROM answers WHERE item_id = ? AND claimed = 0", (item_id,)).rowcount
+                > 0
+            )
 
     def answered(self, ids: list[str]) -> dict[str, str | None]:
         """The stored answers for ``ids``."""

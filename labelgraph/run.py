@@ -240,16 +240,17 @@ class Run:
         for an item someone already answered.
         """
         pairs = list(answers.items()) if isinstance(answers, Mapping) else list(answers)
-        committed = set(self._snapshot().values.get("labels", {})) & {item_id for item_id, _ in pairs}
+        given = [item_id for item_id, _ in pairs]
+        committed = set(self._snapshot().values.get("labels", {})) & set(given)
         if committed:
             raise ConflictError(f"already committed: {', '.join(sorted(committed))}")
         waiting = self._waiting()
+        answered = self.inbox.answered(given)  # before the pending check: a step may have just taken them
+        if answered:
+            raise ConflictError(f"already answered: {', '.join(sorted(answered))}")
         checked = check_answers(pairs, waiting=[item["id"] for item in waiting], labels=self.config.label_names)
         if not checked:
             return 0
-        answered = self.inbox.answered(list(checked))
-        if answered:
-            raise ConflictError(f"already answered: {', '.join(sorted(answered))}")
         self.inbox.put(checked, reviewer=reviewer, round_number=waiting[0]["round"])
         return len(checked)
 
@@ -279,7 +280,7 @@ class Run:
             if phase == "new":
                 payload: Any = {}  # the prepare node starts the thread from the seed labels
             elif phase == "paused":
-                answers = self.inbox.answered([item["id"] for item in self._waiting()])
+                answers = self.inbox.claim([item["id"] for item in self._waiting()])
                 if not answers:
                     return self.status()
                 payload = Command(resume=answers)

@@ -25,7 +25,7 @@ import numpy as np
 from labelgraph.config import ProjectConfig
 from labelgraph.data import Item, read_items, write_atomic
 from labelgraph.embeddings import Embedder, get_embedder
-from labelgraph.errors import DataError, RunError
+from labelgraph.errors import DataError, RunError, RunNotFound
 
 __all__ = ["Workspace"]
 
@@ -129,7 +129,7 @@ class Workspace:
     def open(cls, path: Path) -> Workspace:
         path = Path(path)
         if not (path / RUN_FILE).exists():
-            raise RunError(f"{path}: not a run folder (no {RUN_FILE}); start one with 'labelgraph run PROJECT'")
+            raise RunNotFound(f"{path}: not a run folder (no {RUN_FILE}); start one with 'labelgraph run PROJECT'")
         meta = json.loads((path / RUN_FILE).read_text(encoding="utf-8"))
         config = ProjectConfig.model_validate(meta["config"])
         items = _load_items(path / "items.jsonl")

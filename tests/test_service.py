@@ -57,6 +57,8 @@ def test_review_over_http_then_resume(make_project, gold, tmp_path):
         assert status["human_labels"] == 10 and status["round"] == 2
         late = client.post(f"/runs/{name}/answers", json={"answers": [{"id": first, "label": "negative"}]})
         assert late.status_code == 409 and "already committed" in late.json()["detail"]
+        changed = client.post("/runs", json={"project": str(make_project(budget=30))})
+        assert changed.status_code == 409 and "other settings (changed: budget)" in changed.json()["detail"]
 
         exported = client.get(f"/runs/{name}/export").text.splitlines()
         assert len(exported) == status["labels"] and json.loads(exported[0])["source"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,7 +24,7 @@ from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
 from labelgraph.agents.human import ReviewItem
-from labelgraph.errors import ConfigError, ConflictError, DataError, LabelgraphError, ReviewError, RunError
+from labelgraph.errors import ConflictError, LabelgraphError, ReviewError, RunError, RunNotFound
 from labelgraph.service.runs import RunRegistry
 
 __all__ = ["create_app"]
@@ -76,8 +77,11 @@ def create_app(runs: Path, *, token: str | None = None) -> FastAPI:
     async def _labelgraph_error(request: Request, error: LabelgraphError):  # type: ignore[no-untyped-def]
         from fastapi.responses import JSONResponse
 
-        code = 409 if isinstance(error, ConflictError) else 404 if isinstance(error, RunError) else 422
-        if isinstance(error, ConfigError | DataError):
+        if isinstance(error, RunNotFound):
+            code = 404
+        elif isinstance(error, ConflictError | RunError):  # answered or committed already; run in another state
+            code = 409
+        else:
             code = 422
         return JSONResponse({"detail": str(error)}, status_code=code)
 
@@ -136,10 +140,15 @@ def create_app(runs: Path, *, token: str | None = None) -> FastAPI:
     def export(name: str, format: str = "jsonl") -> FileResponse:
         if format not in {"jsonl", "csv"}:
             raise ReviewError(f"format {format!r}: use jsonl or csv")
-        folder = Path(tempfile.mkdtemp())
+        run = registry.get(name)
+        folder = Path(tempfile.mkdtemp(prefix="labelgraph-export-"))
         path = folder / f"{name}.{format}"
-        registry.get(name).export(path)
-        cleanup = BackgroundTask(lambda: (path.unlink(missing_ok=True), folder.rmdir()))
+        try:
+            run.export(path)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        cleanup = BackgroundTask(shutil.rmtree, folder, ignore_errors=True)
         return FileResponse(path, filename=path.name, background=cleanup)
 
     @app.get("/runs/{name}/events", dependencies=guarded)

@@ -7,7 +7,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from labelgraph.config import load_project
-from labelgraph.errors import RunError
+from labelgraph.errors import RunNotFound
 from labelgraph.run import Run, RunStatus
 from labelgraph.workspace import RUN_FILE, Workspace
 
@@ -24,6 +24,7 @@ class RunRegistry:
         self._steppers: dict[str, ThreadPoolExecutor] = {}
         self._stepping: dict[str, Future] = {}
         self._errors: dict[str, str] = {}
+        self._creating: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def names(self) -> list[str]:
@@ -34,16 +35,20 @@ class RunRegistry:
         config = load_project(project)
         config = config.model_copy(update={"run_dir": self.root / config.name})
         with self._lock:
-            if config.name not in self._runs:
-                self._runs[config.name] = Run(Workspace.create(config))
-            return self._runs[config.name]
+            creating = self._creating.setdefault(config.name, threading.Lock())
+        with creating:  # embedding a new pool blocks only this run's creation, not other requests
+            workspace = Workspace.create(config)  # refuses a project whose settings changed
+            with self._lock:
+                if config.name not in self._runs:
+                    self._runs[config.name] = Run(workspace)
+                return self._runs[config.name]
 
     def get(self, name: str) -> Run:
         with self._lock:
             if name not in self._runs:
                 folder = self.root / name
                 if "/" in name or name.startswith(".") or not (folder / RUN_FILE).exists():
-                    raise RunError(f"no run named {name!r}")
+                    raise RunNotFound(f"no run named {name!r}")
                 self._runs[name] = Run.open(folder)
             return self._runs[name]
 
@@ -60,7 +65,13 @@ class RunRegistry:
 
     def _step(self, name: str, run: Run) -> None:
         try:
-            run.step()
+            while True:
+                before = [item.id for item in run.pending_reviews(include_answered=True)]
+                status = run.step()
+                # answers that completed the queue while this step ran found it busy: take them now
+                after = [item.id for item in run.pending_reviews(include_answered=True)]
+                if status.phase != "paused" or after == before or run.pending_reviews():
+                    return
         except Exception as error:  # reported by status(); the run's checkpoint is intact
             self._errors[name] = f"{type(error).__name__}: {error}"
             raise
