@@ -81,3 +81,24 @@ def test_a_missing_dsn_variable_is_named(make_project, monkeypatch):
 
     with pytest.raises(ConfigError, match="'LABELGRAPH_NO_SUCH_DSN' is not set"):
         Project.from_yaml(project).start()
+
+
+@pytest.mark.parametrize(
+    "dsn_text",
+    [
+        "host=127.0.0.1 password=my s3cret",  # malformed: the parser's own message would quote it
+        "postgresql://u:s3cr%zzet@127.0.0.1/db",  # a bad percent-escape inside the password
+        f"postgresql://u:s3cret@127.0.0.1:{free_port()}/db?connect_timeout=5",  # well formed, nobody listening
+    ],
+)
+def test_a_bad_dsn_is_reported_without_its_password(make_project, monkeypatch, dsn_text):
+    monkeypatch.setenv("LABELGRAPH_TEST_DSN", dsn_text)
+    project = make_project()
+    config = yaml.safe_load(project.read_text())
+    config["checkpoints"] = {"postgres_env": "LABELGRAPH_TEST_DSN"}
+    project.write_text(yaml.safe_dump(config))
+    from labelgraph.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"\$LABELGRAPH_TEST_DSN") as raised:
+        Project.from_yaml(project).start()
+    assert "s3cr" not in str(raised.value)

@@ -57,7 +57,7 @@ def test_llm_annotator_calls_a_tool_then_answers(tmp_path):
     first, second = server.requests
     assert first["tools"][0]["function"]["name"] == "sentiment_lexicon"
     tool_message = [m for m in second["messages"] if m["role"] == "tool"]
-    assert tool_message and tool_message[0]["content"] == "negative"
+    assert tool_message and tool_message[0]["content"] == "<text>\nnegative\n</text>"  # tool output is data
 
 
 def test_a_voting_tool_is_weighed_and_reported(make_project, gold):

@@ -23,7 +23,7 @@ from labelgraph.agents.annotator import Annotation
 from labelgraph.data import Item
 from labelgraph.llm import LLMClient, Reply
 from labelgraph.memory import Neighbour
-from labelgraph.prompts import annotator_messages, repair_message
+from labelgraph.prompts import annotator_messages, delimit, repair_message
 
 __all__ = ["LLMAnnotator", "LabelAnswer", "label_probability", "parse_json_answer"]
 
@@ -102,7 +102,7 @@ class LLMAnnotator:
                     result = str(await chosen.ainvoke(call["args"])) if chosen else f"no tool named {call['name']!r}"
                 except Exception as error:  # the model sees the failure and may answer without the tool
                     result = f"tool error: {type(error).__name__}: {error}"
-                messages.append(ToolMessage(result, tool_call_id=call["id"]))
+                messages.append(ToolMessage(delimit(result), tool_call_id=call["id"]))  # tool output is data too
         return await self.client.chat(messages, **chat), messages  # steps used up: answer without tools
 
     async def _sample(self, messages: list, sample: int) -> tuple[LabelAnswer | None, str, float | None]:

@@ -23,18 +23,31 @@ def sqlite_checkpointer(path: Path) -> SqliteSaver:
     return SqliteSaver(connection)
 
 
-def postgres_checkpointer(dsn: str) -> BaseCheckpointSaver:
-    """A PostgreSQL checkpointer (``langgraph-checkpoint-postgres``); creates its tables on first use."""
+def postgres_checkpointer(dsn: str, *, source: str = "the DSN") -> BaseCheckpointSaver:
+    """A PostgreSQL checkpointer (``langgraph-checkpoint-postgres``); creates its tables on first use.
+
+    Errors name ``source`` (where the DSN came from), host and database, never the DSN or its password."""
     try:
         from langgraph.checkpoint.postgres import PostgresSaver
         from psycopg import Connection
+        from psycopg.conninfo import conninfo_to_dict
         from psycopg.rows import dict_row
     except ImportError:
         raise ConfigError("PostgreSQL checkpoints need: pip install 'labelgraph[postgres]'") from None
     try:
+        params = conninfo_to_dict(dsn)
+    except Exception:  # the parser's message quotes the DSN, password included
+        raise ConfigError(
+            f"checkpoints: {source} is not a valid PostgreSQL DSN (not shown: it may hold a password)"
+        ) from None
+    where = f"{params.get('host', 'localhost')}:{params.get('port', 5432)}/{params.get('dbname', '')}"
+    try:
         connection = Connection.connect(dsn, autocommit=True, prepare_threshold=0, row_factory=dict_row)
-    except Exception as error:  # psycopg's message names host and database, never the password
-        raise ConfigError(f"cannot connect to the checkpoint database: {error}") from None
+    except Exception as error:
+        message = str(error)
+        if params.get("password"):
+            message = message.replace(str(params["password"]), "***")
+        raise ConfigError(f"cannot connect to the checkpoint database {where} ({source}): {message}") from None
     saver = PostgresSaver(connection)
     saver.setup()
     return saver
@@ -47,4 +60,4 @@ def checkpointer_for(settings: CheckpointSettings, sqlite_path: Path) -> BaseChe
     dsn = os.environ.get(settings.postgres_env)
     if not dsn:
         raise ConfigError(f"checkpoints: the environment variable {settings.postgres_env!r} is not set")
-    return postgres_checkpointer(dsn)
+    return postgres_checkpointer(dsn, source=f"${settings.postgres_env}")
