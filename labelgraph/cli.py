@@ -30,13 +30,16 @@ RunArg = Annotated[Path, typer.Argument(help="The run folder (or the project fil
 
 
 def friendly(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a LabelgraphError into one red line on stderr and exit code 2: no traceback for a user's mistake."""
+    """Turn a LabelgraphError or OSError into one red line on stderr and exit code 2: no traceback."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except LabelgraphError as error:
+            errors.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)
+            raise typer.Exit(2) from None
+        except OSError as error:  # a folder given as a file, a full disk, no permission: the system's words
             errors.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)
             raise typer.Exit(2) from None
 

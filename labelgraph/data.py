@@ -31,6 +31,9 @@ __all__ = [
 Source = Literal["human", "annotator", "seed", "synthetic"]
 
 
+csv.field_size_limit(2**31 - 1)  # a text is bounded by max_text_chars (a clear error), not csv's 128 KiB
+
+
 class Item(BaseModel):
     """One text to label; ``label`` is set for seed and test items (and gold labels in evals)."""
 
@@ -59,13 +62,14 @@ def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             try:
-                yield number, raw.decode("utf-8")
+                line = raw.decode("utf-8")
             except UnicodeDecodeError as error:
                 raise DataError(
                     f"not UTF-8 (byte {raw[error.start]:#04x} at column {error.start + 1}); re-save the file as UTF-8",
                     path=path,
                     line=number,
                 ) from None
+            yield number, line.removeprefix("\ufeff") if number == 1 else line  # Excel's byte-order mark
 
 
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -84,7 +88,14 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     elif suffix in {".csv", ".tsv"}:
         text = "".join(line for _, line in _decoded_lines(path))
         reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
-        for row in reader:
+        rows = iter(reader)
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            except csv.Error as error:  # e.g. an unclosed quote
+                raise DataError(f"not valid CSV: {error}", path=path, line=reader.line_num + 1) from None
             if None in row:
                 raise DataError("more cells than header columns", path=path, line=reader.line_num)
             yield reader.line_num, dict(row)
@@ -144,8 +155,9 @@ def read_items(
                 line=number,
                 field=label_field,
             )
-        meta = {k: v for k, v in row.items() if k not in {text_field, id_field, label_field}}
-        items.append(Item(id=item_id, text=text, label=label, meta=meta))
+        # the file's other columns, kept apart from labelgraph's own flags (seed, synthetic, ...) they could shadow
+        columns = {k: v for k, v in row.items() if k not in {text_field, id_field, label_field}}
+        items.append(Item(id=item_id, text=text, label=label, meta={"columns": columns} if columns else {}))
     if not items:
         raise DataError("no items in file", path=path)
     return items
@@ -174,11 +186,15 @@ def write_atomic(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with tmp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_export(records: Iterable[LabelRecord], path: Path) -> int:

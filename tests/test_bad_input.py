@@ -118,6 +118,31 @@ def test_bad_answers_lose_nothing(make_project, gold, tmp_path):
     assert len(status["pending"]) == len(pending) - 3
 
 
+def test_export_onto_a_folder_fails_clearly_and_leaves_nothing(make_project, tmp_path):
+    project = make_project()
+    assert run_cli("run", project).exit_code == 0
+    folder = tmp_path / "out"
+    folder.mkdir()
+    fails_clearly(run_cli("export", project, "-o", folder), str(folder))
+    assert list(tmp_path.glob(".out.tmp-*")) == []
+
+
+def test_csv_with_a_byte_order_mark_huge_cells_and_clashing_columns(tmp_path):
+    from labelgraph.data import read_items
+    from labelgraph.errors import DataError
+
+    path = tmp_path / "pool.csv"  # as Excel's "CSV UTF-8" writes it, with columns named like our own flags
+    note = "n" * 200_000  # beyond csv's default 128 KiB field limit
+    path.write_text(f"\ufeffid,text,seed,synthetic,note\nr1,a fine film,0,yes,{note}\nr2,a dull film,,,\n")
+    items = read_items(path)
+    assert [item.id for item in items] == ["r1", "r2"]
+    assert items[0].meta == {"columns": {"seed": "0", "synthetic": "yes", "note": note}}
+    assert "seed" not in items[0].meta and "synthetic" not in items[0].meta
+    path.write_text(f"id,text\nr1,{'x' * 200_000}\n")
+    with pytest.raises(DataError, match=r"line 2, field 'text'.*200,000 characters"):
+        read_items(path)
+
+
 def test_changed_settings_on_an_existing_run_are_refused(make_project):
     project = make_project()
     assert run_cli("run", project).exit_code == 0
