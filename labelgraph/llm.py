@@ -157,6 +157,7 @@ class LLMClient:
         self._limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
         )
+        self._in_flight: dict[tuple[int, str], asyncio.Future[Reply]] = {}
         self.session = Usage()  # this process only: calls made and answered from cache
         self.round_number = 0  # the loop's round, for the ledger; set by the graph nodes
 
@@ -216,6 +217,29 @@ class LLMClient:
         if cached is not None:  # paid for once already, in this round or an earlier one: costs nothing now
             self.session.cached += 1
             return cached.model_copy(update={"cached": True})
+        loop = asyncio.get_running_loop()
+        flight = (id(loop), key)
+        if flight in self._in_flight:  # the same request is on its way (e.g. a duplicate text): pay once
+            reply = await asyncio.shield(self._in_flight[flight])
+            self.session.cached += 1
+            return reply.model_copy(update={"cached": True})
+        future: asyncio.Future[Reply] = loop.create_future()
+        self._in_flight[flight] = future
+        try:
+            reply = await self._ask(key, messages, agent=agent, temperature=temperature, tools=tools)
+            future.set_result(reply)
+            return reply
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # retrieved: waiters, if any, raise it too
+            raise
+        finally:
+            del self._in_flight[flight]
+
+    async def _ask(
+        self, key: str, messages: list[BaseMessage], *, agent: str, temperature: float, tools: list[BaseTool] | None
+    ) -> Reply:
+        """Send the request (bounded, retried), record the answer and its cost, and return it."""
         options: dict[str, Any] = {"temperature": temperature}
         if self.settings.logprobs:
             options.update(logprobs=True, top_logprobs=5)

@@ -135,6 +135,15 @@ def test_the_cache_answers_repeats_and_usage_is_counted_once(tmp_path):
     assert llm.usage()["annotator"].calls == 2
 
 
+def test_the_same_request_in_flight_twice_is_sent_and_paid_once(tmp_path):
+    with ScriptedLLM(latency=0.3) as server:  # both copies are in flight together
+        llm = client(server, tmp_path, prices={"input": 1.0, "output": 2.0})
+        first, second = annotate(llm, ["a duplicate text", "a duplicate text"])
+    assert first.label == second.label and len(server.requests) == 1
+    assert llm.session.calls == 1 and llm.session.cached == 1
+    assert llm.usage()["annotator"].calls == 1 and llm.total_cost() == pytest.approx(llm.session.cost)
+
+
 def test_llm_critic_needs_both_the_judge_and_the_signals(tmp_path):
     verdicts = {"good film": "accept", "odd film": "dispute"}
     with ScriptedLLM(judge=lambda text, label: verdicts[text]) as server:
