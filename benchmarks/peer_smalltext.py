@@ -106,7 +106,7 @@ def main() -> None:
             points = smalltext_curve(
                 name, x, y, x_test, y_test, seed_rows, args.batch, args.budget, len(data.labels), seed
             )
-            theirs[name].append(aulc([p[0] for p in points], [p[1] for p in points]))
+            theirs[name].append(aulc([p[0] for p in points], [p[1] for p in points], until=args.budget))
 
     print(f"{data.name}: pool {len(x)}, test {len(x_test)}, seed set {args.seed_size}, batch {args.batch}, "
           f"budget {args.budget}, seeds {args.seeds}; AULC of macro-F1 vs human labels (mean ± std)")  # fmt: skip

@@ -16,6 +16,11 @@ from tests.conftest import EXAMPLE, invoke_cli, read_jsonl, write_jsonl
 def test_figures():
     assert aulc([0, 10, 20], [0.5, 0.5, 1.0]) == pytest.approx((5 + 7.5) / 20)
     assert aulc([0, 10], [0.8, 0.8]) == pytest.approx(0.8)
+    # over the budget: a run that stops early is carried flat, one that overshoots is cut
+    assert aulc([0, 20], [0.5, 0.9], until=200) == pytest.approx((0.7 * 20 + 0.9 * 180) / 200)
+    assert aulc([0, 20, 200], [0.5, 0.9, 0.9], until=200) == pytest.approx(aulc([0, 20], [0.5, 0.9], until=200))
+    assert aulc([0, 0, 0], [0.2, 0.5, 0.8], until=100) == pytest.approx(0.8)  # no human label: the last value
+    assert aulc([0, 10, 30], [0.0, 1.0, 1.0], until=20) == pytest.approx((5 + 10) / 20)
     assert labels_to_reach([0, 10, 20], [0.1, 0.6, 0.9], 0.5) == 10
     assert labels_to_reach([0, 10], [0.1, 0.2], 0.5) is None
     assert mean_std([1.0, 3.0, None]) == {"mean": 2.0, "std": 1.0, "n": 2}
@@ -102,3 +107,19 @@ def test_eval_with_the_llm_annotator_counts_calls_and_cost(tmp_path):
     points = json.loads((tmp_path / "eval" / "results.json").read_text())["curves"]["random"]["0"]
     assert sum(p.get("llm_calls", 0) for p in points) == calls > 0
     assert all(p.get("llm_tokens", 0) > 0 for p in points[1:])
+
+
+def test_simulated_annotator_and_person_err_independently():
+    from labelgraph.agents.human import ReviewItem, SimulatedHuman
+
+    labels = ["positive", "negative"]
+    gold = {f"i{n}": labels[n % 2] for n in range(2000)}
+    reference = {i: np.array([0.5, 0.5]) for i in gold}
+    items = [Item(id=i, text="t") for i in gold]
+    annotated = SimulatedAnnotator(gold, reference, labels, accuracy=0.7, seed=1).annotate(items, None, [])
+    machine_wrong = {a.id for a in annotated if a.label != gold[a.id]}
+    person = SimulatedHuman(gold, labels, noise=0.3, seed=1)
+    answers = person.answer(ReviewItem(id=i, text="t", round=1, candidates=[]) for i in gold)
+    person_wrong = {i for i, label in answers.items() if label != gold[i]}
+    both = len(machine_wrong & person_wrong)  # independent: about 0.3 * 0.3 * 2000 = 180
+    assert 500 < len(machine_wrong) < 700 and 500 < len(person_wrong) < 700 and 120 < both < 240, both

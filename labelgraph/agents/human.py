@@ -88,7 +88,8 @@ class SimulatedHuman:
         self.unknown = unknown  # answers items without a gold label (synthetic ones); None skips them
 
     def _rng(self, item_id: str) -> np.random.Generator:
-        digest = hashlib.sha256(f"{self.seed}:{item_id}".encode()).digest()
+        # "person:" keeps these draws independent of a simulated annotator's with the same seed
+        digest = hashlib.sha256(f"person:{self.seed}:{item_id}".encode()).digest()
         return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
     def answer(self, pending: Iterable[ReviewItem]) -> dict[str, str | None]:

@@ -83,7 +83,7 @@ class SimulatedAnnotator:
         for item in items:
             truth = self.gold[item.id]
             probs = self.reference[item.id]
-            digest = hashlib.sha256(f"{self.seed}:{item.id}".encode()).digest()
+            digest = hashlib.sha256(f"annotator:{self.seed}:{item.id}".encode()).digest()
             right = np.random.default_rng(int.from_bytes(digest[:8], "little")).random() < self.accuracy
             if right:
                 label = truth

@@ -7,12 +7,26 @@ import numpy as np
 __all__ = ["aulc", "labels_to_reach", "mean_std"]
 
 
-def aulc(x: list[float], y: list[float]) -> float:
-    """Area under the curve ``y(x)`` (trapezoids) divided by the width of ``x``: 1.0 is perfect from the start."""
-    if len(x) < 2 or x[-1] == x[0]:
-        return float(y[-1]) if y else 0.0
+def aulc(x: list[float], y: list[float], until: float | None = None) -> float:
+    """Area under the curve ``y(x)`` (trapezoids) from ``x[0]`` to ``until`` (the budget), divided by that width.
+
+    A curve that stops early (a round limit, an exhausted pool, no human labels at all) is carried flat at its
+    last value to ``until``, so runs that end at different points are compared on the same range; 1.0 is
+    perfect from the start. Without ``until`` the range is the curve's own.
+    """
+    if not y:
+        return 0.0
     xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    return float(np.sum((xs[1:] - xs[:-1]) * (ys[1:] + ys[:-1]) / 2) / (xs[-1] - xs[0]))
+    end = xs[-1] if until is None else float(until)
+    if end <= xs[0]:
+        return float(ys[0])
+    if xs[-1] < end:
+        xs, ys = np.append(xs, end), np.append(ys, ys[-1])
+    elif xs[-1] > end:  # past the range: cut at ``end``
+        cut = np.interp(end, xs, ys)
+        keep = xs < end
+        xs, ys = np.append(xs[keep], end), np.append(ys[keep], cut)
+    return float(np.sum((xs[1:] - xs[:-1]) * (ys[1:] + ys[:-1]) / 2) / (end - xs[0]))
 
 
 def labels_to_reach(x: list[float], y: list[float], target: float) -> float | None:

@@ -9,7 +9,7 @@ results.json schema:
                                              label_accuracy, sent_to_person, llm_calls, llm_tokens, llm_cost}
     routing: {"strategy-sSEED": {...}}       the labelled set's accuracy with the critic's routing, the
                                              annotator's raw labels on the same items, items sent to the person
-    summary: {strategy: {figure: {mean, std, n}}}  aulc (normalised area under macro-F1 vs human labels),
+    summary: {strategy: {figure: {mean, std, n}}}  aulc (area under macro-F1 vs human labels over 0..budget, / budget),
                                              final_macro_f1, final_label_accuracy, human_labels, labels,
                                              labels_to_90 / labels_to_95 (of full supervision), sent_to_person,
                                              annotator_alone_accuracy, llm_cost
@@ -96,9 +96,10 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {strategy} | {_cell(s['aulc'])} | {_cell(s['final_macro_f1'])} | {_cell(s['final_label_accuracy'])} "
             f"| {s['human_labels']['mean']:.0f} | {s['labels']['mean']:.0f} | {reach[0]} | {reach[1]} |"
         )
-    lines += ["", "Mean ± standard deviation over seeds; AULC is the area under macro-F1 against human labels,",
-              "divided by the range of human labels. \"to 90%\": human labels until macro-F1 reaches 90% of full",
-              "supervision (in how many seeds it did).", ""]  # fmt: skip
+    lines += ["", "Mean ± standard deviation over seeds; AULC is the area under macro-F1 against human labels",
+              "from 0 to the budget, divided by the budget (a run that stops early counts its last value to the",
+              "end). \"to 90%\": human labels until macro-F1 reaches 90% of full supervision (in how many seeds).",
+              ""]  # fmt: skip
     if any(r["accepted"] for r in results["routing"].values()):
         lines += [
             "## The critic's routing",

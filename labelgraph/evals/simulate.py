@@ -199,14 +199,18 @@ def run_eval(
         "reference": reference,
         "curves": curves,
         "routing": routing,
-        "summary": summarise(curves, reference["macro_f1"], routing),
+        "summary": summarise(curves, reference["macro_f1"], routing, budget=spec.budget),
     }
 
 
 def summarise(
-    curves: dict[str, dict[str, list[dict[str, Any]]]], full_f1: float, routing: dict[str, dict[str, Any]]
+    curves: dict[str, dict[str, list[dict[str, Any]]]],
+    full_f1: float,
+    routing: dict[str, dict[str, Any]],
+    *,
+    budget: int,
 ) -> dict[str, dict[str, Any]]:
-    """Per strategy, mean and std over seeds of each figure."""
+    """Per strategy, mean and std over seeds of each figure; AULC over 0..``budget`` human labels."""
     summary = {}
     for strategy, by_seed in curves.items():
         rows = []
@@ -216,7 +220,7 @@ def summarise(
             routed = routing.get(f"{strategy}-s{seed}", {})
             rows.append(
                 {
-                    "aulc": aulc(x, y),
+                    "aulc": aulc(x, y, until=budget),
                     "final_macro_f1": y[-1],
                     "final_label_accuracy": points[-1]["label_accuracy"],
                     "human_labels": x[-1],
