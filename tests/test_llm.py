@@ -164,6 +164,20 @@ def test_llm_critic_needs_both_the_judge_and_the_signals(tmp_path):
     assert server.count("critic") == 2
 
 
+def test_the_embedded_critics_reject_stands_whatever_the_judge_says(tmp_path):
+    with ScriptedLLM(judge=lambda text, label: "accept") as server:
+        critic = LLMCritic(LABELS, client(server, tmp_path), EmbeddedCritic(CriticSettings(min_labels_to_trust=0)))
+        off_target = CriticInput(  # a synthetic text written as negative that the annotator labels positive
+            item=Item(id="s", text="a film", meta={"synthetic": True, "intended": "negative"}),
+            annotation=Annotation(id="s", label="positive", confidence=0.95, rationale="r"),
+            neighbours=[],
+            student_probs={"positive": 0.9, "negative": 0.1},
+            n_labels=40,
+        )
+        [verdict] = critic.review([off_target])
+    assert verdict.decision == "reject" and "written as 'negative'" in verdict.reasons[0]
+
+
 def test_a_missing_api_key_names_the_variable(monkeypatch):
     monkeypatch.delenv("LABELGRAPH_TEST_KEY", raising=False)
     with pytest.raises(ConfigError, match="'LABELGRAPH_TEST_KEY'"):

@@ -89,6 +89,14 @@ def test_k_center_matches_brute_force_with_and_without_centers():
     assert without.tolist() == brute_force_k_center(x, [], 8, int(without[0]))
 
 
+def test_k_center_never_picks_twice_from_exact_duplicates():
+    three = unit_rows(np.random.default_rng(3), 3)
+    x = np.concatenate([three, three, three])  # every text three times
+    for seed in range(50):
+        picks = k_center_greedy(x, np.zeros((0, 16), dtype=np.float32), 5, np.random.default_rng(seed))
+        assert len(set(picks.tolist())) == 5, (seed, picks)
+
+
 def test_hybrid_picks_only_from_the_margin_shortlist(data):
     picks = Hybrid(shortlist_factor=2).select(data, 5, np.random.default_rng(0))
     shortlist = set(np.argsort(-margin(data.probs))[:10].tolist())

@@ -56,8 +56,10 @@ class LLMCritic:
             else:
                 reason, said = f"llm judge: {answer.verdict}: {answer.reason}", answer.verdict
             synthetic = bool(one.item.meta.get("synthetic"))
-            if said == "reject" and synthetic:
-                decision = "reject"
+            if verdict.decision == "reject" or (said == "reject" and synthetic):
+                decision = (
+                    "reject"  # the embedded critic's reject (e.g. a synthetic text off its intended label) stands
+                )
             elif said == "accept" and verdict.decision == "accept":
                 decision = "accept"
             else:

@@ -39,6 +39,7 @@ def k_center_greedy(vectors: np.ndarray, centers: np.ndarray, k: int, rng: np.ra
     else:
         picks[0] = rng.integers(n)
         distance = 1.0 - vectors @ vectors[picks[0]]
+        distance[picks[0]] = -np.inf  # never again, even when the rest are exact duplicates of it
         start = 1
     for step in range(start, k):
         chosen = int(np.argmax(distance))
