@@ -88,6 +88,25 @@ def test_unknown_dataset_is_a_clear_error(tmp_path):
     assert result.exit_code == 2 and "dataset 'no-such-dataset' not found" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        (["--critic", "x"], "field 'critic'"),
+        (["--budget", "10"], "budget (10) is smaller than one batch (20)"),
+        (["--annotator", "llm"], "needs a model"),
+        (["--annotator", "magic"], "unknown annotator 'magic'"),
+        (["--annotator", "replay:nowhere.jsonl"], "no such file 'nowhere.jsonl'"),
+        (["--seeds", "0"], "field 'seeds'"),
+        (["--strategies", ","], "field 'strategies'"),
+        (["--strategies", "random,psychic"], "unknown strategy 'psychic'"),
+    ],
+)
+def test_bad_eval_options_are_one_line_before_any_work(tmp_path, options, fragment):
+    result = invoke_cli("eval", "no-such-dataset", "--out", tmp_path, *options)  # options fail before the data
+    assert result.exit_code == 2 and fragment in result.stderr, (result.stderr, result.exception)
+    assert "Traceback" not in result.stderr + result.stdout and not any(tmp_path.iterdir())
+
+
 def test_eval_with_the_llm_annotator_counts_calls_and_cost(tmp_path):
     from labelgraph.testing import ScriptedLLM
 

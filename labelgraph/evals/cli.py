@@ -33,25 +33,31 @@ def eval_command(
     out: Annotated[Path | None, typer.Option(help="Output folder (default evals/DATASET-ANNOTATOR).")] = None,
 ) -> None:
     """Simulate active learning with gold labels; write results.json, report.md and plots."""
-    from labelgraph.config import LLMSettings
+    from pydantic import ValidationError
+
+    from labelgraph.config import LLMSettings, format_validation_error
+    from labelgraph.errors import ConfigError
     from labelgraph.evals.datasets import load_dataset
     from labelgraph.evals.report import write_report
     from labelgraph.evals.simulate import EvalSpec, run_eval
 
+    try:  # the options first: a mistake is one line, before any text is embedded
+        llm = LLMSettings(model=llm_model, base_url=llm_base_url) if llm_model else None
+        spec = EvalSpec(
+            strategies=[s.strip() for s in strategies.split(",") if s.strip()],
+            annotator=annotator,
+            seed_size=seed_size,
+            batch_size=batch_size,
+            budget=budget,
+            rounds=rounds,
+            seeds=list(range(seeds)),
+            noise=noise,
+            llm=llm,
+            critic=critic,  # type: ignore[arg-type]
+        )
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(error, "labelgraph eval options")) from None
     data = load_dataset(dataset, train=train, test=test, pool_size=pool_size or None, test_size=test_size or None)
-    llm = LLMSettings(model=llm_model, base_url=llm_base_url) if llm_model else None
-    spec = EvalSpec(
-        strategies=[s.strip() for s in strategies.split(",") if s.strip()],
-        annotator=annotator,
-        seed_size=seed_size,
-        batch_size=batch_size,
-        budget=budget,
-        rounds=rounds,
-        seeds=list(range(seeds)),
-        noise=noise,
-        llm=llm,
-        critic=critic,  # type: ignore[arg-type]
-    )
     folder = out or Path("evals") / f"{data.name}-{annotator.split(':')[0]}"
     console = Console()
     with Progress(console=console) as progress:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from labelgraph.agents.annotator import Annotator
 from labelgraph.agents.human import SimulatedHuman
@@ -24,6 +24,7 @@ from labelgraph.evals.datasets import CachedEmbedder, Dataset
 from labelgraph.evals.metrics import aulc, labels_to_reach, mean_std
 from labelgraph.models import LogisticRegressionStudent, evaluate
 from labelgraph.run import Project, Run
+from labelgraph.strategies import get_strategy
 
 __all__ = ["EvalSpec", "full_supervision", "run_eval"]
 
@@ -31,16 +32,31 @@ __all__ = ["EvalSpec", "full_supervision", "run_eval"]
 class EvalSpec(BaseModel):
     """What to simulate."""
 
-    strategies: list[str]
+    strategies: list[str] = Field(min_length=1)
     annotator: str = "embedded"  # none | embedded | llm | replay:FILE | simulated:ACC
     seed_size: int = Field(20, ge=0)
     batch_size: int = Field(20, ge=1)
     budget: int = Field(200, ge=1)
     rounds: int = Field(20, ge=1)
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     noise: float = Field(0.0, ge=0, le=1)
     llm: LLMSettings | None = None
     critic: Literal["on", "off"] = "on"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EvalSpec:
+        if self.budget < self.batch_size:
+            raise ValueError(f"budget ({self.budget}) is smaller than one batch ({self.batch_size})")
+        if (self.annotator == "llm" or "llm" in self.strategies) and self.llm is None:
+            raise ValueError("annotator or strategy 'llm' needs a model (--llm-model; --llm-base-url for a server)")
+        kind, _, arg = self.annotator.partition(":")
+        if kind not in {"none", "embedded", "llm", "replay", "simulated"}:
+            raise ValueError(f"unknown annotator {self.annotator!r} (none, embedded, llm, replay:FILE, simulated:ACC)")
+        if kind == "replay" and not Path(arg).is_file():
+            raise ValueError(f"annotator {self.annotator!r}: no such file {arg!r}")
+        for strategy in set(self.strategies) - {"llm"}:
+            get_strategy(strategy)  # an unknown name fails here, before any embedding
+        return self
 
 
 def _write(path: Path, rows: list[dict[str, Any]]) -> Path:
