@@ -1,4 +1,5 @@
-"""Review disputed items in a terminal: one key picks a label, ``s`` skips, ``u`` undoes, ``q`` quits.
+"""Review disputed items in a terminal: keys 1-9 pick a label (``l`` types any label by number or name),
+``s`` skips, ``u`` undoes, ``q`` quits.
 
 Every answer is stored the moment it is given, so quitting (or a crash) loses nothing.
 """
@@ -35,8 +36,19 @@ def render(item: ReviewItem, labels: list[str], position: int, total: int) -> Pa
     body.add_row(table)
     body.add_row(f"\nannotator: {escape(item.rationale)}\ncritic disputes because:\n{reasons}")
     body.add_row(f"nearest labelled:\n{neighbours}")
-    body.add_row("\n[dim]1-9 pick   s skip (set aside, never labelled)   u undo   q quit[/]")
+    body.add_row("\n[dim]1-9 pick   l type a label   s skip (set aside, never labelled)   u undo   q quit[/]")
     return Panel(body, title=f"{position}/{total}  {item.id}", subtitle=f"round {item.round}")
+
+
+def ask_label(labels: list[str]) -> str | None:
+    """A label typed by number or name (for more than nine labels); None if the entry matches none."""
+    typed = click.prompt("label (number or name)", default="", show_default=False).strip()
+    if typed.isdecimal() and 1 <= int(typed) <= len(labels):
+        return labels[int(typed) - 1]
+    if typed in labels:
+        return typed
+    click.echo(f"no label {typed!r}")
+    return None
 
 
 def review_in_terminal(run, console: Console, *, reviewer: str = "cli") -> None:
@@ -58,23 +70,31 @@ def review_in_terminal(run, console: Console, *, reviewer: str = "cli") -> None:
             if not done:
                 console.print("[yellow]nothing to undo[/]")
                 continue
-            index = done.pop()
             try:
-                run.withdraw(queue[index].id)
-                console.print(f"undid {queue[index].id}")
-            except ReviewError as error:
-                console.print(f"[red]{error}[/]")
+                run.withdraw(queue[done[-1]].id)
+            except ReviewError as error:  # the run has taken it already: stay where we are
+                console.print(f"[red]{escape(str(error))}[/]")
+                continue
+            index = done.pop()
+            console.print(f"undid {queue[index].id}")
             continue
         if key == "s":
             answer = None
-        elif key.isdigit() and 1 <= int(key) <= len(labels):
+        elif key in "123456789" and len(key) == 1 and int(key) <= len(labels):
             answer = labels[int(key) - 1]
+        elif key == "l":
+            answer = ask_label(labels)
+            if answer is None:
+                continue
         else:
             console.print(f"[yellow]unknown key {key!r}[/]")
             continue
-        run.answer({item.id: answer}, reviewer=reviewer)
-        console.print(f"{item.id}: {answer or 'skipped'}")
-        done.append(index)
+        try:
+            run.answer({item.id: answer}, reviewer=reviewer)
+            console.print(f"{item.id}: {answer or 'skipped'}")
+            done.append(index)
+        except ReviewError as error:  # someone answered it elsewhere meanwhile (the web page, the API)
+            console.print(f"[yellow]{escape(str(error))}[/]")
         index += 1
     left = len(run.pending_reviews())
     if left:

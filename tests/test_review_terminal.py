@@ -67,3 +67,20 @@ def test_keys_pick_undo_skip_quit(make_project):
 
     inbox = ReviewInbox(project.parent / "run" / "reviews.sqlite")
     assert inbox.answered(before[:2]) == {before[0]: "negative", before[1]: None}
+
+
+def test_more_than_nine_labels_are_typed(make_project):
+    labels = {"positive": "likes the film", "negative": "dislikes the film"} | {f"topic{n}": "" for n in range(1, 10)}
+    project = make_project(labels=labels)
+    assert run_cli("run", project).returncode == 0
+    before = json.loads(run_cli("status", project, "--json").stdout)["pending"]
+
+    # l, then 11 picks the eleventh label; l, then a name; l, then nonsense stays on the card; q quits
+    keys = ["l", "11\r", "l", "negative\r", "l", "meh\r", "q"]
+    screen = drive([sys.executable, "-m", "labelgraph.cli", "review", str(project)], keys)
+    assert "no label 'meh'" in screen
+
+    from labelgraph.inbox import ReviewInbox
+
+    inbox = ReviewInbox(project.parent / "run" / "reviews.sqlite")
+    assert inbox.answered(before[:3]) == {before[0]: "topic9", before[1]: "negative"}
