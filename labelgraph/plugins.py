@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -18,6 +20,8 @@ def load_object(path: str, *, kind: str = "plug-in") -> Any:
         module_name, _, attribute = path.rpartition(".")
     if not module_name or not attribute:
         raise PluginError(f"{kind} {path!r} is not a dotted path like 'package.module:name'")
+    if os.getcwd() not in sys.path:  # as with `python -m`: a module in the current folder is found
+        sys.path.append(os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:

@@ -93,7 +93,18 @@ class Project:
 
     def start(self, *, embedder: Embedder | None = None, **plugins: Any) -> Run:
         """Create the run folder (or reopen it if it exists) and return its run."""
+        check_plugins(self.config, given=plugins)  # a typo fails before the folder exists
         return Run(Workspace.create(self.config, embedder=embedder), **plugins)
+
+
+def check_plugins(config: ProjectConfig, *, given: dict[str, Any] | None = None) -> None:
+    """Resolve the project's strategy, annotator and tools by name; PluginError for any that does not resolve."""
+    given = given or {}
+    if "strategy" not in given and config.strategy != "llm":
+        get_strategy(config.strategy)
+    if "annotator" not in given and config.annotator not in {"embedded", "llm"}:
+        load_object(config.annotator, kind="annotator")
+    load_tools(config.tools, memory=None)
 
 
 def _build_annotator(spec: str, config: ProjectConfig, llm: LLMClient | None, tools: LoadedTools) -> Annotator:

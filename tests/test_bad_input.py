@@ -143,6 +143,16 @@ def test_csv_with_a_byte_order_mark_huge_cells_and_clashing_columns(tmp_path):
         read_items(path)
 
 
+def test_a_typo_in_a_plugin_name_leaves_no_run_folder_to_block_the_fix(make_project):
+    project = edit_project(make_project(), strategy="margn")
+    fails_clearly(run_cli("run", project), "unknown strategy 'margn'")
+    assert not (project.parent / "run").exists()
+    edit_project(project, strategy="margin", tools=[{"path": "no_such_module:tool"}])
+    fails_clearly(run_cli("run", project), "tool 'no_such_module:tool': cannot import 'no_such_module'")
+    edit_project(project, tools=[])
+    assert run_cli("run", project).exit_code == 0
+
+
 def test_changed_settings_on_an_existing_run_are_refused(make_project):
     project = make_project()
     assert run_cli("run", project).exit_code == 0

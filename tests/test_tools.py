@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+
 import numpy as np
 import pytest
 import yaml
@@ -16,6 +20,7 @@ from labelgraph.memory import Memory
 from labelgraph.run import Project
 from labelgraph.testing import ScriptedLLM
 from labelgraph.tools import load_tools
+from tests.service_helpers import console_script
 
 LEXICON = "examples.custom_tool.lexicon:sentiment_lexicon"
 
@@ -78,3 +83,24 @@ def test_a_voting_tool_is_weighed_and_reported(make_project, gold):
     lexicon = status.tools["sentiment_lexicon"]
     assert 0 < lexicon["coverage"] <= 1 and 0 <= lexicon["agreement"] <= 1
     assert lexicon["votes"] == sum(h["tools"]["sentiment_lexicon"]["voted"] for h in status.history)
+
+
+def test_a_tool_module_in_the_current_folder_is_found_by_the_installed_command(make_project, tmp_path):
+    (tmp_path / "my_votes.py").write_text(
+        "from langchain_core.tools import tool\n\n\n@tool\ndef always_positive(text: str) -> str:\n"
+        '    """Votes positive."""\n    return "positive"\n'
+    )
+    project = make_project(tools=[{"path": "my_votes:always_positive", "vote": True}], budget=10)
+    command = console_script("labelgraph")
+    assert command is not None
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}  # the command as users run it
+    result = subprocess.run(
+        [command, "run", str(project)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    status = json.loads(
+        subprocess.run(
+            [command, "status", str(project), "--json"], cwd=tmp_path, env=env, capture_output=True, text=True
+        ).stdout
+    )
+    assert status["phase"] == "paused"  # the first round ran with the tool loaded (status loads it too)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from labelgraph.config import load_project
 from labelgraph.errors import RunNotFound
-from labelgraph.run import Run, RunStatus
+from labelgraph.run import Run, RunStatus, check_plugins
 from labelgraph.workspace import RUN_FILE, Workspace
 
 __all__ = ["RunRegistry"]
@@ -37,6 +37,7 @@ class RunRegistry:
         with self._lock:
             creating = self._creating.setdefault(config.name, threading.Lock())
         with creating:  # embedding a new pool blocks only this run's creation, not other requests
+            check_plugins(config)  # a typo fails before the run folder exists
             workspace = Workspace.create(config)  # refuses a project whose settings changed
             with self._lock:
                 if config.name not in self._runs:

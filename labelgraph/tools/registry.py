@@ -42,12 +42,16 @@ def _as_tool(found: Any, spec: str) -> BaseTool:
     raise PluginError(f"tool {spec!r} is neither a LangChain tool nor a function")
 
 
-def load_tools(settings: list[ToolSettings], *, memory: Memory) -> LoadedTools:
-    """Every named tool, resolved; PluginError quotes a name that resolves to nothing usable."""
+def load_tools(settings: list[ToolSettings], *, memory: Memory | None) -> LoadedTools:
+    """Every named tool, resolved; PluginError quotes a name that resolves to nothing usable.
+
+    ``memory`` backs ``search_memory``; None only checks the names."""
     loaded = LoadedTools()
     published: dict[str, Any] | None = None
     for one in settings:
         if one.path == "search_memory":
+            if memory is None:
+                continue
             found: Any = memory_search_tool(memory)
         elif ":" in one.path or "." in one.path:
             found = load_object(one.path, kind="tool")
