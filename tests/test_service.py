@@ -53,6 +53,8 @@ def test_review_over_http_then_resume(make_project, gold, tmp_path):
         rest = [{"id": i["id"], "label": gold[i["id"]]} for i in items]
         done = client.post(f"/runs/{name}/answers", json={"answers": rest})
         assert done.json()["resuming"] is True
+        now = client.get(f"/runs/{name}").json()
+        assert now["phase"] == "running" or not now["busy"], now  # never "paused" or "done" while it works
         status = wait_for(client, name, {"paused", "done"})
         assert status["human_labels"] == 10 and status["round"] == 2
         late = client.post(f"/runs/{name}/answers", json={"answers": [{"id": first, "label": "negative"}]})

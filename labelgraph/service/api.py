@@ -86,8 +86,11 @@ def create_app(runs: Path, *, token: str | None = None) -> FastAPI:
         return JSONResponse({"detail": str(error)}, status_code=code)
 
     def status_of(name: str) -> dict[str, Any]:
+        busy = registry.busy(name)
         status = registry.status(name).model_dump()
-        status.update(busy=registry.busy(name), error=registry.error(name))
+        status.update(busy=busy, error=registry.error(name))
+        if busy:  # mid-step the checkpoint may read as paused (old interrupt) or done: neither is true yet
+            status["phase"] = "running"
         return status
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
