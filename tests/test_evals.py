@@ -81,6 +81,8 @@ def test_small_eval_through_the_cli(tmp_path):
     again = invoke_cli(*args)  # finished runs are reused: the same figures
     assert again.exit_code == 0
     assert json.loads((out / "results.json").read_text())["curves"] == results["curves"]
+    other = invoke_cli(*[("100" if arg == "150" else arg) for arg in args])  # another pool in the same folder
+    assert other.exit_code == 2 and "was simulated on other data (pool.jsonl differs" in other.stderr, other.stderr
 
 
 def test_unknown_dataset_is_a_clear_error(tmp_path):

@@ -60,7 +60,14 @@ class EvalSpec(BaseModel):
 
 
 def _write(path: Path, rows: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    """Write the run's data file; one already there with other rows means the run was made from other data."""
+    text = "".join(json.dumps(row) + "\n" for row in rows)
+    if path.exists() and path.read_text(encoding="utf-8") != text:
+        raise ConfigError(
+            f"{path.parent} was simulated on other data ({path.name} differs: another dataset, --pool-size, "
+            "--test-size or --seed-size); use another --out, or delete that folder to start over"
+        )
+    path.write_text(text, encoding="utf-8")
     return path
 
 
