@@ -204,12 +204,36 @@ class ProjectConfig(BaseModel):
         )
 
 
-def format_validation_error(error: ValidationError, source: object) -> str:
-    """One line per problem: ``source: field 'a.b': message``."""
+def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """The line (1-based) of the YAML node at ``loc`` (keys and list positions), or of its nearest parent."""
+    if node is None or not loc:
+        return None
+    line = node.start_mark.line + 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next(((k, v) for k, v in node.value if getattr(k, "value", None) == str(part)), None)
+            if match is None:
+                break
+            line, node = match[0].start_mark.line + 1, match[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def format_validation_error(error: ValidationError, source: object, document: yaml.Node | None = None) -> str:
+    """One line per problem: ``source, line N: field 'a.b': message`` (the line when ``document`` is given)."""
     lines = []
     for problem in error.errors():
-        field = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-        lines.append(f"{source}: field {field!r}: {problem['msg']}")
+        loc = tuple(problem["loc"])
+        field = ".".join(str(part) for part in loc) or "(top level)"
+        message = "unknown setting" if problem["type"] == "extra_forbidden" else problem["msg"]
+        message = message.removeprefix("Value error, ")
+        line = _line_of(document, loc)
+        where = f"{source}, line {line}" if line is not None else f"{source}"
+        lines.append(f"{where}: field {field!r}: {message}")
     return "\n".join(lines)
 
 
@@ -231,5 +255,6 @@ def load_project(path: str | Path) -> ProjectConfig:
     try:
         config = ProjectConfig.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(format_validation_error(error, path)) from None
+        document = yaml.compose(path.read_text(encoding="utf-8"))
+        raise ConfigError(format_validation_error(error, path, document)) from None
     return config.resolved(path.resolve().parent)

@@ -89,6 +89,20 @@ def test_invalid_project(make_project, changes, fragments):
     )
 
 
+def test_project_errors_name_their_line(make_project):
+    project = make_project()
+    project.write_text(
+        "name: t\npool: pool.jsonl\nlabels: [positive, negative]\nmax_round: 3\nbatch_size: ten\n"
+        "critic:\n  min_confidence: 2\n"
+    )
+    fails_clearly(
+        run_cli("run", project),
+        "project.yaml, line 4: field 'max_round': unknown setting",
+        "project.yaml, line 5: field 'batch_size'",
+        "project.yaml, line 7: field 'critic.min_confidence'",
+    )
+
+
 def test_project_not_yaml(tmp_path):
     path = tmp_path / "project.yaml"
     path.write_text("name: x\nlabels: [a, b\n")
