@@ -1,14 +1,16 @@
 """Text written by ``labelgraph init``."""
 
 PROJECT_TEMPLATE = """\
-# A labelgraph project: label movie-review sentences as positive or negative.
-# Paths are relative to this file. Run it with:  labelgraph run project.yaml
+# A labelgraph project. Paths are relative to this file. Run it with:  labelgraph run project.yaml
+# Every setting is here; the optional ones are commented out with their defaults.
 name: my-project
 
 # The unlabelled pool: JSONL (one {"id": ..., "text": ...} a line) or CSV with a header.
 pool: pool.jsonl
 text_field: text          # the column that holds the text
 id_field: id              # optional: without it, ids are <file stem>-<line>
+# label_field: label      # the column of labels in seed and test files
+# max_text_chars: 20000   # a longer text is an error naming its line
 
 # The labels, each with a one-line description (the embedded annotator embeds these).
 labels:
@@ -21,14 +23,43 @@ labels:
 batch_size: 20            # items selected per round
 budget: 60                # labels a person may be asked for, in all
 max_rounds: 8
-strategy: hybrid          # random | least_confidence | margin | entropy | coreset | hybrid | cold_start | module:Class
-annotator: embedded       # embedded (no LLM) | module:factory
+strategy: hybrid    # random | least_confidence | margin | entropy | coreset | hybrid | cold_start | llm | module:Class
+annotator: embedded       # embedded (no LLM) | llm | module:factory
 critic:                   # the embedded critic accepts a label only when all of these hold
   min_confidence: 0.7
   min_neighbour_agreement: 0.6
   min_student_probability: 0.5
+  min_vote_share: 0.8     # share of the LLM annotator's samples that must agree
   min_labels_to_trust: 10
 neighbours: 10            # labelled neighbours the annotator and critic consult
+# embedding_model: minilm # the bundled all-MiniLM-L6-v2, or a sentence-transformers name or module:factory
+
+# An LLM for annotator: llm, critic_llm, generator or strategy: llm (see "Use a real LLM" in the README).
+# llm:
+#   model: gpt-4o-mini               # or a LangChain string without base_url: openai:gpt-4o-mini, ollama:qwen2.5
+#   base_url: http://127.0.0.1:8000/v1   # any OpenAI-compatible server (vLLM, Ollama, llama.cpp, OpenAI)
+#   api_key_env: OPENAI_API_KEY      # the variable that holds the key (never the key itself)
+#   samples: 1                       # answers per item; their votes give the label distribution
+#   logprobs: false
+#   concurrency: 8
+#   timeout: 60
+#   max_retries: 4
+#   prices: {input: 0.15, output: 0.60}   # USD per million tokens, for status and cost_budget
+#   cost_budget: 5.0                 # stop cleanly once LLM calls cost this much
+# critic_llm: false       # also ask the LLM to judge each label
+# generator:              # synthetic examples for rare labels and counterfactual edits
+#   per_round: 4
+#   counterfactuals: true
+#   max_similarity: 0.92
+# tools:                  # LangChain tools: dotted paths, entry-point names, or search_memory
+#   - search_memory
+#   - {path: mypkg.tools:lexicon, vote: true}   # a labelling function: returns a label or abstains
+# tool_steps: 3
+
+# Scaling out: memory on a Chroma server, checkpoints in PostgreSQL (the DSN is read from the variable).
+# memory: {url: http://127.0.0.1:8000}
+# checkpoints: {postgres_env: LABELGRAPH_POSTGRES_DSN}
+
 run_dir: runs/my-project
 random_seed: 0
 """

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 
+import yaml
+
 from tests.conftest import read_jsonl, run_cli, write_jsonl
 
 
@@ -49,6 +51,11 @@ def test_init_writes_a_valid_project(tmp_path):
     assert result.returncode == 0, result.stderr
     text = (tmp_path / "p.yaml").read_text()
     assert "pool:" in text and "labels:" in text and "#" in text
+    from labelgraph.config import ProjectConfig
+
+    ProjectConfig.model_validate(yaml.safe_load(text))  # valid as written
+    for name in ProjectConfig.model_fields:  # and every setting is shown, if only commented out
+        assert f"\n{name}:" in text or f"\n# {name}:" in text, name
     again = run_cli("init", "p.yaml", cwd=tmp_path)
     assert again.returncode == 2 and "exists already" in again.stderr
 
