@@ -6,7 +6,7 @@ Ours runs the real labelgraph loop (``labelgraph.evals``) with no machine annota
 goes to the simulated person, as in classic active learning; small-text's PoolBasedActiveLearner runs with a
 scikit-learn logistic regression of the same settings on the same MiniLM vectors. Pairs: random / RandomSampling,
 margin / BreakingTies, coreset / GreedyCoreset (cosine, on the vectors). Prints both tables and the ratio of
-AULCs, then one JSON line. Needs ``pip install --no-deps small-text==1.4.1`` (and dill, tqdm).
+AULCs, then one JSON line. Needs ``pip install -e '.[bench]'`` (small-text 1.4.1, dill, tqdm).
 """
 
 from __future__ import annotations

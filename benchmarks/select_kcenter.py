@@ -51,7 +51,7 @@ def main() -> None:
         try:
             from small_text.query_strategies.coresets import greedy_coreset
         except ImportError:
-            print("small-text is not installed: pip install --no-deps small-text==1.4.1")
+            print("small-text is not installed: pip install -e '.[bench]'")
         else:
             # small-text indexes one matrix: the pool first (so its picks are pool rows), then the labelled rows
             x = np.concatenate([pool, labelled])

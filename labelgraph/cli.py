@@ -83,7 +83,8 @@ def report(status) -> None:
     if status.phase == "paused":
         console.print(
             f"[yellow]{len(status.pending)} items wait for review[/] (round {status.round}). Answer them with\n"
-            f"  labelgraph review {run}\n  labelgraph review {run} --answers answers.jsonl\n"
+            f"  labelgraph review {run}\n  labelgraph review {run} --answers answers.jsonl"
+            f'   (one {{"id": ..., "label": ...}} a line; the ids: labelgraph status {run} --json)\n'
             f"then continue with\n  labelgraph resume {run}"
         )
         if status.answered and not status.pending:
@@ -182,8 +183,15 @@ def review(
             check_answers(
                 [(item_id, label)], waiting=waiting, labels=active.config.label_names, source=f"{answers}, line {line}"
             )
-        count = active.answer([(item_id, label) for _, item_id, label in given], reviewer=reviewer)
-        console.print(f"recorded {count} answers; continue with  labelgraph resume {active.workspace.path}")
+        stored = active.inbox.answered([item_id for _, item_id, _ in given])
+        fresh = [(item_id, label) for _, item_id, label in given if item_id not in stored or stored[item_id] != label]
+        repeated = len(given) - len(fresh)  # the same answer again (a file run twice, or grown): nothing to do
+        count = active.answer(fresh, reviewer=reviewer) if fresh else 0
+        note = f" ({repeated} given before, unchanged)" if repeated else ""
+        console.print(
+            f"recorded {count} answer{'s' * (count != 1)}{note}; continue with  "
+            f"labelgraph resume {active.workspace.path}"
+        )
         return
     if not sys.stdin.isatty():
         raise LabelgraphError("no terminal to review in: pass --answers FILE.jsonl")

@@ -200,6 +200,9 @@ def write_atomic(path: Path, data: bytes) -> None:
 def write_export(records: Iterable[LabelRecord], path: Path) -> int:
     """Write labels with provenance as JSONL (default) or CSV (by suffix); return how many."""
     path = Path(path)
+    if path.suffix.lower() not in {".jsonl", ".ndjson", ".csv"}:
+        suffix = repr(path.suffix) if path.suffix else "a name without a suffix"
+        raise DataError(f"cannot export to {suffix}: name a .jsonl or .csv file", path=path)
     rows = [record.model_dump() for record in records]
     if path.suffix.lower() == ".csv":
         buffer = io.StringIO()

@@ -115,6 +115,9 @@ def test_bad_answers_lose_nothing(make_project, gold, tmp_path):
     pending = json.loads(run_cli("status", project, "--json").stdout)["pending"]
     good = write_jsonl(tmp_path / "good.jsonl", [{"id": i, "label": gold[i]} for i in pending[:3]])
     assert run_cli("review", project, "--answers", good).exit_code == 0
+    grown = write_jsonl(tmp_path / "grown.jsonl", [{"id": i, "label": gold[i]} for i in pending[:4]])
+    rerun = run_cli("review", project, "--answers", grown)  # the same file, one line longer: only the new one
+    assert rerun.exit_code == 0 and "recorded 1 answer (3 given before, unchanged)" in rerun.stdout, rerun.stdout
 
     not_pending = write_jsonl(
         tmp_path / "a.jsonl", [{"id": pending[5], "label": "positive"}, {"id": "zzz", "label": "positive"}]
@@ -122,23 +125,25 @@ def test_bad_answers_lose_nothing(make_project, gold, tmp_path):
     fails_clearly(run_cli("review", project, "--answers", not_pending), "a.jsonl, line 2", "'zzz' is not pending")
     unknown = write_jsonl(tmp_path / "b.jsonl", [{"id": pending[5], "label": "neutral"}])
     fails_clearly(run_cli("review", project, "--answers", unknown), "b.jsonl, line 1", "unknown label 'neutral'")
-    again = write_jsonl(tmp_path / "c.jsonl", [{"id": pending[0], "label": "negative"}])
+    other = {"positive": "negative", "negative": "positive"}  # a different answer for an answered item
+    again = write_jsonl(tmp_path / "c.jsonl", [{"id": pending[0], "label": other[gold[pending[0]]]}])
     fails_clearly(run_cli("review", project, "--answers", again), "already answered")
     missing_field = write_jsonl(tmp_path / "d.jsonl", [{"id": pending[5]}])
     fails_clearly(run_cli("review", project, "--answers", missing_field), "d.jsonl, line 1, field 'label'")
 
     status = json.loads(run_cli("status", project, "--json").stdout)
-    assert status["answered"] == pending[:3]  # the three good answers are kept, nothing else landed
-    assert len(status["pending"]) == len(pending) - 3
+    assert status["answered"] == pending[:4]  # the four good answers are kept, nothing else landed
+    assert len(status["pending"]) == len(pending) - 4
 
 
 def test_export_onto_a_folder_fails_clearly_and_leaves_nothing(make_project, tmp_path):
     project = make_project()
     assert run_cli("run", project).exit_code == 0
-    folder = tmp_path / "out"
+    folder = tmp_path / "out.jsonl"
     folder.mkdir()
     fails_clearly(run_cli("export", project, "-o", folder), str(folder))
-    assert list(tmp_path.glob(".out.tmp-*")) == []
+    assert list(tmp_path.glob(".out.jsonl.tmp-*")) == []
+    fails_clearly(run_cli("export", project, "-o", tmp_path / "labels.tsv"), "'.tsv': name a .jsonl or .csv file")
 
 
 def test_csv_with_a_byte_order_mark_huge_cells_and_clashing_columns(tmp_path):

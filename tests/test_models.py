@@ -91,3 +91,10 @@ def test_critic_accepts_only_agreement_and_names_each_signal():
         ]
     )
     assert failed[0].decision == "dispute" and "timeout" in failed[0].reasons[0]
+
+
+def test_reasons_print_enough_decimals_to_show_the_gap():
+    from labelgraph.agents.critic import below
+
+    assert below(0.31, 0.5) == "0.31 < 0.50"
+    assert below(0.598, 0.6) == "0.598 < 0.600"  # not "0.60 < 0.60"

@@ -26,6 +26,14 @@ __all__ = ["Critic", "CriticInput", "EmbeddedCritic", "Verdict", "critique"]
 Decision = Literal["accept", "dispute", "reject"]
 
 
+def below(value: float, threshold: float) -> str:
+    """``value < threshold`` with enough decimals that the two printed numbers differ (0.598 < 0.600)."""
+    for digits in (2, 3, 4):
+        if round(value, digits) != round(threshold, digits):
+            return f"{value:.{digits}f} < {threshold:.{digits}f}"
+    return f"{value:.6f} < {threshold:.6f}"
+
+
 class Verdict(BaseModel):
     """The critic's decision on one annotation, with every reason behind it."""
 
@@ -104,13 +112,13 @@ class EmbeddedCritic:
             signals["vote_share"] = round(share, 4)
             if share < s.min_vote_share:
                 split = ", ".join(f"{k} {v}" for k, v in sorted(annotation.votes.items(), key=lambda kv: -kv[1]))
-                reasons.append(f"annotator samples split ({split}): share {share:.2f} < {s.min_vote_share:.2f}")
+                reasons.append(f"annotator samples split ({split}): share {below(share, s.min_vote_share)}")
         against = {name: vote for name, vote in annotation.tool_votes.items() if vote != label}
         if against:
             said = ", ".join(f"{name!r} votes {vote!r}" for name, vote in sorted(against.items()))
             reasons.append(f"labelling functions disagree: {said}")
         if annotation.confidence < s.min_confidence:
-            reasons.append(f"annotator confidence {annotation.confidence:.2f} < {s.min_confidence:.2f}")
+            reasons.append(f"annotator confidence {below(annotation.confidence, s.min_confidence)}")
         if one.n_labels < s.min_labels_to_trust:
             reasons.append(f"only {one.n_labels} labels so far: too few to vouch (min {s.min_labels_to_trust})")
         else:
@@ -119,7 +127,7 @@ class EmbeddedCritic:
             if agreement < s.min_neighbour_agreement:
                 others = sum(n.label != label for n in one.neighbours)
                 reasons.append(
-                    f"neighbours agree {agreement:.2f} < {s.min_neighbour_agreement:.2f} "
+                    f"neighbours agree {below(agreement, s.min_neighbour_agreement)} "
                     f"({others} of {len(one.neighbours)} carry another label)"
                 )
             if one.student_probs is not None:
@@ -127,9 +135,7 @@ class EmbeddedCritic:
                 signals["student_probability"] = round(p, 4)
                 if p < s.min_student_probability:
                     top = max(one.student_probs, key=one.student_probs.__getitem__)
-                    reasons.append(
-                        f"student gives {label!r} {p:.2f} < {s.min_student_probability:.2f} (prefers {top!r})"
-                    )
+                    reasons.append(f"student gives {label!r} {below(p, s.min_student_probability)} (prefers {top!r})")
         if reasons:
             return Verdict(id=one.item.id, decision="dispute", label=label, reasons=reasons, signals=signals)
         accepted = [f"annotator confidence {annotation.confidence:.2f}"]
