@@ -76,6 +76,12 @@ class LLMSettings(BaseModel):
     def _from_string(cls, value: Any) -> Any:
         return {"model": value} if isinstance(value, str) else value
 
+    @model_validator(mode="after")
+    def _budget_needs_prices(self) -> LLMSettings:
+        if self.cost_budget is not None and not (self.prices.input or self.prices.output):
+            raise ValueError("cost_budget needs prices (USD per million input/output tokens): every call costs 0")
+        return self
+
 
 class GeneratorSettings(BaseModel):
     """The LLM generator: new texts for rare labels and counterfactual edits of uncertain items."""

@@ -17,6 +17,8 @@ import threading
 import time
 import weakref
 from collections.abc import Coroutine
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -65,14 +67,14 @@ def make_chat_model(settings: LLMSettings) -> BaseChatModel:
 
 
 def retryable(error: BaseException) -> bool:
-    """Timeouts, connection failures, 429 and 5xx may succeed later; other 4xx cannot."""
+    """Timeouts, connection failures, 408, 409, 429 and 5xx may succeed later; other 4xx cannot."""
     if isinstance(error, asyncio.TimeoutError | TimeoutError):
         return True
     names = {cls.__name__ for cls in type(error).__mro__}
     if any("Timeout" in name for name in names) or "APIConnectionError" in names:
         return True
     status = getattr(error, "status_code", None) or getattr(getattr(error, "response", None), "status_code", None)
-    return isinstance(status, int) and (status == 429 or status >= 500)
+    return isinstance(status, int) and (status in (408, 409, 429) or status >= 500)
 
 
 _LOOP: asyncio.AbstractEventLoop | None = None
@@ -104,13 +106,28 @@ class _WaitRetryAfter(wait_base):
     def __call__(self, retry_state: Any) -> float:
         error = retry_state.outcome.exception() if retry_state.outcome else None
         response = getattr(error, "response", None)
-        header = response.headers.get("retry-after") if response is not None else None
-        if header:
+        headers = response.headers if response is not None else {}
+        wait = retry_after(headers.get("retry-after-ms"), headers.get("retry-after"))
+        return min(wait, self.max_wait) if wait is not None else self.fallback(retry_state)
+
+
+def retry_after(milliseconds: str | None, header: str | None) -> float | None:
+    """Seconds to wait per ``retry-after-ms`` (OpenAI) or ``Retry-After`` (seconds or an HTTP date), else None."""
+    for value, scale in ((milliseconds, 1000.0), (header, 1.0)):
+        if value:
             try:
-                return min(max(float(header), 0.0), self.max_wait)
+                return max(float(value) / scale, 0.0)
             except ValueError:
                 pass
-        return self.fallback(retry_state)
+    if header:
+        try:
+            when = parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:  # "-0000": UTC by RFC 5322
+            when = when.replace(tzinfo=UTC)
+        return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+    return None
 
 
 class Usage(BaseModel):

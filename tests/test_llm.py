@@ -55,12 +55,43 @@ def test_split_samples_give_a_vote_distribution_the_critic_disputes(tmp_path):
     assert verdict.decision == "dispute" and "annotator samples split (positive 2, negative 1)" in verdict.reasons[0]
 
 
+def test_a_failed_sample_lowers_the_confidence_but_the_distribution_still_sums_to_one(tmp_path):
+    answers = iter(["negative", "negative", "neutral", "neutral"])  # the third sample and its repair: out of set
+    with ScriptedLLM(labeller=lambda text: next(answers)) as server:
+        [one] = annotate(client(server, tmp_path, samples=3, concurrency=1), ["a dull film"])
+    assert one.label == "negative" and one.votes == {"negative": 2}
+    assert one.distribution == {"positive": 0.0, "negative": 1.0}
+    assert one.confidence == pytest.approx(0.9 * 2 / 3, abs=1e-3)
+
+
 def test_label_probability_sums_the_label_tokens():
     content = '{"label": "positive", "confidence": 0.9}'
     tokens = [{"token": content[i : i + 4], "logprob": -0.1} for i in range(0, len(content), 4)]
     # "positive" spans characters 11-18, touching tokens 2, 3 and 4
     assert label_probability(content, tokens) == pytest.approx(np.exp(-0.3))
     assert label_probability(content, None) is None
+    split = [{"token": "bytes:\\xe2", "logprob": -0.1}, *tokens]  # tokens that no longer spell the content
+    assert label_probability(content, split) is None
+
+
+def test_retry_after_in_seconds_milliseconds_or_an_http_date():
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    from labelgraph.llm import retry_after, retryable
+
+    assert retry_after(None, "2") == 2.0 and retry_after("1500", "9") == 1.5 and retry_after(None, None) is None
+    soon = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 28 < retry_after(None, soon) <= 30  # type: ignore[operator]
+    assert retry_after(None, "whenever") is None
+
+    class Status(Exception):
+        def __init__(self, code: int):
+            self.status_code = code
+
+    assert [retryable(Status(code)) for code in (400, 401, 404, 408, 409, 422, 429, 500, 503)] == [
+        False, False, False, True, True, False, True, True, True,
+    ]  # fmt: skip
 
 
 def test_429_waits_for_retry_after_then_succeeds(tmp_path):

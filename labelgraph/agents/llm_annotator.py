@@ -52,8 +52,8 @@ def parse_json_answer(content: str, model: type[BaseModel]) -> Any:
 
 def label_probability(content: str, logprobs: list[dict[str, Any]] | None) -> float | None:
     """Probability of the label value's tokens in a JSON answer, from the server's token log-probabilities."""
-    if not logprobs:
-        return None
+    if not logprobs or "".join(token.get("token", "") for token in logprobs) != content:
+        return None  # tokens that do not spell the answer (bytes of a split character, say): offsets would lie
     found = re.search(r'"label"\s*:\s*"([^"]*)"', content)
     if not found:
         return None
@@ -140,11 +140,11 @@ class LLMAnnotator:
         best = max(votes, key=lambda label: (votes[label], -list(self.labels).index(label)))
         winners = [(answer, prob) for answer, prob in answers if answer.label == best]
         sure = [prob if prob is not None else answer.confidence for answer, prob in winners]
-        share = votes[best] / samples
+        share = votes[best] / samples  # a failed sample counts against the confidence...
         return Annotation(
             id=item.id,
             label=best,
-            distribution={label: round(votes[label] / samples, 4) for label in self.labels},
+            distribution={label: round(votes[label] / len(answers), 4) for label in self.labels},  # ...not here
             confidence=round(share * float(np.mean(sure)), 4),
             rationale=f"{winners[0][0].rationale} ({votes[best]} of {samples} samples)",
             annotator=self.name,
