@@ -56,6 +56,8 @@ class LabelRecord(BaseModel):
     reasons: list[str] = Field(default_factory=list)
     annotator_label: str | None = None
     parent: str | None = None
+    synthetic: bool = False
+    """Written by the generator (``parent``: the item it edits, for a counterfactual), whoever labelled it."""
 
 
 def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:

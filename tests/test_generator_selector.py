@@ -56,12 +56,19 @@ def test_generator_adds_deduplicated_synthetic_items(make_project, gold):
             if item.meta["prompt"] == "counterfactual" and item.meta["intended"] == "negative":
                 assert verdicts[item_id]["decision"] == "reject"
                 assert "written as 'negative'" in verdicts[item_id]["reasons"][0]
+        rejected = {i for i in synthetic if verdicts[i]["decision"] == "reject"}
         human = SimulatedHuman(gold, run.config.label_names, unknown=lambda item: labeller(item.text))
         status = run.run(human)
         records = {r.id: r for r in run.labels()}
+        values = run._snapshot().values
     made = [r for r in records.values() if r.id.startswith("syn-")]
     assert made, "no synthetic item was labelled"
-    assert all(r.source in {"synthetic", "human"} for r in made)
+    assert all(r.source in {"synthetic", "human"} and r.synthetic for r in made)  # provenance, whoever labelled it
+    assert not any(r.synthetic for r in records.values() if not r.id.startswith("syn-"))
+    assert rejected <= set(values["skipped"])  # a rejected text is never proposed again
+    rare = [r for r in server.requests if "new, varied texts" in str(r["messages"][-1]["content"])]
+    assert len(rare) == status.round  # a fresh draw each round, not round 1's answer from the cache
+    assert all(r["temperature"] == 0.7 for r in rare)
     for record in made:
         item = run.context.items([record.id])[0]
         assert record.parent == item.meta["parent"]

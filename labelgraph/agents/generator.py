@@ -51,29 +51,34 @@ class LLMGenerator:
     def __init__(self, labels: dict[str, str], client: LLMClient, settings: GeneratorSettings):
         self.labels, self.client, self.settings = labels, client, settings
 
-    async def _new(self, label: str, count: int, examples: list[str]) -> list[Draft]:
+    def _ask(self, messages: list, round_number: int):  # type: ignore[no-untyped-def]
+        """A sampled draw per round: the same prompt next round asks again instead of reading the cache."""
+        temperature = self.client.settings.sample_temperature
+        return self.client.chat(messages, agent="generator", sample=round_number, temperature=temperature)
+
+    async def _new(self, label: str, count: int, examples: list[str], round_number: int) -> list[Draft]:
         try:
-            reply = await self.client.chat(
-                new_examples_messages(self.labels, label, count, examples), agent="generator"
-            )
+            reply = await self._ask(new_examples_messages(self.labels, label, count, examples), round_number)
             texts = parse_json_answer(reply.content, _Texts).texts
         except Exception:  # a failed request or answer writes nothing this round; the loop goes on
             return []
         return [Draft(text=t.strip(), intended=label, kind="rare_label") for t in texts[:count] if t.strip()]
 
-    async def _flip(self, item: Item, source: str, target: str) -> list[Draft]:
+    async def _flip(self, item: Item, source: str, target: str, round_number: int) -> list[Draft]:
         try:
             messages = counterfactual_messages(self.labels, item.text, source, target)
-            text = parse_json_answer((await self.client.chat(messages, agent="generator")).content, _Text).text
+            text = parse_json_answer((await self._ask(messages, round_number)).content, _Text).text
         except Exception:
             return []
         return (
             [Draft(text=text.strip(), intended=target, kind="counterfactual", parent=item.id)] if text.strip() else []
         )
 
-    def write(self, rare: list[tuple[str, int, list[str]]], flips: list[tuple[Item, str, str]]) -> list[Draft]:
+    def write(
+        self, rare: list[tuple[str, int, list[str]]], flips: list[tuple[Item, str, str]], round_number: int = 0
+    ) -> list[Draft]:
         async def everything() -> list[list[Draft]]:
-            jobs = [self._new(*one) for one in rare] + [self._flip(*one) for one in flips]
+            jobs = [self._new(*one, round_number) for one in rare] + [self._flip(*one, round_number) for one in flips]
             return list(await asyncio.gather(*jobs))
 
         return [draft for drafts in self.client.run(everything()) for draft in drafts]
@@ -95,7 +100,7 @@ def _plan(
             flips.append((context.items([state["batch"][row]])[0], names[first], names[second]))
     counts = Counter(record["label"] for record in state["labels"].values())
     rarest = min(names, key=lambda name: (counts[name], names.index(name)))
-    examples = [r["text"] for r in state["labels"].values() if r["label"] == rarest][:3]
+    examples = [r["text"] for r in state["labels"].values() if r["label"] == rarest][-3:]  # the latest
     left = settings.per_round - len(flips)
     return ([(rarest, left, examples)] if left > 0 else []), flips
 
@@ -107,11 +112,13 @@ def generate(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         return {}
     context.enter_round(state["round"])
     settings: GeneratorSettings = context.config.generator  # type: ignore[assignment]
-    drafts = context.generator.write(*_plan(state, context))[: settings.per_round]
+    drafts = context.generator.write(*_plan(state, context), round_number=state["round"])[: settings.per_round]
     if not drafts:
         return {}
     vectors = context.embedder.embed([draft.text for draft in drafts])
-    pool_similarity = (vectors @ context.workspace.vectors.T).max(axis=1)
+    workspace = context.workspace
+    known = np.concatenate([workspace.vectors, workspace.test_vectors])  # the test set too: no leak into training
+    pool_similarity = (vectors @ known.T).max(axis=1)
     in_memory = context.memory.near_duplicates(vectors, settings.max_similarity)
     seen = set(state["labels"]) | set(state["skipped"])
     kept: list[int] = []
@@ -120,7 +127,7 @@ def generate(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             continue
         if any(float(vectors[row] @ vectors[other]) >= settings.max_similarity for other in kept):
             continue
-        if synthetic_id(draft.text) in seen:  # labelled, or skipped by a person: never asked again
+        if synthetic_id(draft.text) in seen:  # labelled, skipped or rejected before: never asked again
             continue
         kept.append(row)
     items = [

@@ -60,6 +60,8 @@ def commit(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             "reasons": verdict["reasons"],
             "annotator_label": annotation["label"],
         }
+        synthetic = bool(items[item_id].meta.get("synthetic"))
+        common["synthetic"] = synthetic
         if item_id in decisions:
             if decisions[item_id] is None:
                 skipped.append(item_id)
@@ -69,12 +71,14 @@ def commit(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             records.append(
                 LabelRecord(
                     label=verdict["label"],
-                    source="synthetic" if items[item_id].meta.get("synthetic") else "annotator",
+                    source="synthetic" if synthetic else "annotator",
                     confidence=annotation["confidence"],
                     verdict="accept",
                     **common,
                 )
             )
+        elif synthetic:  # rejected, or disputed beyond the budget: a synthetic text is not proposed again
+            skipped.append(item_id)
     context.memory.add(records, context.vectors([record.id for record in records]))
     return {
         "labels": {**state["labels"], **{record.id: record.model_dump() for record in records}},

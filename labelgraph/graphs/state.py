@@ -20,7 +20,7 @@ class LoopState(TypedDict):
     human_labels: int
     """Labels given by people so far (seed labels excluded); the budget counts these."""
     skipped: list[str]
-    """Ids a person skipped: never selected again."""
+    """Ids never asked about again: skipped by a person, or synthetic texts that were not taken."""
     batch: list[str]
     """Ids selected this round, most wanted first."""
     why: dict[str, str]
