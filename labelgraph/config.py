@@ -17,6 +17,7 @@ __all__ = [
     "MemorySettings",
     "Prices",
     "ProjectConfig",
+    "StabilitySettings",
     "ToolSettings",
     "format_validation_error",
     "load_project",
@@ -108,6 +109,16 @@ class MemorySettings(BaseModel):
         return value
 
 
+class StabilitySettings(BaseModel):
+    """Stop once the student's predictions on a fixed sample of the pool stop changing between rounds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kappa: float = Field(0.99, ge=-1, le=1, description="Cohen's kappa between consecutive rounds' predictions")
+    rounds: int = Field(3, ge=1, description="consecutive rounds at or above kappa")
+    sample: int = Field(1000, ge=10, description="pool items whose predictions are compared")
+
+
 class CheckpointSettings(BaseModel):
     """Where checkpoints live: SQLite in the run folder (default), or PostgreSQL named by an environment variable."""
 
@@ -148,6 +159,7 @@ class ProjectConfig(BaseModel):
     batch_size: int = Field(20, ge=1)
     budget: int = Field(100, ge=1, description="human labels the run may ask for")
     max_rounds: int = Field(10, ge=1)
+    stop_when_stable: StabilitySettings | None = Field(None, description="stop when predictions stabilise")
     strategy: str = "hybrid"
     annotator: str = Field("embedded", description="embedded | llm | module:factory")
     critic: CriticSettings = CriticSettings()

@@ -23,6 +23,7 @@ labels:
 batch_size: 20            # items selected per round
 budget: 60                # labels a person may be asked for, in all
 max_rounds: 8
+# stop_when_stable: {kappa: 0.99, rounds: 3, sample: 1000}   # stop when new labels stop changing predictions
 strategy: hybrid    # random | least_confidence | margin | entropy | coreset | hybrid | cold_start | llm | module:Class
 annotator: embedded       # embedded (no LLM) | llm | module:factory
 critic:                   # the embedded critic accepts a label only when all of these hold

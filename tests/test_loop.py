@@ -106,6 +106,19 @@ def test_stops_when_the_pool_is_exhausted(make_project, gold):
     assert status.labels == 25 + 6
 
 
+def test_stops_when_predictions_stabilise(make_project, gold):
+    rule = {"kappa": 0.9, "rounds": 2, "sample": 100}
+    project = make_project(pool_size=120, budget=100, max_rounds=12, stop_when_stable=rule)
+    run = Project.from_yaml(project).start()
+    status = run.run(simulated(run, gold))
+    kappas = [entry["stability"] for entry in status.history]
+    assert all(k is None or -1 <= k <= 1 for k in kappas) and any(k is not None and k < 1 for k in kappas)
+    stable = [k is not None and k >= 0.9 for k in kappas]
+    first = next(n for n in range(1, len(stable)) if stable[n - 1] and stable[n])  # the first two stable rounds
+    assert status.stop_reason == "predictions stable (kappa >= 0.9 for 2 rounds)", (status.stop_reason, kappas)
+    assert len(status.history) == first + 1 and status.human_labels < 100
+
+
 def test_same_seed_same_labels(make_project, gold, tmp_path):
     exports = []
     for name in ("a", "b"):

@@ -12,6 +12,7 @@ from labelgraph.agents.selector import candidates
 from labelgraph.data import LabelRecord
 from labelgraph.graphs.context import RunContext
 from labelgraph.graphs.resolve import run_context
+from labelgraph.graphs.stability import prediction_agreement, stable_for
 from labelgraph.graphs.state import LoopState, initial_state
 from labelgraph.llm import Usage
 from labelgraph.models import evaluate
@@ -122,6 +123,8 @@ def train(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         used = context.llm.usage(by="round").get(str(state["round"]), Usage())
         entry.update(llm_calls=used.calls, llm_tokens=used.input_tokens + used.output_tokens, llm_cost=used.cost)
         spent = context.llm.total_cost()
+    if config.stop_when_stable is not None:
+        entry["stability"] = prediction_agreement(state, context, config.stop_when_stable.sample)
     stop = None
     if state["human_labels"] >= config.budget:
         stop = f"human-label budget spent ({state['human_labels']} of {config.budget})"
@@ -131,6 +134,9 @@ def train(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         stop = f"LLM cost budget spent (${spent:.4f} of ${config.llm.cost_budget:.4f})"
     elif not candidates(state, context):
         stop = "pool exhausted"
+    elif config.stop_when_stable is not None and stable_for([*state["history"], entry], config.stop_when_stable):
+        settings = config.stop_when_stable
+        stop = f"predictions stable (kappa >= {settings.kappa} for {settings.rounds} rounds)"
     return {"history": [entry], "stop_reason": stop}
 
 
