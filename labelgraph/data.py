@@ -90,17 +90,13 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     elif suffix in {".csv", ".tsv"}:
         text = "".join(line for _, line in _decoded_lines(path))
         reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
-        rows = iter(reader)
-        while True:
-            try:
-                row = next(rows)
-            except StopIteration:
-                return
-            except csv.Error as error:  # e.g. an unclosed quote
-                raise DataError(f"not valid CSV: {error}", path=path, line=reader.line_num + 1) from None
-            if None in row:
-                raise DataError("more cells than header columns", path=path, line=reader.line_num)
-            yield reader.line_num, dict(row)
+        try:
+            for row in reader:
+                if None in row:
+                    raise DataError("more cells than header columns", path=path, line=reader.line_num)
+                yield reader.line_num, dict(row)
+        except csv.Error as error:  # the csv module's own complaint, with where it stopped
+            raise DataError(f"not valid CSV: {error}", path=path, line=reader.line_num) from None
     else:
         raise DataError(f"unsupported file type {suffix!r}: use .jsonl or .csv", path=path)
 

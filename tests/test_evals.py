@@ -98,6 +98,7 @@ def test_unknown_dataset_is_a_clear_error(tmp_path):
         (["--annotator", "llm"], "needs a model"),
         (["--annotator", "magic"], "unknown annotator 'magic'"),
         (["--annotator", "replay:nowhere.jsonl"], "no such file 'nowhere.jsonl'"),
+        (["--annotator", "simulated:high"], "give an accuracy from 0 to 1"),
         (["--seeds", "0"], "field 'seeds'"),
         (["--strategies", ","], "field 'strategies'"),
         (["--strategies", "random,psychic"], "unknown strategy 'psychic'"),

@@ -11,13 +11,14 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from langchain_core.messages import BaseMessage
 from pydantic import BaseModel
 
 from labelgraph.agents.llm_annotator import parse_json_answer
 from labelgraph.config import GeneratorSettings
 from labelgraph.data import Item
 from labelgraph.graphs.resolve import run_context
-from labelgraph.llm import LLMClient
+from labelgraph.llm import LLMClient, Reply
 from labelgraph.prompts import counterfactual_messages, new_examples_messages
 from labelgraph.synthetic import synthetic_id
 
@@ -51,10 +52,10 @@ class LLMGenerator:
     def __init__(self, labels: dict[str, str], client: LLMClient, settings: GeneratorSettings):
         self.labels, self.client, self.settings = labels, client, settings
 
-    def _ask(self, messages: list, round_number: int):  # type: ignore[no-untyped-def]
+    async def _ask(self, messages: list[BaseMessage], round_number: int) -> Reply:
         """A sampled draw per round: the same prompt next round asks again instead of reading the cache."""
         temperature = self.client.settings.sample_temperature
-        return self.client.chat(messages, agent="generator", sample=round_number, temperature=temperature)
+        return await self.client.chat(messages, agent="generator", sample=round_number, temperature=temperature)
 
     async def _new(self, label: str, count: int, examples: list[str], round_number: int) -> list[Draft]:
         try:

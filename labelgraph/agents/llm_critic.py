@@ -56,10 +56,9 @@ class LLMCritic:
             else:
                 reason, said = f"llm judge: {answer.verdict}: {answer.reason}", answer.verdict
             synthetic = bool(one.item.meta.get("synthetic"))
+            # the embedded critic's reject (a synthetic text off its intended label) stands whatever the judge says
             if verdict.decision == "reject" or (said == "reject" and synthetic):
-                decision = (
-                    "reject"  # the embedded critic's reject (e.g. a synthetic text off its intended label) stands
-                )
+                decision = "reject"
             elif said == "accept" and verdict.decision == "accept":
                 decision = "accept"
             else:

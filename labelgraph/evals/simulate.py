@@ -54,9 +54,18 @@ class EvalSpec(BaseModel):
             raise ValueError(f"unknown annotator {self.annotator!r} (none, embedded, llm, replay:FILE, simulated:ACC)")
         if kind == "replay" and not Path(arg).is_file():
             raise ValueError(f"annotator {self.annotator!r}: no such file {arg!r}")
+        if kind == "simulated" and not _is_probability(arg):
+            raise ValueError(f"annotator {self.annotator!r}: give an accuracy from 0 to 1, e.g. simulated:0.9")
         for strategy in set(self.strategies) - {"llm"}:
             get_strategy(strategy)  # an unknown name fails here, before any embedding
         return self
+
+
+def _is_probability(text: str) -> bool:
+    try:
+        return 0.0 <= float(text) <= 1.0
+    except ValueError:
+        return False
 
 
 def _write(path: Path, rows: list[dict[str, Any]]) -> Path:
@@ -87,18 +96,15 @@ def _annotator(spec: EvalSpec, dataset: Dataset, embedder: CachedEmbedder, seed:
         return NoAnnotator()
     if kind == "replay":
         return ReplayAnnotator(Path(arg), dataset.labels)
-    if kind == "simulated":
-        try:
-            accuracy = float(arg)
-        except ValueError:
-            raise ConfigError(f"annotator {spec.annotator!r}: give an accuracy, e.g. simulated:0.9") from None
+    if kind == "simulated":  # its accuracy was checked by EvalSpec
+        accuracy = float(arg)
         reference = LogisticRegressionStudent(dataset.labels)
         vectors = embedder.embed([i.text for i in dataset.train])
         reference.fit(vectors, [i.label for i in dataset.train])  # type: ignore[misc]
         probs = reference.predict_proba(vectors)
         gold = {f"t{n}": item.label for n, item in enumerate(dataset.train)}
         return SimulatedAnnotator(gold, dict(zip(gold, probs, strict=True)), dataset.labels, accuracy, seed)  # type: ignore[arg-type]
-    raise ConfigError(f"unknown annotator {spec.annotator!r} (none, embedded, llm, replay:FILE, simulated:ACC)")
+    raise AssertionError(f"EvalSpec admitted annotator {spec.annotator!r}")
 
 
 def _project(spec: EvalSpec, dataset: Dataset, folder: Path, strategy: str, seed: int) -> ProjectConfig:
