@@ -50,21 +50,18 @@ def smalltext_curve(name, x, y, x_test, y_test, seed_rows, batch, budget, classe
     learner = PoolBasedActiveLearner(SklearnClassifierFactory(estimator, classes), strategy, pool)
     np.random.seed(seed)  # small-text's random sampling draws from numpy's global generator
     learner.initialize_data(np.asarray(seed_rows), y[seed_rows])
-    points = [
-        (
-            0,
-            f1_score(
-                y_test,
-                learner.classifier.predict(SklearnDataset(x_test, y_test, target_labels=targets)),
-                average="macro",
-            ),
-        )
-    ]
+    test = SklearnDataset(x_test, y_test, target_labels=targets)
+
+    def predicted() -> np.ndarray:
+        # small-text's predict() is the argmax over the classes seen so far, not a class id: map it back
+        model = learner.classifier.model
+        return model.classes_[model.predict_proba(test.x).argmax(axis=1)]
+
+    points = [(0, f1_score(y_test, predicted(), average="macro"))]
     for step in range(budget // batch):
         asked = learner.query(num_samples=batch)
         learner.update(y[asked])
-        predicted = learner.classifier.predict(SklearnDataset(x_test, y_test, target_labels=targets))
-        points.append(((step + 1) * batch, f1_score(y_test, predicted, average="macro")))
+        points.append(((step + 1) * batch, f1_score(y_test, predicted(), average="macro")))
     return points
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,7 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)  # never wrap: commands and ids must survive a pipe
 errors = Console(stderr=True, highlight=False)
 
 RunArg = Annotated[Path, typer.Argument(help="The run folder (or the project file that names it).")]
@@ -59,22 +60,30 @@ def open_run(path: Path):
 def progress(node: str, update: dict[str, Any]) -> None:
     """One line a node, as the graph streams its updates."""
     if node == "select":
-        console.print(f"[bold]round {update.get('round')}[/]  select: {len(update.get('batch', []))} items")
-    elif node == "annotate":
-        labelled = sum(a["label"] is not None for a in update.get("annotations", {}).values())
-        console.print(f"  annotate: {labelled} labelled")
-    elif node == "critique":
-        verdicts = [v["decision"] for v in update.get("verdicts", {}).values()]
         console.print(
-            f"  critique: {verdicts.count('accept')} accepted, {verdicts.count('dispute')} disputed, "
-            f"{verdicts.count('reject')} rejected; {len(update.get('pending', []))} for review"
+            f"[bold]round {update.get('round')}[/]  select: {len(update.get('machine', []))} texts for the machine, "
+            f"{len(update.get('explore', []))} picks for you"
         )
-    elif node == "commit":
-        console.print(f"  commit: {len(update.get('labels', {}))} labels in all")
+    elif node == "critique":
+        kinds = Counter(item["kind"] for item in update.get("pending", []))
+        asked = ", ".join(f"{kinds[k]} {k}" for k in ("fix", "audit", "explore") if kinds[k]) or "none"
+        console.print(f"  critique: {len(update.get('pending', []))} for you ({asked})")
     elif node == "train":
-        entry = (update.get("history") or [{}])[-1]
-        metric = f", test macro-F1 {entry['macro_f1']:.3f}" if "macro_f1" in entry else ""
-        console.print(f"  train: student refit on {entry.get('labels', 0)} labels{metric}")
+        entry = (update.get("history") or [None])[-1]
+        if entry is None:
+            return
+        entry = entry.model_dump() if hasattr(entry, "model_dump") else entry
+        metric = f", test macro-F1 {entry['macro_f1']:.3f}" if entry.get("macro_f1") is not None else ""
+        estimate = (
+            f", estimated {entry['estimated_accuracy']:.1%} right (lower bound {entry['estimate_lower']:.1%})"
+            if entry.get("estimated_accuracy") is not None
+            else ""
+        )
+        console.print(
+            f"  machine: {entry['accepted']} accepted, {entry['proposed']} proposed{estimate}; "
+            f"coverage {entry['coverage']:.0%}\n"
+            f"  train: student refit on {entry['labels']} labels{metric}"
+        )
 
 
 def report(status) -> None:
@@ -92,9 +101,28 @@ def report(status) -> None:
     elif status.phase == "done":
         console.print(
             f"[green]done[/]: {status.stop_reason}. {status.labels} labels "
-            f"({', '.join(f'{k} {v}' for k, v in sorted(status.by_source.items()))}).\n"
+            f"({', '.join(f'{k} {v}' for k, v in sorted(status.by_source.items()))}), "
+            f"coverage {status.coverage:.0%}.\n{describe_estimate(status.estimate)}\n"
             f"Export them with\n  labelgraph export {run} -o labels.jsonl"
         )
+
+
+def describe_estimate(estimate) -> str:
+    """One line: how right the accepted machine labels are estimated to be, and on what that rests."""
+    if estimate is None or estimate.accuracy is None:
+        target = f"{estimate.target:.0%}" if estimate is not None else "the target"
+        return f"no machine label accepted yet: none can be shown to reach {target} right"
+    audit = (
+        f"; blind audits {estimate.audits_right}/{estimate.audits} right"
+        f" ({estimate.audit_interval[0]:.1%}-{estimate.audit_interval[1]:.1%})"
+        if estimate.audits
+        else ""
+    )
+    return (
+        f"accepted machine labels: {estimate.accepted}, estimated {estimate.accuracy:.1%} right "
+        f"(lower bound {estimate.lower:.1%} at {estimate.confidence:.0%} confidence; target {estimate.target:.0%})"
+        f"{audit}"
+    )
 
 
 @app.command()
@@ -111,14 +139,47 @@ def init(
 
 @app.command()
 @friendly
-def run(project: Annotated[Path, typer.Argument(help="The project file (YAML).")]) -> None:
+def run(
+    project: Annotated[Path, typer.Argument(help="The project file (YAML).")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the expected LLM calls and cost; run nothing.")
+    ] = False,
+) -> None:
     """Start (or continue) a run: rounds go on until the budget, a stop rule, or a pause for review."""
     from labelgraph.run import Project
 
     loaded = Project.from_yaml(project)
+    if dry_run:
+        print_plan(loaded.config)
+        return
     console.print(f"run folder: {loaded.config.run_dir}")
     active = loaded.start()
     report(active.step(progress))
+
+
+def print_plan(config) -> None:
+    """The expected LLM calls, tokens and cost of a fresh run."""
+    from labelgraph.plan import plan_costs
+
+    plan = plan_costs(config)
+    console.print(f"[bold]{config.name}[/]: the machine lane annotates {plan.texts:,} texts")
+    for line in plan.lines:
+        console.print(
+            f"  {line.agent}: {line.calls:,} calls, {line.input_tokens:,} input + {line.output_tokens:,} output "
+            f"tokens, ${line.cost:.4f}"
+        )
+    console.print(f"in all: {plan.calls:,} calls, ${plan.cost:.4f}   (tokens counted with {plan.tokenizer})")
+    for note in plan.notes:
+        console.print(f"  note: {note}")
+
+
+@app.command()
+@friendly
+def plan(project: Annotated[Path, typer.Argument(help="The project file (YAML).")]) -> None:
+    """Before an LLM spends money: the calls, tokens and cost a run of this project should take."""
+    from labelgraph.config import load_project
+
+    print_plan(load_project(project))
 
 
 @app.command()
@@ -142,10 +203,28 @@ def status(run_path: RunArg, as_json: Annotated[bool, typer.Option("--json", hel
         return
     console.print(f"[bold]{current.name}[/]  {current.run}")
     console.print(f"phase: {current.phase}   round: {current.round}   stop: {current.stop_reason or '-'}")
-    sources = ", ".join(f"{k} {v}" for k, v in sorted(current.by_source.items())) or "none"
-    console.print(f"labels: {current.labels} ({sources})   human labels: {current.human_labels} of {current.budget}")
+    counts = current.counts
+    console.print(
+        f"pool: {current.pool:,}   coverage: {current.coverage:.1%}   human labels: {current.human_labels} of "
+        f"{current.budget}   machine: {counts['accepted']:,} accepted, {counts['proposed']:,} proposed, "
+        f"{counts['rejected']} rejected, {counts['failed']} failed   seeds: {counts['seed']}   "
+        f"set aside: {counts['set_aside']}   not yet annotated: {current.machine_todo:,}"
+    )
+    console.print(describe_estimate(current.estimate))
+    if current.estimate is not None and current.estimate.per_label:
+        rows = []
+        for label, figures in sorted(current.estimate.per_label.items()):
+            accuracy = f"{figures.accuracy:.1%}" if figures.accuracy is not None else "-"
+            audit = f", audits {figures.audits_right}/{figures.audits}" if figures.audits else ""
+            rows.append(f"{escape(label)} {figures.accepted} accepted ({accuracy}{audit})")
+        console.print("by label: " + "; ".join(rows))
+    labels = ", ".join(f"{escape(k)} {v}" for k, v in sorted(current.by_label.items())) or "none"
+    console.print(f"labels the run vouches for: {current.labels} ({labels})")
     if current.metrics:
-        console.print("metrics: " + ", ".join(f"{k} {v:.3f}" for k, v in current.metrics.items()))
+        console.print("student: " + ", ".join(f"{k} {v:.3f}" for k, v in current.metrics.items()))
+    if current.cost or current.llm_usage:
+        finish = f"${current.expected_cost_to_finish:.4f}" if current.expected_cost_to_finish is not None else "unknown"
+        console.print(f"LLM cost so far: ${current.cost:.4f}   expected to finish the machine lane: {finish}")
     for agent, used in sorted(current.llm_usage.items()):
         console.print(
             f"llm {agent}: {used.calls} calls, {used.input_tokens:,} + {used.output_tokens:,} tokens, ${used.cost:.4f}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -14,9 +14,11 @@ __all__ = [
     "CheckpointSettings",
     "CriticSettings",
     "LLMSettings",
+    "MachineSettings",
     "MemorySettings",
     "Prices",
     "ProjectConfig",
+    "QualitySettings",
     "StabilitySettings",
     "ToolSettings",
     "format_validation_error",
@@ -25,23 +27,68 @@ __all__ = [
 
 
 class CriticSettings(BaseModel):
-    """When the embedded critic accepts a label; anything short of these goes to a person."""
+    """How the critic turns its signals into ``p_correct``."""
 
     model_config = ConfigDict(extra="forbid")
 
-    min_confidence: float = Field(0.7, ge=0, le=1, description="annotator confidence needed to accept")
-    min_neighbour_agreement: float = Field(
-        0.6, ge=0, le=1, description="similarity-weighted share of labelled neighbours that must agree"
+    min_checks: int = Field(
+        20, ge=4, description="checked machine labels needed before p_correct ranks labels (before: their accuracy)"
     )
-    min_student_probability: float = Field(
-        0.5, ge=0, le=1, description="probability the student model must give the label"
+    cs: list[float] = Field(
+        [0.01, 0.03, 0.1, 0.3, 1.0, 3.0], min_length=1, description="inverse regularisations tried by cross-validation"
     )
-    min_vote_share: float = Field(
-        0.8, ge=0, le=1, description="share of the annotator's samples that must agree (when it samples several)"
+    folds: int = Field(5, ge=2, le=20, description="folds of the out-of-fold consensus model")
+    consensus_rows: int = Field(5000, ge=100, description="most machine labels the consensus model trains on")
+    neighbours: int = Field(10, ge=1, description="human-labelled neighbours consulted")
+
+
+class QualitySettings(BaseModel):
+    """The quality target: machine labels are accepted while the accepted set's lower accuracy bound meets it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target_accuracy: float = Field(0.95, gt=0, le=1, description="accuracy the accepted machine labels must reach")
+    confidence: float = Field(0.9, ge=0.5, lt=1, description="one-sided confidence of the lower bound")
+    audit: float = Field(
+        0.05, ge=0, le=1, description="share of acceptable labels sent to a person blind, for an unbiased estimate"
     )
-    min_labels_to_trust: int = Field(
-        10, ge=0, description="below this many labels the student and neighbours cannot vouch for a label"
+    explore: float = Field(
+        0.3, ge=0, le=1, description="share of each human batch kept for the strategy's picks (the rest: fixes)"
     )
+    prior_strength: float = Field(
+        20, ge=0, description="checks the calibrated p_correct is worth in a set's accuracy estimate (0: checks alone)"
+    )
+    min_checks: int = Field(30, ge=1, description="checks a set needs inside it before it can be accepted")
+
+
+class MachineSettings(BaseModel):
+    """The machine lane: how much of the pool the annotator labels, and how much a round."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scope: float | int | Literal["all"] = Field(
+        "all", description="'all', a number of texts, or a share of the pool (0 to 1)"
+    )
+    per_round: int | None = Field(
+        None, ge=1, description="texts annotated a round (default: all at once; an LLM: 25 per unit of concurrency)"
+    )
+
+    @field_validator("scope")
+    @classmethod
+    def _scope(cls, value: float | int | str) -> float | int | str:
+        if isinstance(value, float) and not 0 < value <= 1:
+            raise ValueError(f"a share of the pool lies in (0, 1], got {value}")
+        if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+            raise ValueError(f"a number of texts is 0 or more, got {value}")
+        return value
+
+    def size(self, pool: int) -> int:
+        """How many pool texts the machine lane covers."""
+        if self.scope == "all":
+            return pool
+        if isinstance(self.scope, float):
+            return round(self.scope * pool)
+        return min(int(self.scope), pool)
 
 
 class Prices(BaseModel):
@@ -161,8 +208,14 @@ class ProjectConfig(BaseModel):
     max_rounds: int = Field(10, ge=1)
     stop_when_stable: StabilitySettings | None = Field(None, description="stop when predictions stabilise")
     strategy: str = "hybrid"
-    annotator: str = Field("embedded", description="embedded | llm | module:factory")
+    annotator: str = Field("embedded", description="embedded | llm | none | module:factory")
     critic: CriticSettings = CriticSettings()
+    student_learns_from: Literal["accepted", "all"] = Field(
+        "accepted",
+        description="machine labels the student trains on, weighted by p_correct: accepted ones, or proposals too",
+    )
+    machine: MachineSettings = MachineSettings()
+    quality: QualitySettings = QualitySettings()
     critic_llm: bool = Field(False, description="also ask the LLM to judge each label (needs llm)")
     llm: LLMSettings | None = None
     generator: GeneratorSettings | None = Field(None, description="write synthetic examples (needs llm)")

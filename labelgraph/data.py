@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 Source = Literal["human", "annotator", "seed", "synthetic"]
+Status = Literal["seed", "human", "accepted", "proposed"]
 
 
 csv.field_size_limit(2**31 - 1)  # a text is bounded by max_text_chars (a clear error), not csv's 128 KiB
@@ -44,13 +45,22 @@ class Item(BaseModel):
 
 
 class LabelRecord(BaseModel):
-    """A committed label and its provenance: who gave it, when, how sure, and what the critic said."""
+    """A label and its provenance: who gave it, when, how sure, and what the critic said.
+
+    ``status``: ``seed`` and ``human`` labels come from people; ``accepted`` machine labels met the quality
+    target; ``proposed`` ones did not (yet) and wait for a person or more evidence.
+    """
 
     id: str
     text: str
     label: str
     source: Source
+    status: Status
     round: int
+    p_correct: float | None = None
+    """The critic's calibrated probability that a machine label is right (None for people's labels)."""
+    kind: str | None = None
+    """Why a person was asked: explore, fix or audit."""
     confidence: float | None = None
     verdict: str | None = None
     reasons: list[str] = Field(default_factory=list)

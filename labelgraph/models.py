@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -11,7 +12,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from labelgraph.errors import PluginError
 from labelgraph.plugins import load_object
 
-__all__ = ["LogisticRegressionStudent", "StudentModel", "evaluate", "make_student"]
+__all__ = ["LogisticRegressionStudent", "StudentModel", "evaluate", "fit_student", "make_student"]
 
 
 @runtime_checkable
@@ -25,7 +26,9 @@ class StudentModel(Protocol):
         """True once its probabilities can rank uncertainty (it has seen two classes)."""
         ...
 
-    def fit(self, vectors: np.ndarray, targets: list[str]) -> StudentModel: ...
+    def fit(self, vectors: np.ndarray, targets: list[str], weights: list[float] | None = None) -> StudentModel:
+        """Fit on labelled vectors; ``weights`` (one per target, default 1) say how much each label is trusted."""
+        ...
 
     def predict_proba(self, vectors: np.ndarray) -> np.ndarray: ...
 
@@ -44,7 +47,9 @@ class LogisticRegressionStudent:
         self._only: int | None = None
         self.n_fitted = 0
 
-    def fit(self, vectors: np.ndarray, targets: list[str]) -> LogisticRegressionStudent:
+    def fit(
+        self, vectors: np.ndarray, targets: list[str], weights: list[float] | None = None
+    ) -> LogisticRegressionStudent:
         self.n_fitted = len(targets)
         self._model, self._only = None, None
         classes = sorted(set(targets))
@@ -52,7 +57,7 @@ class LogisticRegressionStudent:
             self._only = self.labels.index(classes[0])
         elif len(classes) > 1:
             self._model = LogisticRegression(C=self.c, max_iter=2000, random_state=self.random_state)
-            self._model.fit(np.asarray(vectors), [self.labels.index(t) for t in targets])
+            self._model.fit(np.asarray(vectors), [self.labels.index(t) for t in targets], sample_weight=weights)
         return self
 
     def predict_proba(self, vectors: np.ndarray) -> np.ndarray:
@@ -81,6 +86,15 @@ def make_student(spec: str, labels: list[str], *, random_state: int = 0) -> Stud
     if not isinstance(student, StudentModel):
         raise PluginError(f"student model {spec!r} lacks labels, fit() and predict_proba()")
     return student
+
+
+def fit_student(
+    student: StudentModel, vectors: np.ndarray, targets: list[str], weights: list[float] | None = None
+) -> StudentModel:
+    """Fit a student, passing ``weights`` only to models whose ``fit`` takes them (plug-ins may not)."""
+    if weights is not None and "weights" in inspect.signature(student.fit).parameters:
+        return student.fit(vectors, targets, weights=weights)
+    return student.fit(vectors, targets)
 
 
 def evaluate(student: StudentModel, vectors: np.ndarray, gold: list[str]) -> dict[str, float]:

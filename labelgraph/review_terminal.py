@@ -20,11 +20,12 @@ __all__ = ["review_in_terminal"]
 
 def render(item: ReviewItem, labels: list[str], position: int, total: int) -> Panel:
     """The card for one item: text, labels with their keys and probabilities, reasons, neighbours."""
-    probability = {c.label: c.probability for c in item.candidates}
+    probability = {c.label: c.probability for c in item.candidates if c.probability is not None}
     table = Table.grid(padding=(0, 2))
     for key, label in enumerate(labels, start=1):
-        mark = " [bold](annotator)[/]" if label == item.annotator_label else ""
-        table.add_row(f"[bold cyan]{key}[/]", escape(label), f"{probability.get(label, 0.0):.2f}{mark}")
+        mark = " [bold](machine)[/]" if label == item.annotator_label else ""
+        shown = f"{probability[label]:.2f}" if label in probability else ""  # blind items show no machine opinion
+        table.add_row(f"[bold cyan]{key}[/]", escape(label), f"{shown}{mark}")
     # every text shown is data from the project's files: escaped, so "[...]" in it is never rich markup
     reasons = "\n".join(f"  - {escape(reason)}" for reason in item.reasons) or "  -"
     neighbours = (
@@ -34,10 +35,13 @@ def render(item: ReviewItem, labels: list[str], position: int, total: int) -> Pa
     body = Table.grid()
     body.add_row(f"[bold]{escape(item.text)}[/]\n")
     body.add_row(table)
-    body.add_row(f"\nannotator: {escape(item.rationale)}\ncritic disputes because:\n{reasons}")
+    if item.kind == "fix":
+        body.add_row(f"\nmachine: {escape(item.rationale)}\nwhy you are asked:\n{reasons}")
+    else:
+        body.add_row(f"\nwhy you are asked:\n{reasons}")
     body.add_row(f"nearest labelled:\n{neighbours}")
     body.add_row("\n[dim]1-9 pick   l type a label   s skip (set aside, never labelled)   u undo   q quit[/]")
-    return Panel(body, title=f"{position}/{total}  {item.id}", subtitle=f"round {item.round}")
+    return Panel(body, title=f"{position}/{total}  {item.id}  ({item.kind})", subtitle=f"round {item.round}")
 
 
 def ask_label(labels: list[str]) -> str | None:

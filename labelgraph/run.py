@@ -10,6 +10,7 @@ run.export("labels.jsonl")
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -18,25 +19,18 @@ from typing import Any, Literal
 from langgraph.types import Command
 from pydantic import BaseModel
 
-from labelgraph.agents.annotator import Annotator, EmbeddedAnnotator
-from labelgraph.agents.critic import Critic, EmbeddedCritic
-from labelgraph.agents.generator import LLMGenerator
 from labelgraph.agents.human import ReviewItem, SimulatedHuman, check_answers
-from labelgraph.agents.llm_selector import LLMSelector
 from labelgraph.config import ProjectConfig, load_project
-from labelgraph.data import LabelRecord, write_export
-from labelgraph.embeddings import Embedder, get_embedder
-from labelgraph.errors import ConflictError, PluginError, ReviewError
+from labelgraph.data import LabelRecord, write_atomic, write_export
+from labelgraph.embeddings import Embedder
+from labelgraph.errors import ConflictError, ReviewError
 from labelgraph.graphs.checkpoint import checkpointer_for
-from labelgraph.graphs.context import RunContext
 from labelgraph.graphs.loop import builder
+from labelgraph.graphs.select import machine_todo
 from labelgraph.inbox import ReviewInbox
-from labelgraph.llm import LLMClient, Usage
-from labelgraph.memory import Memory
-from labelgraph.plugins import load_object
-from labelgraph.strategies import Strategy, get_strategy
-from labelgraph.synthetic import SyntheticStore
-from labelgraph.tools import LoadedTools, load_tools
+from labelgraph.llm import Usage
+from labelgraph.quality import Estimate
+from labelgraph.wiring import build_context, check_plugins
 from labelgraph.workspace import Workspace
 
 __all__ = ["Phase", "Project", "Run", "RunStatus"]
@@ -53,32 +47,28 @@ class RunStatus(BaseModel):
     phase: Phase
     round: int
     stop_reason: str | None
+    pool: int
+    coverage: float
+    """Share of the pool with a label the student trains on (people's, seeds, accepted machine labels)."""
     labels: int
+    counts: dict[str, int]
+    """Labels by status: seed, human, accepted, proposed, rejected, set_aside, failed."""
+    by_label: dict[str, int]
     by_source: dict[str, int]
     human_labels: int
     budget: int
+    estimate: Estimate | None
+    """The accepted machine labels' estimated accuracy, its interval, per label, and the accuracy-coverage curve."""
+    machine_todo: int
+    """Texts in the machine lane's scope not annotated yet."""
+    cost: float
+    expected_cost_to_finish: float | None
     pending: list[str]
     answered: list[str]
     metrics: dict[str, float]
     llm_usage: dict[str, Usage]
     tools: dict[str, dict[str, float]]
     history: list[dict[str, Any]]
-
-
-def tool_summary(history: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Each voting tool's coverage (share of annotated items it voted on) and agreement with committed labels."""
-    totals: dict[str, Counter] = {}
-    for entry in history:
-        for name, counts in entry.get("tools", {}).items():
-            totals.setdefault(name, Counter()).update(counts)
-    return {
-        name: {
-            "coverage": round(c["voted"] / c["items"], 4) if c["items"] else 0.0,
-            "agreement": round(c["agreed"] / c["judged"], 4) if c["judged"] else 0.0,
-            "votes": c["voted"],
-        }
-        for name, c in totals.items()
-    }
 
 
 class Project:
@@ -97,81 +87,15 @@ class Project:
         return Run(Workspace.create(self.config, embedder=embedder), **plugins)
 
 
-def check_plugins(config: ProjectConfig, *, given: dict[str, Any] | None = None) -> None:
-    """Resolve the project's strategy, annotator and tools by name; PluginError for any that does not resolve."""
-    given = given or {}
-    if "strategy" not in given and config.strategy != "llm":
-        get_strategy(config.strategy)
-    if "annotator" not in given and config.annotator not in {"embedded", "llm"}:
-        load_object(config.annotator, kind="annotator")
-    load_tools(config.tools, memory=None)
-
-
-def _build_annotator(spec: str, config: ProjectConfig, llm: LLMClient | None, tools: LoadedTools) -> Annotator:
-    if spec == "embedded":
-        return EmbeddedAnnotator(config.labels, get_embedder(config.embedding_model), k=config.neighbours)
-    if spec == "llm":
-        from labelgraph.agents.llm_annotator import LLMAnnotator
-
-        assert llm is not None, "config validation requires an llm section"
-        return LLMAnnotator(
-            config.labels, llm, examples=min(config.neighbours, 8), tools=tools.tools, tool_steps=config.tool_steps
-        )
-    factory = load_object(spec, kind="annotator")
-    annotator = factory(config) if callable(factory) else factory
-    if not isinstance(annotator, Annotator):
-        raise PluginError(f"annotator {spec!r} has no name and annotate(items, vectors, neighbours)")
-    return annotator
-
-
-def _build_critic(config: ProjectConfig, llm: LLMClient | None) -> Critic:
-    signals = EmbeddedCritic(config.critic)
-    if not config.critic_llm:
-        return signals
-    from labelgraph.agents.llm_critic import LLMCritic
-
-    assert llm is not None, "config validation requires an llm section"
-    return LLMCritic(config.labels, llm, signals)
-
-
 class Run:
     """One run folder and its graph thread. Not for use from two processes at once (the folder is locked)."""
 
-    def __init__(
-        self,
-        workspace: Workspace,
-        *,
-        annotator: Annotator | None = None,
-        critic: Critic | None = None,
-        strategy: Strategy | None = None,
-    ):
+    def __init__(self, workspace: Workspace, **plugins: Any):
         self.workspace = workspace
-        config = workspace.config
-        self.memory = (
-            Memory.server(config.memory.url, collection=workspace.thread_id, embedding_model=config.embedding_model)
-            if config.memory.url
-            else Memory.embedded(workspace.memory_path, embedding_model=config.embedding_model)
-        )
-        self.llm = LLMClient(config.llm, workspace.path / "llm_cache.sqlite") if config.llm else None
-        tools = load_tools(config.tools, memory=self.memory)
-        self.synthetic = SyntheticStore(workspace.path / "synthetic.sqlite")
-        self.context = RunContext(
-            workspace=workspace,
-            memory=self.memory,
-            strategy=strategy or get_strategy("hybrid" if config.strategy == "llm" else config.strategy),
-            annotator=annotator or _build_annotator(config.annotator, config, self.llm, tools),
-            critic=critic or _build_critic(config, self.llm),
-            llm=self.llm,
-            voters=tools.voters,
-            embedder=get_embedder(config.embedding_model),
-            synthetic=self.synthetic,
-            generator=LLMGenerator(config.labels, self.llm, config.generator)
-            if config.generator and self.llm
-            else None,
-            selector_llm=LLMSelector(config.labels, self.llm) if config.strategy == "llm" and self.llm else None,
-        )
+        self.context = build_context(workspace, **plugins)
+        self.memory, self.store, self.llm = self.context.memory, self.context.store, self.context.llm
         self.inbox = ReviewInbox(workspace.reviews)
-        self.graph = builder.compile(checkpointer=checkpointer_for(config.checkpoints, workspace.checkpoints))
+        self.graph = builder.compile(checkpointer=checkpointer_for(self.config.checkpoints, workspace.checkpoints))
         self._thread = {"configurable": {"thread_id": workspace.thread_id}}
 
     @classmethod
@@ -198,29 +122,95 @@ class Run:
             return "new"
         if snapshot.interrupts:
             return "paused"
-        return "running" if snapshot.next else "done"
+        # after a kill between two nodes LangGraph may leave ``next`` empty while the task is still pending
+        return "running" if snapshot.next or snapshot.tasks else "done"
+
+    def _values(self) -> dict[str, Any]:
+        values = self._snapshot().values
+        return values if isinstance(values, dict) else dict(values)
 
     def _waiting(self) -> list[dict[str, Any]]:
         return [item for interrupt in self._snapshot().interrupts for item in interrupt.value["items"]]
 
     def pending_reviews(self, *, include_answered: bool = False) -> list[ReviewItem]:
-        """Disputed items waiting for a person (by default, those nobody has answered yet)."""
+        """Items waiting for a person (by default, those nobody has answered yet)."""
         waiting = [ReviewItem.model_validate(item) for item in self._waiting()]
         if include_answered:
             return waiting
         answered = self.inbox.answered([item.id for item in waiting])
         return [item for item in waiting if item.id not in answered]
 
-    def labels(self) -> list[LabelRecord]:
-        values = self._snapshot().values
-        return [LabelRecord.model_validate(record) for record in values.get("labels", {}).values()]
+    def labels(self, *, include_proposed: bool = True) -> list[LabelRecord]:
+        """Every label: seeds, people's, accepted machine labels and (by default) proposals, with provenance."""
+        human = self.store.human()
+        verdicts = {
+            v.id: v
+            for v in self.store.verdicts().values()
+            if v.id not in human and (v.status == "accepted" or (include_proposed and v.status == "proposed"))
+        }
+        machine = self.store.machine_for(sorted(verdicts) + sorted(human))
+        ids = [h.id for h in human.values() if h.label is not None] + sorted(verdicts)
+        items = {item.id: item for item in self.context.items(ids)}
+        records = []
+        for answer in human.values():
+            if answer.label is None:
+                continue
+            item = items[answer.id]
+            records.append(
+                LabelRecord(
+                    id=answer.id,
+                    text=item.text,
+                    label=answer.label,
+                    source="seed" if answer.kind == "seed" else "human",
+                    status="seed" if answer.kind == "seed" else "human",
+                    round=answer.round,
+                    kind=None if answer.kind == "seed" else answer.kind,
+                    annotator_label=answer.machine_label,
+                    parent=item.meta.get("parent"),
+                    synthetic=bool(item.meta.get("synthetic")),
+                )
+            )
+        for item_id, verdict in verdicts.items():
+            item, made = items[item_id], machine.get(item_id)
+            synthetic = bool(item.meta.get("synthetic"))
+            records.append(
+                LabelRecord(
+                    id=item_id,
+                    text=item.text,
+                    label=verdict.label or "",
+                    source="synthetic" if synthetic else "annotator",
+                    status=verdict.status,  # type: ignore[arg-type]
+                    round=made.round if made else verdict.round,
+                    p_correct=verdict.p_correct,
+                    confidence=made.confidence if made else None,
+                    verdict=verdict.status,
+                    reasons=verdict.reasons,
+                    annotator_label=verdict.label,
+                    parent=item.meta.get("parent"),
+                    synthetic=synthetic,
+                )
+            )
+        return records
+
+    def estimate(self) -> Estimate | None:
+        """The accepted machine labels' estimated accuracy with its interval (None before the first round)."""
+        raw = self.store.meta("estimate")
+        return Estimate.model_validate_json(raw) if raw else None
 
     def status(self) -> RunStatus:
-        values = self._snapshot().values
-        history = values.get("history", [])
+        values = self._values()
+        history = [h.model_dump() if isinstance(h, BaseModel) else h for h in values.get("history", [])]
         waiting = [item["id"] for item in self._waiting()]
         answered = self.inbox.answered(waiting)
         last = history[-1] if history else {}
+        counts = self.store.counts()
+        records = self.labels(include_proposed=False)
+        pool = len(self.context.pool_ids)
+        trained = sum(1 for r in records if not r.synthetic and r.id in set(self.context.pool_ids))
+        cost = self.llm.total_cost() if self.llm else 0.0
+        todo = len(machine_todo(self.context))
+        annotated = len(self.store.machine_ids())
+        expected = round(cost / annotated * todo, 4) if self.llm and annotated else (0.0 if not todo else None)
         return RunStatus(
             run=str(self.workspace.path),
             name=self.config.name,
@@ -228,31 +218,57 @@ class Run:
             phase=self.phase,
             round=values.get("round", 0),
             stop_reason=values.get("stop_reason"),
-            labels=len(values.get("labels", {})),
-            by_source=dict(Counter(record["source"] for record in values.get("labels", {}).values())),
+            pool=pool,
+            coverage=round(trained / pool, 4) if pool else 0.0,
+            labels=len(records),
+            counts=counts,
+            by_label=dict(Counter(r.label for r in records)),
+            by_source=dict(Counter(r.source for r in records)),
             human_labels=values.get("human_labels", 0),
             budget=self.config.budget,
+            estimate=self.estimate(),
+            machine_todo=todo,
+            cost=round(cost, 6),
+            expected_cost_to_finish=expected,
             pending=[item_id for item_id in waiting if item_id not in answered],
             answered=[item_id for item_id in waiting if item_id in answered],
-            metrics={key: last[key] for key in ("accuracy", "macro_f1") if key in last},
+            metrics={key: last[key] for key in ("accuracy", "macro_f1") if last.get(key) is not None},
             llm_usage=self.llm.usage(by="agent") if self.llm else {},
-            tools=tool_summary(history),
+            tools=self._tool_summary(),
             history=history,
         )
+
+    def _tool_summary(self) -> dict[str, dict[str, float]]:
+        """Each voting tool's coverage (share of annotated texts it voted on) and agreement with people's labels."""
+        if not self.context.voters:
+            return {}
+        human = {h.id: h.label for h in self.store.human().values() if h.label is not None}
+        machine = self.store.machine().values()
+        out = {}
+        for voter in self.context.voters:
+            votes = [(m.id, m.tool_votes[voter.name]) for m in machine if voter.name in m.tool_votes]
+            judged = [(i, v) for i, v in votes if i in human]
+            out[voter.name] = {
+                "coverage": round(len(votes) / len(machine), 4) if machine else 0.0,
+                "agreement": round(sum(human[i] == v for i, v in judged) / len(judged), 4) if judged else 0.0,
+                "votes": len(votes),
+            }
+        return out
 
     # -- acting --------------------------------------------------------------------------------------
     def answer(
         self, answers: Mapping[str, str | None] | Iterable[tuple[str, str | None]], *, reviewer: str = "api"
     ) -> int:
-        """Record people's answers (a label, or None to skip) for pending items; return how many.
+        """Record people's answers (a label, or None to set aside) for pending items; return how many.
 
+        The one place answers are validated and stored (the CLI, the terminal review and the HTTP API call it).
         Answers are stored at once and survive a crash; ``step()`` then resumes the graph with them.
         Raises ReviewError for an item that is not pending or a label outside the set, ConflictError
         for an item someone already answered.
         """
         pairs = list(answers.items()) if isinstance(answers, Mapping) else list(answers)
         given = [item_id for item_id, _ in pairs]
-        committed = set(self._snapshot().values.get("labels", {})) & set(given)
+        committed = set(self.store.human()) & set(given)
         if committed:
             raise ConflictError(f"already committed: {', '.join(sorted(committed))}")
         waiting = self._waiting()
@@ -273,14 +289,24 @@ class Run:
             raise ReviewError(f"item {item_id!r} has no answer to undo")
 
     def _reconcile_memory(self) -> None:
-        """Make the memory hold exactly the committed labels (a crash may leave it one write ahead)."""
-        labels = self._snapshot().values.get("labels", {})
-        extra = self.memory.ids() - set(labels)
+        """Make the memory hold exactly people's labels (a crash may leave it one write ahead or behind)."""
+        human = {h.id: h for h in self.store.human().values() if h.label is not None}
+        extra = self.memory.ids() - set(human)
         self.memory.remove(sorted(extra))
-        self._remember([LabelRecord.model_validate(labels[i]) for i in sorted(set(labels) - self.memory.ids())])
-
-    def _remember(self, records: list[LabelRecord]) -> None:
-        self.memory.add(records, self.context.vectors([record.id for record in records]))
+        missing = sorted(set(human) - self.memory.ids())
+        items = {item.id: item for item in self.context.items(missing)}
+        records = [
+            LabelRecord(
+                id=i,
+                text=items[i].text,
+                label=human[i].label or "",
+                source="human",
+                status="human",
+                round=human[i].round,
+            )
+            for i in missing
+        ]
+        self.memory.add(records, self.context.vectors(missing))
 
     def step(self, on_update: Callable[[str, dict[str, Any]], None] | None = None) -> RunStatus:
         """Advance the loop until it needs people's answers or ends; ``on_update(node, update)`` per node."""
@@ -324,12 +350,24 @@ class Run:
             status = self.step(on_update)
         return status
 
-    def export(self, path: str | Path) -> int:
-        """Write every committed label with its provenance (JSONL, or CSV by suffix); return how many."""
-        return write_export(sorted(self.labels(), key=lambda r: (r.round, r.id)), Path(path))
+    def export(self, path: str | Path, *, include_proposed: bool = True) -> int:
+        """Write every label with its provenance, status and p_correct (JSONL, or CSV by suffix); return how many.
+
+        Beside it, ``<name>.summary.json`` holds the run's estimate of the accepted labels' accuracy."""
+        path = Path(path)
+        records = sorted(self.labels(include_proposed=include_proposed), key=lambda r: (r.round, r.id))
+        count = write_export(records, path)
+        summary = {
+            "labels": count,
+            "by_status": dict(Counter(r.status for r in records)),
+            "estimate": (e.model_dump(mode="json") if (e := self.estimate()) else None),
+        }
+        write_atomic(path.with_name(path.name + ".summary.json"), (json.dumps(summary, indent=2) + "\n").encode())
+        return count
 
     def close(self) -> None:
         self.inbox.close()
-        self.synthetic.close()
+        self.context.synthetic.close()
+        self.store.close()
         if self.llm is not None:
             self.llm.close()

@@ -20,19 +20,30 @@ labels:
 # seed: seed.jsonl        # optional: items labelled already ({"text", "label"})
 # test: test.jsonl        # optional: a held-out labelled set to measure the student model each round
 
-batch_size: 20            # items selected per round
+batch_size: 20            # items a person is asked per round
 budget: 60                # labels a person may be asked for, in all
 max_rounds: 8
 # stop_when_stable: {kappa: 0.99, rounds: 3, sample: 1000}   # stop when new labels stop changing predictions
 strategy: hybrid    # random | least_confidence | margin | entropy | coreset | hybrid | cold_start | llm | module:Class
-annotator: embedded       # embedded (no LLM) | llm | module:factory
-critic:                   # the embedded critic accepts a label only when all of these hold
-  min_confidence: 0.7
-  min_neighbour_agreement: 0.6
-  min_student_probability: 0.5
-  min_vote_share: 0.8     # share of the LLM annotator's samples that must agree
-  min_labels_to_trust: 10
-neighbours: 10            # labelled neighbours the annotator and critic consult
+annotator: embedded       # embedded (no LLM) | llm | none (no machine lane) | module:factory
+machine:                  # the machine lane: the annotator labels the pool in bulk, most uncertain first
+  scope: all              # all | a number of texts | a share of the pool (0 to 1)
+  # per_round: 200        # texts a round (default: all at once; an LLM: 25 per unit of llm.concurrency)
+quality:                  # machine labels are accepted while the accepted set is shown to be this right
+  target_accuracy: 0.95   # the accepted labels' accuracy must reach this...
+  confidence: 0.9         # ...as a lower bound at this confidence, not a point guess
+  audit: 0.05             # share of acceptable labels you check blind (their label hidden): the unbiased estimate
+  explore: 0.3            # share of your batch kept for the strategy's picks; the rest fixes likely-wrong labels
+  # prior_strength: 20    # checks the calibrated p_correct is worth in the estimate (0: rest on your checks alone)
+  # min_checks: 30        # checks a set needs inside it before it can be accepted
+# critic:                 # how p_correct is learnt from the machine labels you checked
+#   min_checks: 20        # checks before p_correct ranks labels (until then: the checks' accuracy for all)
+#   cs: [0.01, 0.03, 0.1, 0.3, 1.0, 3.0]   # regularisations tried by cross-validation
+#   folds: 5              # folds of the out-of-fold consensus model
+#   consensus_rows: 5000  # most machine labels the consensus model trains on
+#   neighbours: 10        # nearest texts consulted for agreement
+# student_learns_from: accepted   # accepted machine labels (weighted by p_correct), or all (proposals too)
+neighbours: 10            # labelled neighbours the annotator consults (the LLM's demonstrations)
 # embedding_model: minilm # the bundled all-MiniLM-L6-v2, or a sentence-transformers name or module:factory
 
 # An LLM for annotator: llm, critic_llm, generator or strategy: llm (see "Use a real LLM" in the README).
@@ -47,7 +58,7 @@ neighbours: 10            # labelled neighbours the annotator and critic consult
 #   max_retries: 4
 #   prices: {input: 0.15, output: 0.60}   # USD per million tokens, for status and cost_budget
 #   cost_budget: 5.0                 # stop cleanly once LLM calls cost this much
-# critic_llm: false       # also ask the LLM to judge each label
+# critic_llm: false       # also ask the LLM to judge each label (one more signal for p_correct)
 # generator:              # synthetic examples for rare labels and counterfactual edits
 #   per_round: 4
 #   counterfactuals: true

@@ -130,8 +130,16 @@ class Workspace:
         path = Path(path)
         if not (path / RUN_FILE).exists():
             raise RunNotFound(f"{path}: not a run folder (no {RUN_FILE}); start one with 'labelgraph run PROJECT'")
-        meta = json.loads((path / RUN_FILE).read_text(encoding="utf-8"))
-        config = ProjectConfig.model_validate(meta["config"])
+        try:
+            meta = json.loads((path / RUN_FILE).read_text(encoding="utf-8"))
+            config = ProjectConfig.model_validate(meta["config"])
+            thread_id = str(meta["thread_id"])
+        except (ValueError, KeyError, TypeError) as error:  # JSON, pydantic and missing-key errors alike
+            first = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise RunError(
+                f"{path / RUN_FILE}: not a run file this version of labelgraph can read ({first}); "
+                "start a new run in another folder (the old folder is left as it is)"
+            ) from None
         items = _load_items(path / "items.jsonl")
         vectors = np.load(path / "vectors.npy")
         if len(vectors) != len(items):
@@ -140,7 +148,7 @@ class Workspace:
         if (path / "test.jsonl").exists():
             test_items = _load_items(path / "test.jsonl")
             test_vectors = np.load(path / "test_vectors.npy")
-        return cls(path, config, meta["thread_id"], items, vectors, test_items, test_vectors)
+        return cls(path, config, thread_id, items, vectors, test_items, test_vectors)
 
     @contextmanager
     def lock(self):

@@ -4,6 +4,8 @@
 
 With NODE:N the process kills itself (SIGKILL: no cleanup, no flush) the Nth time the work inside that
 node has been done: after the side effect and before LangGraph can save the node's checkpoint.
+With after:NODE:N it dies at the Nth boundary after that node: the node's writes are saved, the checkpoint
+that follows them is not.
 """
 
 from __future__ import annotations
@@ -30,26 +32,50 @@ def kill_after(owner: object, name: str, nth: int) -> None:
     setattr(owner, name, wrapped)
 
 
+def kill_at_boundary(node: str, nth: int) -> None:
+    """Die the ``nth`` time a checkpoint is about to be saved right after ``node``'s writes were saved."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    real_writes, real_put = SqliteSaver.put_writes, SqliteSaver.put
+    seen = {"last": None, "n": 0}
+
+    def put_writes(self, config, writes, task_id, task_path=""):
+        result = real_writes(self, config, writes, task_id, task_path)
+        seen["last"] = task_path
+        return result
+
+    def put(self, config, checkpoint, metadata, new_versions):
+        if seen["last"] is not None and node in str(seen["last"]):
+            seen["n"] += 1
+            if seen["n"] == nth:
+                os.kill(os.getpid(), signal.SIGKILL)
+        seen["last"] = None
+        return real_put(self, config, checkpoint, metadata, new_versions)
+
+    SqliteSaver.put_writes, SqliteSaver.put = put_writes, put
+
+
 def main() -> None:
     project, gold_path, out = sys.argv[1:4]
-    if len(sys.argv) > 4:
+    if len(sys.argv) > 4 and sys.argv[4].startswith("after:"):
+        _, node, nth = sys.argv[4].split(":")
+        kill_at_boundary(node, int(nth))
+    elif len(sys.argv) > 4:
         node, nth = sys.argv[4].split(":")
-        import labelgraph.agents.annotator as annotator
-        import labelgraph.agents.critic as critic
-        import labelgraph.agents.human as human
         import labelgraph.agents.llm_annotator as llm_annotator
-        import labelgraph.graphs.learning as learning
+        import labelgraph.graphs.review as review
+        import labelgraph.labelstore as labelstore
         import labelgraph.memory.store as store
         import labelgraph.strategies.hybrid as hybrid
 
         owner, name = {
             "select": (hybrid.Hybrid, "select"),
-            "annotate": (annotator.EmbeddedAnnotator, "annotate"),
+            "annotate": (labelstore.LabelStore, "put_machine"),  # after the store write, before the checkpoint
             "llm_annotate": (llm_annotator.LLMAnnotator, "annotate"),
-            "critique": (critic.EmbeddedCritic, "review"),
-            "human_review": (human, "interrupt"),  # returns the answers on resume, then dies
-            "commit": (store.Memory, "add"),  # dies after the memory write, before the checkpoint
-            "train": (learning, "evaluate"),
+            "critique": (labelstore.LabelStore, "put_verdicts"),  # critique's write (train's is the 2nd a round)
+            "human_review": (review, "interrupt"),  # returns the answers on resume, then dies
+            "commit": (store.Memory, "add"),  # dies after the store and memory writes, before the checkpoint
+            "train": (labelstore.LabelStore, "put_meta"),
         }[node]
         kill_after(owner, name, int(nth))
 

@@ -3,6 +3,7 @@ to exactly the export of an uninterrupted run."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -35,7 +36,8 @@ def write_project(folder) -> None:
         "budget": 16,
         "max_rounds": 4,
         "run_dir": "run",
-        "critic": {"min_labels_to_trust": 8, "min_confidence": 0.6},
+        "quality": {"target_accuracy": 0.8},
+        "critic": {"min_checks": 6},
     }
     (folder / "project.yaml").write_text(yaml.safe_dump(config))
 
@@ -50,7 +52,11 @@ def expected(tmp_path_factory):
     return read_jsonl(folder / "labels.jsonl")
 
 
-@pytest.mark.parametrize("kill", ["select:2", "annotate:2", "critique:2", "human_review:2", "commit:2", "train:1"])
+INSIDE = ["select:2", "annotate:2", "critique:3", "human_review:2", "commit:2", "train:2"]
+BETWEEN = [f"after:{node}:2" for node in ("select", "generate", "annotate", "critique", "human_review", "commit")]
+
+
+@pytest.mark.parametrize("kill", INSIDE + BETWEEN + ["after:train:1", "after:prepare:1"])
 def test_killed_run_resumes_to_the_same_labels(expected, kill, tmp_path):
     write_project(tmp_path)
     killed = runner(tmp_path / "project.yaml", tmp_path / "labels.jsonl", kill)
@@ -59,6 +65,7 @@ def test_killed_run_resumes_to_the_same_labels(expected, kill, tmp_path):
 
     status = run_cli("status", tmp_path / "project.yaml", "--json")
     assert status.returncode == 0, status.stderr  # the run folder reads back after the kill
+    assert json.loads(status.stdout)["phase"] != "done"  # a killed run is never taken for a finished one
 
     resumed = runner(tmp_path / "project.yaml", tmp_path / "labels.jsonl")
     assert resumed.returncode == 0, resumed.stderr

@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 
 from labelgraph.agents.annotator import Annotation
-from labelgraph.agents.critic import CriticInput, EmbeddedCritic
+from labelgraph.agents.critic import SIGNALS, CalibratedCritic, signal_reasons
 from labelgraph.agents.llm_annotator import LLMAnnotator, label_probability
-from labelgraph.agents.llm_critic import LLMCritic
-from labelgraph.config import CriticSettings, LLMSettings
+from labelgraph.agents.llm_critic import LLMJudge
+from labelgraph.config import LLMSettings
 from labelgraph.data import Item
 from labelgraph.errors import ConfigError
+from labelgraph.labelstore import MachineLabel
 from labelgraph.llm import LLMClient, make_chat_model
 from labelgraph.memory import Neighbour
 from labelgraph.testing import Fault, ScriptedLLM
@@ -50,9 +51,12 @@ def test_split_samples_give_a_vote_distribution_the_critic_disputes(tmp_path):
         [one] = annotate(client(server, tmp_path, samples=3, concurrency=1), ["well , it is a film"])
     assert one.label == "positive" and one.votes == {"positive": 2, "negative": 1}
     assert one.distribution["negative"] == pytest.approx(1 / 3, abs=1e-3)
-    critic = EmbeddedCritic(CriticSettings(min_labels_to_trust=0, min_confidence=0.0))
-    [verdict] = critic.review([CriticInput(item=Item(id="i0", text="t"), annotation=one, neighbours=[], n_labels=50)])
-    assert verdict.decision == "dispute" and "annotator samples split (positive 2, negative 1)" in verdict.reasons[0]
+    stored = MachineLabel(id="i0", round=1, label=one.label, confidence=one.confidence, votes=one.votes)
+    critic = CalibratedCritic(list(LABELS), seed=0)
+    features = critic.signals([stored], np.ones((1, 4)) / 2, np.zeros((0, 4)), [])
+    share = features[0, SIGNALS.index("vote_share")]
+    assert share == pytest.approx(2 / 3, abs=1e-3)  # the split vote is a signal the calibration weighs
+    assert any("annotator samples agree 0.67" in r for r in signal_reasons(features[0], "positive", 0.5, "proposed"))
 
 
 def test_a_failed_sample_lowers_the_confidence_but_the_distribution_still_sums_to_one(tmp_path):
@@ -175,38 +179,21 @@ def test_the_same_request_in_flight_twice_is_sent_and_paid_once(tmp_path):
     assert llm.usage()["annotator"].calls == 1 and llm.total_cost() == pytest.approx(llm.session.cost)
 
 
-def test_llm_critic_needs_both_the_judge_and_the_signals(tmp_path):
-    verdicts = {"good film": "accept", "odd film": "dispute"}
+def test_llm_judge_gives_a_verdict_per_label_and_a_failure_stays_neutral(tmp_path):
+    verdicts = {"good film": "accept", "odd film": "reject"}
     with ScriptedLLM(judge=lambda text, label: verdicts[text]) as server:
-        critic = LLMCritic(LABELS, client(server, tmp_path), EmbeddedCritic(CriticSettings(min_labels_to_trust=0)))
-        inputs = [
-            CriticInput(
-                item=Item(id=text, text=text),
-                annotation=Annotation(id=text, label="positive", confidence=0.95, rationale="r"),
-                neighbours=[Neighbour(id="n", text="x", label="positive", source="human", similarity=0.8)],
-                student_probs={"positive": 0.9, "negative": 0.1},
-                n_labels=40,
-            )
-            for text in verdicts
-        ]
-        result = critic.review(inputs)
-    assert [v.decision for v in result] == ["accept", "dispute"], [v.reasons for v in result]
-    assert result[1].reasons[-1] == "llm judge: dispute: scripted judge says dispute"
+        judge = LLMJudge(LABELS, client(server, tmp_path))
+        items = [Item(id=text, text=text) for text in verdicts] + [Item(id="none", text="no label")]
+        annotations = [Annotation(id=i.id, label="positive", confidence=0.9, rationale="r") for i in items[:2]]
+        annotations.append(Annotation(id="none", label=None, error="failed"))
+        result = judge.judge(items, annotations)
+    assert result == {"good film": "accept", "odd film": "reject"}  # no call for an item without a label
     assert server.count("critic") == 2
-
-
-def test_the_embedded_critics_reject_stands_whatever_the_judge_says(tmp_path):
-    with ScriptedLLM(judge=lambda text, label: "accept") as server:
-        critic = LLMCritic(LABELS, client(server, tmp_path), EmbeddedCritic(CriticSettings(min_labels_to_trust=0)))
-        off_target = CriticInput(  # a synthetic text written as negative that the annotator labels positive
-            item=Item(id="s", text="a film", meta={"synthetic": True, "intended": "negative"}),
-            annotation=Annotation(id="s", label="positive", confidence=0.95, rationale="r"),
-            neighbours=[],
-            student_probs={"positive": 0.9, "negative": 0.1},
-            n_labels=40,
-        )
-        [verdict] = critic.review([off_target])
-    assert verdict.decision == "reject" and "written as 'negative'" in verdict.reasons[0]
+    with ScriptedLLM(judge=lambda text, label: "not a verdict") as server:
+        (tmp_path / "again").mkdir()
+        assert LLMJudge(LABELS, client(server, tmp_path / "again")).judge(items[:1], annotations[:1]) == {
+            "good film": "dispute"
+        }
 
 
 def test_a_missing_api_key_names_the_variable(monkeypatch):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
-from labelgraph.agents.annotator import Annotation, EmbeddedAnnotator
-from labelgraph.agents.critic import CriticInput, EmbeddedCritic
+from labelgraph.agents.annotator import EmbeddedAnnotator
+from labelgraph.agents.critic import SIGNALS, CalibratedCritic, signal_reasons
 from labelgraph.config import CriticSettings
 from labelgraph.data import Item
 from labelgraph.embeddings import get_embedder
+from labelgraph.labelstore import MachineLabel
 from labelgraph.memory import Neighbour
 from labelgraph.models import LogisticRegressionStudent, evaluate
 
@@ -54,47 +56,42 @@ def test_annotator_uses_descriptions_then_neighbours(annotator):
     assert sum(warm[0].distribution.values()) == pytest.approx(1.0, abs=1e-3)
 
 
-def critic_input(label: str, confidence: float, neighbours: list[Neighbour], student: dict | None, n: int):
-    return CriticInput(
-        item=Item(id="x", text="t"),
-        annotation=Annotation(id="x", label=label, confidence=confidence, distribution={}),
-        neighbours=neighbours,
-        student_probs=student,
-        n_labels=n,
+def machine(item_id: str, label: str, confidence: float = 0.9, **extra) -> MachineLabel:
+    return MachineLabel(id=item_id, round=1, label=label, confidence=confidence, **extra)
+
+
+def test_critic_signals_find_a_label_the_data_does_not_support():
+    """Two clusters labelled by the machine; one text in cluster 'a' carries 'b': every data signal doubts it."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(2, 16))
+    vectors = np.concatenate(
+        [centres[0] + 0.1 * rng.normal(size=(40, 16)), centres[1] + 0.1 * rng.normal(size=(40, 16))]
     )
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    labels = ["a"] * 40 + ["b"] * 40
+    labels[3] = "b"  # the machine's mistake
+    rows = [machine(f"i{n}", label) for n, label in enumerate(labels)]
+    critic = CalibratedCritic(["a", "b"], CriticSettings(folds=4), seed=0)
+    human = [0, 1, 50, 51]
+    features = critic.signals(rows, vectors, vectors[human], ["a", "a", "b", "b"])
+    named = {name: features[:, i] for i, name in enumerate(SIGNALS)}
+    for name in ("consensus", "machine_knn", "human_knn", "human_model"):
+        assert named[name][3] < 0.5 < np.delete(named[name], 3).min(), name
+    reasons = signal_reasons(features[3], "b", 0.2, "proposed")
+    assert reasons[0] == "p_correct 0.20 (proposed)" and any("consensus" in r for r in reasons)
 
 
-def test_critic_accepts_only_agreement_and_names_each_signal():
-    critic = EmbeddedCritic(
-        CriticSettings(min_confidence=0.7, min_neighbour_agreement=0.6, min_student_probability=0.5)
-    )
-    agree = [neighbour("a", 0.8)] * 4
-    verdicts = critic.review(
-        [
-            critic_input("a", 0.9, agree, {"a": 0.8, "b": 0.2}, 50),
-            critic_input("a", 0.5, agree, {"a": 0.8, "b": 0.2}, 50),
-            critic_input("a", 0.9, [neighbour("b", 0.8)] * 3 + [neighbour("a", 0.8)], {"a": 0.8, "b": 0.2}, 50),
-            critic_input("a", 0.9, agree, {"a": 0.3, "b": 0.7}, 50),
-            critic_input("a", 0.99, agree, {"a": 0.9, "b": 0.1}, 3),
-        ]
-    )
-    assert [v.decision for v in verdicts] == ["accept", "dispute", "dispute", "dispute", "dispute"]
-    assert "annotator confidence 0.50 < 0.70" in verdicts[1].reasons
-    assert any("neighbours agree 0.25 < 0.60" in r for r in verdicts[2].reasons)
-    assert any("student gives 'a' 0.30 < 0.50 (prefers 'b')" in r for r in verdicts[3].reasons)
-    assert any("only 3 labels" in r for r in verdicts[4].reasons)
-    failed = critic.review(
-        [
-            CriticInput(
-                item=Item(id="y", text="t"), annotation=Annotation(id="y", label=None, error="timeout"), neighbours=[]
-            )
-        ]
-    )
-    assert failed[0].decision == "dispute" and "timeout" in failed[0].reasons[0]
-
-
-def test_reasons_print_enough_decimals_to_show_the_gap():
-    from labelgraph.agents.critic import below
-
-    assert below(0.31, 0.5) == "0.31 < 0.50"
-    assert below(0.598, 0.6) == "0.598 < 0.600"  # not "0.60 < 0.60"
+def test_calibration_learns_which_signal_predicts_a_wrong_label_and_keeps_its_prior_until_then():
+    rng = np.random.default_rng(1)
+    features = rng.uniform(size=(400, len(SIGNALS)))
+    right = features[:, 2] > 0.3  # only "consensus" tells right from wrong
+    critic = CalibratedCritic(["a", "b"], CriticSettings(min_checks=20), seed=0)
+    few = np.arange(10)
+    p, oof, calibration = critic.calibrate(features, few, right[few])
+    assert not calibration.fitted and np.unique(p).size == 1 and len(oof) == 10  # too few checks: one prior for all
+    checked = np.arange(200)
+    p, oof, calibration = critic.calibrate(features, checked, right[checked])
+    assert calibration.fitted and len(oof) == 200
+    unseen = np.arange(200, 400)
+    assert roc_auc_score(right[unseen], p[unseen]) > 0.95
+    assert p[unseen][right[unseen]].mean() > 0.8 > 0.4 > p[unseen][~right[unseen]].mean()

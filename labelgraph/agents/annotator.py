@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel, Field
 
 from labelgraph.data import Item
 from labelgraph.embeddings import Embedder
-from labelgraph.graphs.resolve import run_context
 from labelgraph.memory import Neighbour
-from labelgraph.tools.registry import tool_votes
 
-if TYPE_CHECKING:
-    from langgraph.runtime import Runtime
-
-    from labelgraph.graphs.context import RunContext
-    from labelgraph.graphs.state import LoopState
-
-__all__ = ["Annotation", "Annotator", "EmbeddedAnnotator", "annotate"]
-
-log = logging.getLogger(__name__)
+__all__ = ["Annotation", "Annotator", "EmbeddedAnnotator"]
 
 
 class Annotation(BaseModel):
@@ -43,7 +32,11 @@ class Annotation(BaseModel):
 
 @runtime_checkable
 class Annotator(Protocol):
-    """Labels a batch; ``neighbours[i]`` are the labelled items most similar to ``items[i]``."""
+    """Labels a batch; ``neighbours[i]`` are the labelled items most similar to ``items[i]``.
+
+    An annotator whose labels improve as people label (``refreshes = True``, like the embedded one) has its
+    earlier labels redone every round; others label each text once.
+    """
 
     name: str
 
@@ -66,6 +59,7 @@ class EmbeddedAnnotator:
     """
 
     name = "embedded"
+    refreshes = True
 
     def __init__(
         self,
@@ -120,34 +114,3 @@ class EmbeddedAnnotator:
                 )
             )
         return annotations
-
-
-def annotate(state: LoopState, runtime: Runtime[RunContext]) -> dict:
-    """Graph node: label this round's batch, with the nearest labelled items as context and the tools' votes."""
-    context = run_context(runtime)
-    context.enter_round(state["round"])
-    ids = state["batch"]
-    vectors = context.vectors(ids)
-    neighbours = context.memory.neighbours(vectors, context.config.neighbours)
-    names = context.config.label_names
-    items = context.items(ids)
-    if context.voters:
-        items = [
-            item.model_copy(
-                update={"meta": {**item.meta, "tool_votes": tool_votes(context.voters, item.text, names, log.warning)}}
-            )
-            for item in items
-        ]
-    annotations = context.annotator.annotate(items, vectors, neighbours)
-    votes = {item.id: item.meta.get("tool_votes", {}) for item in items}
-    checked = {}
-    for annotation in annotations:
-        if annotation.label is not None and annotation.label not in names:
-            annotation = annotation.model_copy(
-                update={"label": None, "error": f"label {annotation.label!r} is not in the label set"}
-            )
-        checked[annotation.id] = annotation.model_copy(update={"tool_votes": votes.get(annotation.id, {})}).model_dump()
-    for item_id in ids:
-        if item_id not in checked:
-            checked[item_id] = Annotation(id=item_id, label=None, error="annotator returned nothing").model_dump()
-    return {"annotations": checked}

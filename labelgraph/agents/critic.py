@@ -1,176 +1,219 @@
-"""Critics accept, reject or dispute each label, with reasons that name the signal and its value."""
+"""The critic: a calibrated ``p_correct`` for every machine label, learnt from the labels people checked.
+
+Signals of one machine label (each a number a person can read back in the reasons):
+  confidence     the annotator's own confidence (1.0 for annotators that state none)
+  vote_share     share of the annotator's samples that agree (its confidence when it sampled once)
+  consensus      out-of-fold probability of the label from a model trained on every other label
+                 (confident learning: a label the rest of the data does not support is suspect)
+  consensus_top  1 if that model's top label is the machine's label
+  machine_knn    similarity-weighted share of the nearest other machine-labelled texts that carry the label
+  human_knn      similarity-weighted share of the nearest human-labelled texts that carry the label
+  human_model    probability of the label from a model trained on human labels alone
+  tools          votes for minus votes against from labelling-function tools
+  judge          the LLM judge's verdict (1 accept, 0.5 dispute or none, 0 reject)
+A logistic regression over these, fitted on machine labels a person checked (right or wrong), gives
+``p_correct``; with few checks it is shrunk towards the observed accuracy of the checks.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
-
 import numpy as np
-from langgraph.types import Command
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
-from labelgraph.agents.annotator import Annotation
-from labelgraph.agents.human import review_item
 from labelgraph.config import CriticSettings
-from labelgraph.data import Item
-from labelgraph.graphs.resolve import run_context
-from labelgraph.memory import Neighbour
+from labelgraph.labelstore import MachineLabel
 
-if TYPE_CHECKING:
-    from langgraph.runtime import Runtime
+__all__ = ["SIGNALS", "CalibratedCritic", "Calibration", "signal_reasons"]
 
-    from labelgraph.graphs.context import RunContext
-    from labelgraph.graphs.state import LoopState
-
-__all__ = ["Critic", "CriticInput", "EmbeddedCritic", "Verdict", "critique"]
-
-Decision = Literal["accept", "dispute", "reject"]
-
-
-def below(value: float, threshold: float) -> str:
-    """``value < threshold`` with enough decimals that the two printed numbers differ (0.598 < 0.600)."""
-    for digits in (2, 3, 4):
-        if round(value, digits) != round(threshold, digits):
-            return f"{value:.{digits}f} < {threshold:.{digits}f}"
-    return f"{value:.6f} < {threshold:.6f}"
+SIGNALS = (
+    "confidence",
+    "vote_share",
+    "consensus",
+    "consensus_top",
+    "machine_knn",
+    "human_knn",
+    "human_model",
+    "tools",
+    "judge",
+)
+_JUDGE = {"accept": 1.0, "dispute": 0.5, "reject": 0.0}
 
 
-class Verdict(BaseModel):
-    """The critic's decision on one annotation, with every reason behind it."""
-
-    id: str
-    decision: Decision
-    label: str | None
-    reasons: list[str] = Field(default_factory=list)
-    signals: dict[str, float] = Field(default_factory=dict)
-
-
-class CriticInput(BaseModel):
-    """Everything a critic may weigh for one item."""
-
-    model_config = {"arbitrary_types_allowed": True}
-
-    item: Item
-    annotation: Annotation
-    neighbours: list[Neighbour]
-    student_probs: dict[str, float] | None = None
-    n_labels: int = 0
+def _fit_predict(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, n_labels: int, seed: int) -> np.ndarray:
+    """Class probabilities (columns = label indices) of a logistic regression; uniform with under two classes."""
+    out = np.full((len(test_x), n_labels), 1.0 / n_labels)
+    classes = np.unique(train_y)
+    if len(classes) < 2 or len(test_x) == 0:
+        if len(classes) == 1:
+            out[:] = 0.0
+            out[:, classes[0]] = 1.0
+        return out
+    model = LogisticRegression(C=1.0, max_iter=300, random_state=seed)
+    model.fit(train_x, train_y)
+    out[:] = 0.0
+    out[:, model.classes_] = model.predict_proba(test_x)
+    return out
 
 
-@runtime_checkable
-class Critic(Protocol):
-    name: str
+def _knn_agreement(
+    vectors: np.ndarray, given: np.ndarray, ref_vectors: np.ndarray, ref_y: np.ndarray, k: int, skip_self: bool
+) -> np.ndarray:
+    """Similarity-weighted share of each text's ``k`` nearest reference texts whose label is its own.
 
-    def review(self, inputs: list[CriticInput]) -> list[Verdict]: ...
+    ``skip_self``: the references include the texts themselves (an exact match is left out)."""
+    k = min(k, len(ref_y) - int(skip_self))
+    if k <= 0:
+        return np.full(len(given), 0.5)
+    out = np.zeros(len(given))
+    for start in range(0, len(given), 2048):
+        sims = vectors[start : start + 2048] @ ref_vectors.T
+        if skip_self:
+            sims[sims > 0.9999] = -1.0
+        sims = np.clip(sims, 0.0, None)
+        near = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        weights = np.take_along_axis(sims, near, axis=1)
+        agree = ((ref_y[near] == given[start : start + 2048, None]) * weights).sum(axis=1)
+        total = weights.sum(axis=1)
+        out[start : start + 2048] = np.where(total > 0, agree / np.maximum(total, 1e-12), 0.5)
+    return out
 
 
-def neighbour_agreement(label: str, neighbours: list[Neighbour]) -> float:
-    """Similarity-weighted share of neighbours carrying ``label`` (0 with no neighbours)."""
-    weights = np.array([max(n.similarity, 0.0) for n in neighbours])
-    if weights.sum() == 0:
-        return 0.0
-    return float(weights[[n.label == label for n in neighbours]].sum() / weights.sum())
+class Calibration(BaseModel):
+    """How ``p_correct`` was made this round."""
+
+    checks: int
+    right: int
+    prior: float
+    fitted: bool
 
 
-class EmbeddedCritic:
-    """Accepts only when the annotator is confident and the student model and the neighbours agree.
+class CalibratedCritic:
+    """Signals for machine labels, and the calibration that turns them into ``p_correct``."""
 
-    Disagreement, not the annotator's stated confidence alone, decides: with too few labels for the student
-    and the neighbours to vouch for a label, every label goes to a person.
-    """
+    name = "calibrated"
 
-    name = "embedded"
-
-    def __init__(self, settings: CriticSettings | None = None):
+    def __init__(self, labels: list[str], settings: CriticSettings | None = None, *, seed: int = 0):
+        self.labels = list(labels)
         self.settings = settings or CriticSettings()
+        self.seed = seed
 
-    def review(self, inputs: list[CriticInput]) -> list[Verdict]:
-        return [self._judge(one) for one in inputs]
+    # -- signals ------------------------------------------------------------------------------------
+    def signals(
+        self,
+        machine: list[MachineLabel],
+        vectors: np.ndarray,
+        human_vectors: np.ndarray,
+        human_labels: list[str],
+    ) -> np.ndarray:
+        """One row of SIGNALS per machine label (every one must have a label)."""
+        n, index = len(machine), {name: i for i, name in enumerate(self.labels)}
+        out = np.zeros((n, len(SIGNALS)))
+        if n == 0:
+            return out
+        given = np.array([index[m.label] for m in machine])  # type: ignore[index]
+        human_y = np.array([index[label] for label in human_labels], dtype=int)
+        out[:, 0] = [m.confidence for m in machine]
+        out[:, 1] = [
+            m.votes.get(m.label, 0) / sum(m.votes.values()) if sum(m.votes.values()) > 1 else m.confidence  # type: ignore[arg-type]
+            for m in machine
+        ]
+        consensus = self._consensus(vectors, given, human_vectors, human_y)
+        out[:, 2] = consensus[np.arange(n), given]
+        out[:, 3] = consensus.argmax(axis=1) == given
+        reference = np.random.default_rng(self.seed).permutation(n)[: self.settings.consensus_rows]
+        out[:, 4] = _knn_agreement(vectors, given, vectors[reference], given[reference], self.settings.neighbours, True)
+        out[:, 5] = _knn_agreement(vectors, given, human_vectors, human_y, self.settings.neighbours, False)
+        out[:, 6] = _fit_predict(human_vectors, human_y, vectors, len(self.labels), self.seed)[np.arange(n), given]
+        out[:, 7] = [
+            sum(v == m.label for v in m.tool_votes.values()) - sum(v != m.label for v in m.tool_votes.values())
+            for m in machine
+        ]
+        out[:, 8] = [_JUDGE.get(m.judge or "", 0.5) for m in machine]
+        return out
 
-    def _judge(self, one: CriticInput) -> Verdict:
-        s = self.settings
-        annotation = one.annotation
-        if annotation.label is None:
-            return Verdict(
-                id=one.item.id,
-                decision="dispute",
-                label=None,
-                reasons=[f"annotator failed: {annotation.error or 'no label'}"],
+    def _consensus(
+        self, vectors: np.ndarray, given: np.ndarray, human_vectors: np.ndarray, human_y: np.ndarray
+    ) -> np.ndarray:
+        """Out-of-fold probabilities from models trained on human labels plus the other folds' machine labels."""
+        folds = self.settings.folds
+        rng = np.random.default_rng(self.seed)
+        fold_of = rng.permutation(len(given)) % folds
+        probs = np.zeros((len(given), len(self.labels)))
+        cap = self.settings.consensus_rows
+        for fold in range(folds):
+            test = fold_of == fold
+            train = np.flatnonzero(~test)
+            if len(train) > cap:
+                train = rng.choice(train, cap, replace=False)
+            x = np.concatenate([vectors[train], human_vectors])
+            y = np.concatenate([given[train], human_y])
+            probs[test] = _fit_predict(x, y, vectors[test], len(self.labels), self.seed)
+        return probs
+
+    # -- calibration --------------------------------------------------------------------------------
+    def calibrate(
+        self, features: np.ndarray, checked: np.ndarray, right: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, Calibration]:
+        """``p_correct`` for every row of ``features``, and out-of-fold for the ``checked`` rows (in their order).
+
+        ``checked``: row indices a person checked; ``right``: whether the machine label was right for each.
+        Until there are ``min_checks`` checks with at least two right and two wrong, every label gets the
+        checks' smoothed accuracy (no ranking yet); after that a logistic regression whose regularisation is
+        chosen by cross-validation decides.
+        """
+        right = np.asarray(right, dtype=int)
+        n_checks, n_right = len(right), int(right.sum())
+        prior = (n_right + 1) / (n_checks + 2)  # the checks' accuracy, Laplace-smoothed
+        p = np.full(len(features), prior)
+        oof = np.full(n_checks, prior)
+        fitted = n_checks >= self.settings.min_checks and min(n_right, n_checks - n_right) >= 2
+        if fitted:
+            splits = min(5, n_right, n_checks - n_right)
+            cv = StratifiedKFold(splits, shuffle=True, random_state=self.seed)
+            x = features[checked]
+            # regularisation chosen by cross-validated log-loss: strong while wrong labels are few
+            search = LogisticRegressionCV(
+                Cs=list(self.settings.cs),
+                cv=cv,
+                scoring="neg_log_loss",
+                max_iter=1000,
+                use_legacy_attributes=False,
+                l1_ratios=(0.0,),
             )
-        label = annotation.label
-        intended = one.item.meta.get("intended")
-        if intended is not None and label != intended:
-            return Verdict(
-                id=one.item.id,
-                decision="reject",
-                label=label,
-                reasons=[f"synthetic text written as {intended!r}, but the annotator labels it {label!r}"],
-            )
-        reasons: list[str] = []
-        signals = {"confidence": annotation.confidence}
-        if len(annotation.votes) > 0 and sum(annotation.votes.values()) > 1:
-            share = annotation.votes.get(label, 0) / sum(annotation.votes.values())
-            signals["vote_share"] = round(share, 4)
-            if share < s.min_vote_share:
-                split = ", ".join(f"{k} {v}" for k, v in sorted(annotation.votes.items(), key=lambda kv: -kv[1]))
-                reasons.append(f"annotator samples split ({split}): share {below(share, s.min_vote_share)}")
-        against = {name: vote for name, vote in annotation.tool_votes.items() if vote != label}
-        if against:
-            said = ", ".join(f"{name!r} votes {vote!r}" for name, vote in sorted(against.items()))
-            reasons.append(f"labelling functions disagree: {said}")
-        if annotation.confidence < s.min_confidence:
-            reasons.append(f"annotator confidence {below(annotation.confidence, s.min_confidence)}")
-        if one.n_labels < s.min_labels_to_trust:
-            reasons.append(f"only {one.n_labels} labels so far: too few to vouch (min {s.min_labels_to_trust})")
-        else:
-            agreement = neighbour_agreement(label, one.neighbours)
-            signals["neighbour_agreement"] = round(agreement, 4)
-            if agreement < s.min_neighbour_agreement:
-                others = sum(n.label != label for n in one.neighbours)
-                reasons.append(
-                    f"neighbours agree {below(agreement, s.min_neighbour_agreement)} "
-                    f"({others} of {len(one.neighbours)} carry another label)"
-                )
-            if one.student_probs is not None:
-                p = one.student_probs.get(label, 0.0)
-                signals["student_probability"] = round(p, 4)
-                if p < s.min_student_probability:
-                    top = max(one.student_probs, key=one.student_probs.__getitem__)
-                    reasons.append(f"student gives {label!r} {below(p, s.min_student_probability)} (prefers {top!r})")
-        if reasons:
-            return Verdict(id=one.item.id, decision="dispute", label=label, reasons=reasons, signals=signals)
-        accepted = [f"annotator confidence {annotation.confidence:.2f}"]
-        if "neighbour_agreement" in signals:
-            accepted.append(f"neighbours agree {signals['neighbour_agreement']:.2f}")
-        if "student_probability" in signals:
-            accepted.append(f"student gives {signals['student_probability']:.2f}")
-        return Verdict(id=one.item.id, decision="accept", label=label, reasons=accepted, signals=signals)
+            model = make_pipeline(StandardScaler(), search).fit(x, right)
+            p = model.predict_proba(features)[:, 1]
+            chosen = float(np.ravel(search.C_)[0])
+            fixed = make_pipeline(StandardScaler(), LogisticRegression(C=chosen, max_iter=1000))
+            oof = cross_val_predict(fixed, x, right, cv=cv, method="predict_proba")[:, 1]
+        calibration = Calibration(checks=n_checks, right=n_right, prior=round(prior, 4), fitted=fitted)
+        return p, oof, calibration
 
 
-def critique(state: LoopState, runtime: Runtime[RunContext]) -> Command[Literal["human_review", "commit"]]:
-    """Graph node: judge every annotation; disputes (up to the remaining budget) go to a person."""
-    context = run_context(runtime)
-    context.enter_round(state["round"])
-    ids = state["batch"]
-    vectors = context.vectors(ids)
-    neighbours = context.memory.neighbours(vectors, context.config.neighbours)
-    student = context.student(state["labels"])
-    probs = student.predict_proba(vectors) if student.is_informative else None
-    items = context.items(ids)
-    inputs = [
-        CriticInput(
-            item=item,
-            annotation=Annotation.model_validate(state["annotations"][item.id]),
-            neighbours=near,
-            student_probs=None if probs is None else dict(zip(student.labels, map(float, probs[row]), strict=True)),
-            n_labels=len(state["labels"]),
+def signal_reasons(row: np.ndarray, label: str, p_correct: float, status: str) -> list[str]:
+    """The reasons a person reads: p_correct and the signals behind it, strongest doubts first."""
+    s = dict(zip(SIGNALS, row, strict=True))
+    reasons = [f"p_correct {p_correct:.2f} ({status})"]
+    doubts = []
+    if s["consensus"] < 0.5:
+        doubts.append((s["consensus"], f"the other labels support {label!r} only {s['consensus']:.2f} (consensus)"))
+    if s["machine_knn"] < 0.5:
+        doubts.append((s["machine_knn"], f"similar machine-labelled texts agree {s['machine_knn']:.2f}"))
+    if s["human_knn"] < 0.5:
+        doubts.append((s["human_knn"], f"human-labelled neighbours agree {s['human_knn']:.2f}"))
+    if s["vote_share"] < 0.8:
+        doubts.append((s["vote_share"], f"annotator samples agree {s['vote_share']:.2f}"))
+    if s["tools"] < 0:
+        doubts.append((0.0, f"labelling functions vote against ({int(-s['tools'])})"))
+    if s["judge"] == 0.0:
+        doubts.append((0.0, "the LLM judge rejects it"))
+    reasons += [text for _, text in sorted(doubts)]
+    if len(reasons) == 1:
+        reasons.append(
+            f"consensus {s['consensus']:.2f}, human-labelled neighbours {s['human_knn']:.2f}, "
+            f"annotator confidence {s['confidence']:.2f}"
         )
-        for row, (item, near) in enumerate(zip(items, neighbours, strict=True))
-    ]
-    verdicts = {verdict.id: verdict for verdict in context.critic.review(inputs)}
-    remaining = context.config.budget - state["human_labels"]
-    disputed = [one for one in inputs if verdicts[one.item.id].decision == "dispute"][: max(remaining, 0)]
-    pending = [review_item(one, verdicts[one.item.id], state["round"]).model_dump() for one in disputed]
-    return Command(
-        update={"verdicts": {k: v.model_dump() for k, v in verdicts.items()}, "pending": pending},
-        goto="human_review" if pending else "commit",
-    )
+    return reasons

@@ -7,28 +7,17 @@ the critic like any other item (a text the annotator does not label as intended 
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
-from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from langchain_core.messages import BaseMessage
 from pydantic import BaseModel
 
 from labelgraph.agents.llm_annotator import parse_json_answer
 from labelgraph.config import GeneratorSettings
 from labelgraph.data import Item
-from labelgraph.graphs.resolve import run_context
 from labelgraph.llm import LLMClient, Reply
 from labelgraph.prompts import counterfactual_messages, new_examples_messages
-from labelgraph.synthetic import synthetic_id
 
-if TYPE_CHECKING:
-    from langgraph.runtime import Runtime
-
-    from labelgraph.graphs.context import RunContext
-    from labelgraph.graphs.state import LoopState
-
-__all__ = ["Draft", "LLMGenerator", "generate"]
+__all__ = ["Draft", "LLMGenerator"]
 
 
 class _Texts(BaseModel):
@@ -83,66 +72,3 @@ class LLMGenerator:
             return list(await asyncio.gather(*jobs))
 
         return [draft for drafts in self.client.run(everything()) for draft in drafts]
-
-
-def _plan(
-    state: LoopState, context: RunContext
-) -> tuple[list[tuple[str, int, list[str]]], list[tuple[Item, str, str]]]:
-    """Half the round's cap on counterfactuals of the most uncertain batch items, the rest on the rarest label."""
-    settings: GeneratorSettings = context.config.generator  # type: ignore[assignment]
-    names = context.config.label_names
-    flips: list[tuple[Item, str, str]] = []
-    student = context.student(state["labels"])
-    if settings.counterfactuals and student.is_informative and state["batch"]:
-        probs = student.predict_proba(context.vectors(state["batch"]))
-        order = np.argsort(-np.sort(probs, axis=1)[:, -2])[: settings.per_round // 2]  # highest runner-up first
-        for row in order:
-            first, second = np.argsort(-probs[row])[:2]
-            flips.append((context.items([state["batch"][row]])[0], names[first], names[second]))
-    counts = Counter(record["label"] for record in state["labels"].values())
-    rarest = min(names, key=lambda name: (counts[name], names.index(name)))
-    examples = [r["text"] for r in state["labels"].values() if r["label"] == rarest][-3:]  # the latest
-    left = settings.per_round - len(flips)
-    return ([(rarest, left, examples)] if left > 0 else []), flips
-
-
-def generate(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """Graph node: add deduplicated synthetic items to this round's batch (nothing without a generator)."""
-    context = run_context(runtime)
-    if context.generator is None:
-        return {}
-    context.enter_round(state["round"])
-    settings: GeneratorSettings = context.config.generator  # type: ignore[assignment]
-    drafts = context.generator.write(*_plan(state, context), round_number=state["round"])[: settings.per_round]
-    if not drafts:
-        return {}
-    vectors = context.embedder.embed([draft.text for draft in drafts])
-    workspace = context.workspace
-    known = np.concatenate([workspace.vectors, workspace.test_vectors])  # the test set too: no leak into training
-    pool_similarity = (vectors @ known.T).max(axis=1)
-    in_memory = context.memory.near_duplicates(vectors, settings.max_similarity)
-    seen = set(state["labels"]) | set(state["skipped"])
-    kept: list[int] = []
-    for row, draft in enumerate(drafts):
-        if pool_similarity[row] >= settings.max_similarity or in_memory[row] is not None:
-            continue
-        if any(float(vectors[row] @ vectors[other]) >= settings.max_similarity for other in kept):
-            continue
-        if synthetic_id(draft.text) in seen:  # labelled, skipped or rejected before: never asked again
-            continue
-        kept.append(row)
-    items = [
-        Item(
-            id=synthetic_id(drafts[row].text),
-            text=drafts[row].text,
-            meta={
-                "synthetic": True,
-                "intended": drafts[row].intended,
-                "prompt": drafts[row].kind,
-                "parent": drafts[row].parent,
-            },
-        )
-        for row in kept
-    ]
-    context.synthetic.add(items, vectors[kept])
-    return {"batch": state["batch"] + [item.id for item in items if item.id not in state["batch"]]}

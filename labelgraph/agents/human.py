@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
-from langgraph.types import Command, interrupt
 from pydantic import BaseModel, Field
 
 from labelgraph.errors import ReviewError
-from labelgraph.graphs.resolve import run_context
 
-if TYPE_CHECKING:
-    from langgraph.runtime import Runtime
+__all__ = ["Candidate", "ReviewItem", "ReviewKind", "SimulatedHuman", "check_answers", "plan_batch"]
 
-    from labelgraph.graphs.context import RunContext
-    from labelgraph.graphs.state import LoopState
-
-__all__ = ["Candidate", "ReviewItem", "SimulatedHuman", "check_answers", "human_review", "review_item"]
+ReviewKind = Literal["explore", "fix", "audit"]
 
 
 class Candidate(BaseModel):
     label: str
-    probability: float
+    probability: float | None = None
+    """The annotator's probability; None when the machine's opinion is hidden (audits, explores)."""
 
 
 class ShownNeighbour(BaseModel):
@@ -34,11 +30,18 @@ class ShownNeighbour(BaseModel):
 
 
 class ReviewItem(BaseModel):
-    """One disputed item as a reviewer sees it (plain JSON inside the graph's interrupt)."""
+    """One item as a reviewer sees it (plain JSON inside the graph's interrupt).
+
+    ``kind`` says why it was asked: ``fix`` (a machine label likely wrong, shown with it), ``audit`` (a random
+    check of labels the machine would accept; its label hidden so it cannot sway the answer) or ``explore``
+    (the strategy's pick where a person's label teaches the student most; also blind).
+    """
 
     id: str
     text: str
     round: int
+    kind: ReviewKind = "explore"
+    p_correct: float | None = None
     candidates: list[Candidate]
     annotator_label: str | None = None
     annotator_confidence: float | None = None
@@ -106,45 +109,43 @@ class SimulatedHuman:
         return answers
 
 
-def review_item(one, verdict, round_number: int) -> ReviewItem:
-    """What a person sees for a disputed item: text, candidates, both agents' reasons, neighbours."""
-    annotation = one.annotation
-    candidates = sorted(
-        (Candidate(label=label, probability=p) for label, p in annotation.distribution.items()),
-        key=lambda c: -c.probability,
-    )
-    return ReviewItem(
-        id=one.item.id,
-        text=one.item.text,
-        round=round_number,
-        candidates=candidates,
-        annotator_label=annotation.label,
-        annotator_confidence=annotation.confidence,
-        rationale=annotation.rationale,
-        reasons=verdict.reasons,
-        neighbours=[ShownNeighbour(text=n.text, label=n.label, similarity=n.similarity) for n in one.neighbours[:5]],
-        synthetic=bool(one.item.meta.get("synthetic")),
-    )
-
-
-def human_review(state: LoopState, runtime: Runtime[RunContext]) -> Command[Literal["human_review", "commit"]]:
-    """Graph node: pause for a person (``interrupt``) until every pending item is answered or skipped.
-
-    Nothing costly happens before ``interrupt()``: on resume LangGraph re-runs this node from its top.
-    Answers were validated before resuming; anything that still does not fit is ignored, not guessed.
-    """
-    decided = state["decisions"]
-    waiting = [item for item in state["pending"] if item["id"] not in decided]
-    if not waiting:
-        return Command(goto="commit")
-    answer = interrupt({"round": state["round"], "items": waiting})
-    names = set(run_context(runtime).config.label_names)
-    waiting_ids = {item["id"] for item in waiting}
-    given = {
-        item_id: label
-        for item_id, label in dict(answer or {}).items()
-        if item_id in waiting_ids and (label is None or label in names)
-    }
-    decisions = {**decided, **given}
-    done = all(item["id"] in decisions for item in state["pending"])
-    return Command(update={"decisions": decisions}, goto="commit" if done else "human_review")
+def plan_batch(
+    room: int,
+    *,
+    explore: list[str],
+    candidates: list[str],
+    p_correct: np.ndarray,
+    accepted: np.ndarray,
+    audit_region: np.ndarray,
+    audits_needed: int,
+    uncertainty: np.ndarray,
+    audits_done: int,
+    audit_rate: float,
+    explore_share: float,
+    rng: np.random.Generator,
+) -> list[tuple[str, ReviewKind]]:
+    """The person's batch: blind audits drawn uniformly from ``audit_region`` (the next set to certify), as many
+    as ``audit_rate`` of the accepted labels or as the target needs (``audits_needed``), at most half a batch;
+    the strategy's picks (``explore_share``); and fixes: proposals ranked by ``(1 - p_correct) x
+    informativeness``. Slots one kind cannot fill go to the others."""
+    if room <= 0:
+        return []
+    plan: dict[str, ReviewKind] = {}
+    region = [c for c, inside in zip(candidates, audit_region, strict=True) if inside]
+    by_rate = math.ceil(audit_rate * int(np.sum(accepted))) - audits_done
+    wanted = min(math.ceil(room / 2), max(0, by_rate, audits_needed))
+    for row in rng.permutation(len(region))[:wanted]:
+        plan[region[row]] = "audit"
+    fixes_room = room - len(plan) - min(math.ceil(explore_share * room), len(explore))
+    gain = (1 - np.asarray(p_correct)) * (0.5 + 0.5 * np.asarray(uncertainty))
+    for row in np.argsort(-gain, kind="stable"):
+        if fixes_room <= 0:
+            break
+        if not accepted[row] and candidates[row] not in plan:
+            plan[candidates[row]] = "fix"
+            fixes_room -= 1
+    for item_id in explore:
+        if len(plan) >= room:
+            break
+        plan.setdefault(item_id, "explore")
+    return list(plan.items())

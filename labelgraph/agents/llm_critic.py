@@ -1,8 +1,6 @@
-"""The LLM critic: an LLM judge of (text, label, rationale), combined with the embedded critic's signals.
-
-A label is accepted only when both accept. The judge alone cannot accept what the signals dispute: published
-work finds an LLM's own confidence a poor predictor of a wrong label, and disagreement a strong one.
-"""
+"""The LLM judge: asks a chat model whether a machine label fits its text. Its verdict is one signal of the
+calibrated critic among others, never the decision: published work finds an LLM's own verdict a weak predictor
+of a wrong label on its own, and disagreement between independent signals a strong one."""
 
 from __future__ import annotations
 
@@ -11,12 +9,13 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from labelgraph.agents.critic import CriticInput, EmbeddedCritic, Verdict
+from labelgraph.agents.annotator import Annotation
 from labelgraph.agents.llm_annotator import parse_json_answer
+from labelgraph.data import Item
 from labelgraph.llm import LLMClient
 from labelgraph.prompts import critic_messages
 
-__all__ = ["JudgeAnswer", "LLMCritic"]
+__all__ = ["JudgeAnswer", "LLMJudge"]
 
 
 class JudgeAnswer(BaseModel):
@@ -24,44 +23,24 @@ class JudgeAnswer(BaseModel):
     reason: str = ""
 
 
-class LLMCritic:
+class LLMJudge:
     name = "llm"
 
-    def __init__(self, labels: dict[str, str], client: LLMClient, signals: EmbeddedCritic):
-        self.labels, self.client, self.signals = labels, client, signals
+    def __init__(self, labels: dict[str, str], client: LLMClient):
+        self.labels, self.client = labels, client
 
-    async def _judge(self, one: CriticInput) -> JudgeAnswer | str:
-        messages = critic_messages(self.labels, one.item.text, one.annotation.label or "", one.annotation.rationale)
+    async def _judge(self, item: Item, annotation: Annotation) -> str:
+        messages = critic_messages(self.labels, item.text, annotation.label or "", annotation.rationale)
         try:
             reply = await self.client.chat(messages, agent="critic")
-            return parse_json_answer(reply.content, JudgeAnswer)
-        except Exception as error:  # a judge that fails cannot vouch: the item goes to a person
-            return f"{type(error).__name__}: {error}"
+            return parse_json_answer(reply.content, JudgeAnswer).verdict
+        except Exception:  # a judge that fails cannot vouch: the signal stays neutral
+            return "dispute"
 
-    async def _all(self, inputs: list[CriticInput]) -> list[JudgeAnswer | str]:
-        return list(await asyncio.gather(*(self._judge(one) for one in inputs)))
+    async def _all(self, pairs: list[tuple[Item, Annotation]]) -> list[str]:
+        return list(await asyncio.gather(*(self._judge(item, annotation) for item, annotation in pairs)))
 
-    def review(self, inputs: list[CriticInput]) -> list[Verdict]:
-        base = self.signals.review(inputs)
-        judged = [one for one in inputs if one.annotation.label is not None]
-        answers = dict(zip([one.item.id for one in judged], self.client.run(self._all(judged)), strict=True))
-        verdicts = []
-        for verdict, one in zip(base, inputs, strict=True):
-            answer = answers.get(one.item.id)
-            if answer is None:
-                verdicts.append(verdict)
-                continue
-            if isinstance(answer, str):
-                reason, said = f"llm judge failed: {answer}", "dispute"
-            else:
-                reason, said = f"llm judge: {answer.verdict}: {answer.reason}", answer.verdict
-            synthetic = bool(one.item.meta.get("synthetic"))
-            # the embedded critic's reject (a synthetic text off its intended label) stands whatever the judge says
-            if verdict.decision == "reject" or (said == "reject" and synthetic):
-                decision = "reject"
-            elif said == "accept" and verdict.decision == "accept":
-                decision = "accept"
-            else:
-                decision = "dispute"
-            verdicts.append(verdict.model_copy(update={"decision": decision, "reasons": [*verdict.reasons, reason]}))
-        return verdicts
+    def judge(self, items: list[Item], annotations: list[Annotation]) -> dict[str, str]:
+        """The verdict (accept, dispute, reject) on each labelled annotation, by item id."""
+        pairs = [(i, a) for i, a in zip(items, annotations, strict=True) if a.label is not None]
+        return dict(zip([item.id for item, _ in pairs], self.client.run(self._all(pairs)), strict=True))

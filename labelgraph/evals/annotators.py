@@ -67,16 +67,26 @@ class SimulatedAnnotator:
     """Right with probability ``accuracy``; otherwise the wrong label a reference model finds most likely.
 
     ``reference`` maps an item id to the reference model's probabilities (columns follow ``labels``); the
-    answer's confidence is the reference probability of the label given. Each answer depends only on
-    (seed, item id), so a resumed run hears the same answers.
+    answer's confidence is the reference probability of the label given, which tells the critic where the
+    errors are. ``informative=False`` (``simulated:ACC:flat``) claims 1.0 for every answer, like an LLM whose
+    stated confidence says nothing: the critic must find errors from the data alone. Each answer depends only
+    on (seed, item id), so a resumed run hears the same answers.
     """
 
     name = "simulated"
 
     def __init__(
-        self, gold: dict[str, str], reference: dict[str, np.ndarray], labels: list[str], accuracy: float, seed: int = 0
+        self,
+        gold: dict[str, str],
+        reference: dict[str, np.ndarray],
+        labels: list[str],
+        accuracy: float,
+        seed: int = 0,
+        *,
+        informative: bool = True,
     ):
         self.gold, self.reference, self.labels, self.accuracy, self.seed = gold, reference, labels, accuracy, seed
+        self.informative = informative
 
     def annotate(self, items: list[Item], vectors: np.ndarray, neighbours: list[list[Neighbour]]) -> list[Annotation]:
         out = []
@@ -90,12 +100,13 @@ class SimulatedAnnotator:
             else:
                 wrong = [(p, name) for p, name in zip(probs, self.labels, strict=True) if name != truth]
                 label = max(wrong)[1]
-            confidence = float(probs[self.labels.index(label)])
+            confidence = float(probs[self.labels.index(label)]) if self.informative else 1.0
+            shown = probs if self.informative else np.array([float(name == label) for name in self.labels])
             out.append(
                 Annotation(
                     id=item.id,
                     label=label,
-                    distribution={name: round(float(p), 4) for name, p in zip(self.labels, probs, strict=True)},
+                    distribution={name: round(float(p), 4) for name, p in zip(self.labels, shown, strict=True)},
                     confidence=round(confidence, 4),
                     annotator=self.name,
                     rationale=f"simulated annotator, accuracy {self.accuracy:.0%}",

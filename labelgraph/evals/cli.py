@@ -18,7 +18,7 @@ def eval_command(
     train: Annotated[Path | None, typer.Option(help="Train JSONL (text, label), instead of a name.")] = None,
     test: Annotated[Path | None, typer.Option(help="Test JSONL (text, label), with --train.")] = None,
     strategies: Annotated[str, typer.Option(help="Comma-separated strategies to compare.")] = "random,margin,coreset",
-    annotator: Annotated[str, typer.Option(help="none | embedded | llm | replay:FILE | simulated:ACC")] = "none",
+    annotator: Annotated[str, typer.Option(help="none | embedded | llm | replay:FILE | simulated:ACC[:flat]")] = "none",
     seed_size: Annotated[int, typer.Option(help="Gold labels given before the first round.")] = 20,
     batch_size: Annotated[int, typer.Option(help="Items selected per round.")] = 20,
     budget: Annotated[int, typer.Option(help="Human labels per run.")] = 200,
@@ -28,6 +28,13 @@ def eval_command(
     pool_size: Annotated[int, typer.Option(help="Training texts sampled into the pool (0: all).")] = 2000,
     test_size: Annotated[int, typer.Option(help="Test texts sampled (0: all).")] = 500,
     critic: Annotated[str, typer.Option(help="on, or off to accept every annotation (a baseline).")] = "on",
+    quality_target: Annotated[
+        float, typer.Option(help="Accuracy the accepted machine labels must reach (a lower bound).")
+    ] = 0.95,
+    audit: Annotated[float, typer.Option(help="Share of acceptable machine labels audited blind.")] = 0.05,
+    student_learns_from: Annotated[
+        str, typer.Option(help="Machine labels the student trains on: accepted, or all (proposals too).")
+    ] = "accepted",
     llm_model: Annotated[str | None, typer.Option(help="For --annotator llm: the model.")] = None,
     llm_base_url: Annotated[str | None, typer.Option(help="For --annotator llm: an OpenAI-compatible URL.")] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder (default evals/DATASET-ANNOTATOR).")] = None,
@@ -54,6 +61,9 @@ def eval_command(
             noise=noise,
             llm=llm,
             critic=critic,  # type: ignore[arg-type]
+            quality_target=quality_target,
+            audit=audit,
+            student_learns_from=student_learns_from,  # type: ignore[arg-type]
         )
     except ValidationError as error:
         raise ConfigError(format_validation_error(error, "labelgraph eval options")) from None

@@ -64,6 +64,31 @@ def _plot(results: dict[str, Any], key: str, ylabel: str, path: Path, reference:
     plt.close(figure)
 
 
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _plot_accuracy_coverage(results: dict[str, Any], path: Path) -> None:
+    """Estimated and true accuracy of the accepted set against coverage, if labels down to each stratum were taken."""
+    figure, axes = plt.subplots(figsize=(7, 4.2), dpi=120)
+    for name, lane in results["lanes"].items():
+        curve = lane["accuracy_coverage"]
+        if not curve:
+            continue
+        x = [p["coverage"] for p in curve]
+        (line,) = axes.plot(x, [p["true_accuracy"] for p in curve], label=f"{name} true")
+        axes.plot(x, [p["accuracy"] for p in curve], linestyle="--", color=line.get_color(), label=f"{name} estimated")
+    axes.axhline(results["spec"]["quality_target"], color="grey", linestyle=":", linewidth=1, label="target")
+    axes.set_xlabel("coverage (share of the pool labelled)")
+    axes.set_ylabel("accuracy of the accepted machine labels")
+    axes.set_title(f"{results['dataset']}: accuracy against coverage", fontsize=10)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower left", fontsize=6, ncol=2)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
 def _cell(figure: dict[str, Any], digits: int = 3) -> str:
     if figure["mean"] is None:
         return "not reached"
@@ -84,8 +109,9 @@ def markdown(results: dict[str, Any]) -> str:
         f"Full supervision (the same student on all {ref['labels']} gold training labels): macro-F1 "
         f"{ref['macro_f1']:.3f}, accuracy {ref['accuracy']:.3f}.",
         "",
-        "| strategy | AULC | final macro-F1 | label accuracy | human labels | labels | to 90% | to 95% |",
-        "|---|---|---|---|---|---|---|---|",
+        "| strategy | AULC | final macro-F1 | share of full | coverage | accepted accuracy | estimate error "
+        "| routing AUROC | human labels | labels | to 90% | to 95% |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for strategy, s in results["summary"].items():
         reach = [
@@ -93,33 +119,41 @@ def markdown(results: dict[str, Any]) -> str:
             for k in ("labels_to_90", "labels_to_95")
         ]
         lines.append(
-            f"| {strategy} | {_cell(s['aulc'])} | {_cell(s['final_macro_f1'])} | {_cell(s['final_label_accuracy'])} "
-            f"| {s['human_labels']['mean']:.0f} | {s['labels']['mean']:.0f} | {reach[0]} | {reach[1]} |"
+            f"| {strategy} | {_cell(s['aulc'])} | {_cell(s['final_macro_f1'])} | {_cell(s['final_macro_f1_share'])} "
+            f"| {_cell(s['coverage'])} | {_cell(s['accepted_accuracy'])} | {_cell(s['estimate_error'])} "
+            f"| {_cell(s['routing_auroc'])} | {s['human_labels']['mean']:.0f} | {s['labels']['mean']:.0f} "
+            f"| {reach[0]} | {reach[1]} |"
         )
     lines += ["", "Mean ± standard deviation over seeds; AULC is the area under macro-F1 against human labels",
               "from 0 to the budget, divided by the budget (a run that stops early counts its last value to the",
               "end). \"to 90%\": human labels until macro-F1 reaches 90% of full supervision (in how many seeds).",
               ""]  # fmt: skip
-    if any(r["accepted"] for r in results["routing"].values()):
+    if any(r["machine_accepted"] for r in results["lanes"].values()):
         lines += [
-            "## The critic's routing",
+            "## The two lanes",
             "",
-            "| run | labels | accepted from annotator | their accuracy | sent to person | labelled-set accuracy "
-            "| annotator alone |",
-            "|---|---|---|---|---|---|---|",
+            "| run | coverage | accepted | their true accuracy | estimated (lower bound) | audits "
+            "| routing AUROC | annotator alone | all labels' accuracy | human: explore/fix/audit |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
-        for name, r in results["routing"].items():
+        for name, r in results["lanes"].items():
+            kinds = r["human_by_kind"]
             lines.append(
-                f"| {name} | {r['items']} | {r['accepted']} | {r.get('accepted_accuracy', '-')} "
-                f"| {r['sent_to_person']} | {r['with_routing']} | {r['annotator_alone']} |"
+                f"| {name} | {r['coverage']:.1%} | {r['machine_accepted']} | {_pct(r['accepted_accuracy'])} "
+                f"| {_pct(r['estimated_label_accuracy'])} ({_pct(r['estimate_lower'])}) | {r['audits']} "
+                f"| {r['routing_auroc']} | {_pct(r['annotator_alone'])} | {_pct(r['final_label_accuracy'])} "
+                f"| {kinds.get('explore', 0)}/{kinds.get('fix', 0)}/{kinds.get('audit', 0)} |"
             )
         lines += [
             "",
-            '"annotator alone": the annotator\'s own labels on the same items (an abstention counts as wrong);',
-            '"their accuracy": of the annotator\'s labels that the critic accepted without a person.',
+            '"their true accuracy": of the accepted machine labels, against gold; "estimated": what the run',
+            "itself reports (its lower bound at the configured confidence); AUROC of p_correct against",
+            'whether the machine label is right; "annotator alone": the machine labels the critic scored.',
+            "",
+            "![accuracy and coverage](accuracy_coverage.png)",
             "",
         ]
-    lines += ["![learning curves](learning_curves.png)", "", "![label quality](label_quality.png)", ""]
+    lines += ["![learning curves](learning_curves.png)", "", "![coverage](coverage.png)", ""]
     return "\n".join(lines)
 
 
@@ -127,5 +161,6 @@ def write_report(results: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "results.json", json.dumps(results, indent=2).encode())
     _plot(results, "macro_f1", "test macro-F1", out / "learning_curves.png", results["reference"]["macro_f1"])
-    _plot(results, "label_accuracy", "labelled-set accuracy", out / "label_quality.png")
+    _plot(results, "coverage", "coverage (share of the pool labelled)", out / "coverage.png")
+    _plot_accuracy_coverage(results, out / "accuracy_coverage.png")
     write_atomic(out / "report.md", markdown(results).encode())

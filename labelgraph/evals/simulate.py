@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
+from sklearn.metrics import roc_auc_score
 
 from labelgraph.agents.annotator import Annotator
 from labelgraph.agents.human import SimulatedHuman
 from labelgraph.config import LLMSettings, ProjectConfig
 from labelgraph.errors import ConfigError
-from labelgraph.evals.annotators import NoAnnotator, ReplayAnnotator, SimulatedAnnotator
+from labelgraph.evals.annotators import ReplayAnnotator, SimulatedAnnotator
 from labelgraph.evals.datasets import CachedEmbedder, Dataset
 from labelgraph.evals.metrics import aulc, labels_to_reach, mean_std
 from labelgraph.models import LogisticRegressionStudent, evaluate
@@ -42,6 +44,9 @@ class EvalSpec(BaseModel):
     noise: float = Field(0.0, ge=0, le=1)
     llm: LLMSettings | None = None
     critic: Literal["on", "off"] = "on"
+    quality_target: float = Field(0.95, gt=0, le=1)
+    audit: float = Field(0.05, ge=0, le=1)
+    student_learns_from: Literal["accepted", "all"] = "accepted"
 
     @model_validator(mode="after")
     def _consistent(self) -> EvalSpec:
@@ -54,8 +59,12 @@ class EvalSpec(BaseModel):
             raise ValueError(f"unknown annotator {self.annotator!r} (none, embedded, llm, replay:FILE, simulated:ACC)")
         if kind == "replay" and not Path(arg).is_file():
             raise ValueError(f"annotator {self.annotator!r}: no such file {arg!r}")
-        if kind == "simulated" and not _is_probability(arg):
-            raise ValueError(f"annotator {self.annotator!r}: give an accuracy from 0 to 1, e.g. simulated:0.9")
+        accuracy, _, flat = arg.partition(":")
+        if kind == "simulated" and (not _is_probability(accuracy) or flat not in {"", "flat"}):
+            raise ValueError(
+                f"annotator {self.annotator!r}: give an accuracy from 0 to 1, e.g. simulated:0.9 "
+                "(or simulated:0.9:flat)"
+            )
         for strategy in set(self.strategies) - {"llm"}:
             get_strategy(strategy)  # an unknown name fails here, before any embedding
         return self
@@ -88,22 +97,27 @@ def full_supervision(dataset: Dataset, embedder: CachedEmbedder) -> dict[str, An
     return {"labels": len(dataset.train), **evaluate(student, test, [i.label for i in dataset.test])}  # type: ignore[misc]
 
 
-def _annotator(spec: EvalSpec, dataset: Dataset, embedder: CachedEmbedder, seed: int) -> Annotator | None:
+def _plugins(spec: EvalSpec, dataset: Dataset, embedder: CachedEmbedder, seed: int) -> dict[str, Annotator]:
+    """The annotator the run gets instead of the project's (none for embedded, llm and none)."""
+    if spec.annotator.partition(":")[0] in {"embedded", "llm", "none"}:
+        return {}  # the project builds it ('none': no machine lane)
+    return {"annotator": _annotator(spec, dataset, embedder, seed)}
+
+
+def _annotator(spec: EvalSpec, dataset: Dataset, embedder: CachedEmbedder, seed: int) -> Annotator:
     kind, _, arg = spec.annotator.partition(":")
-    if kind in {"embedded", "llm"}:
-        return None  # the project builds it
-    if kind == "none":
-        return NoAnnotator()
     if kind == "replay":
         return ReplayAnnotator(Path(arg), dataset.labels)
     if kind == "simulated":  # its accuracy was checked by EvalSpec
-        accuracy = float(arg)
+        accuracy, _, flat = arg.partition(":")
         reference = LogisticRegressionStudent(dataset.labels)
         vectors = embedder.embed([i.text for i in dataset.train])
         reference.fit(vectors, [i.label for i in dataset.train])  # type: ignore[misc]
         probs = reference.predict_proba(vectors)
         gold = {f"t{n}": item.label for n, item in enumerate(dataset.train)}
-        return SimulatedAnnotator(gold, dict(zip(gold, probs, strict=True)), dataset.labels, accuracy, seed)  # type: ignore[arg-type]
+        return SimulatedAnnotator(
+            gold, dict(zip(gold, probs, strict=True)), dataset.labels, float(accuracy), seed, informative=flat != "flat"
+        )
     raise AssertionError(f"EvalSpec admitted annotator {spec.annotator!r}")
 
 
@@ -114,10 +128,9 @@ def _project(spec: EvalSpec, dataset: Dataset, folder: Path, strategy: str, seed
     _write(folder / "pool.jsonl", pool)
     _write(folder / "seed.jsonl", [pool[n] for n in seeded])
     _write(folder / "test.jsonl", [{"text": i.text, "label": i.label} for i in dataset.test])
-    critic: dict[str, Any] = {}
-    if spec.critic == "off":  # every annotation accepted as it is: the baseline for the critic's routing
-        critic = {"min_confidence": 0, "min_neighbour_agreement": 0, "min_student_probability": 0,
-                  "min_labels_to_trust": 0, "min_vote_share": 0}  # fmt: skip
+    quality: dict[str, Any] = {"target_accuracy": spec.quality_target, "audit": spec.audit}
+    if spec.critic == "off":  # every annotation accepted as it is: the baseline for the critic
+        quality = {"target_accuracy": 1e-9, "audit": 0.0}
     config = ProjectConfig(
         name=f"{dataset.name}-{strategy}-s{seed}",
         pool=folder / "pool.jsonl",
@@ -128,8 +141,9 @@ def _project(spec: EvalSpec, dataset: Dataset, folder: Path, strategy: str, seed
         budget=spec.budget,
         max_rounds=spec.rounds,
         strategy=strategy,
-        annotator="llm" if spec.annotator == "llm" else "embedded",
-        critic=critic,
+        annotator=spec.annotator if spec.annotator in {"llm", "none"} else "embedded",
+        quality=quality,
+        student_learns_from=spec.student_learns_from,
         llm=spec.llm,
         run_dir=folder / "run",
         random_seed=seed,
@@ -139,52 +153,66 @@ def _project(spec: EvalSpec, dataset: Dataset, folder: Path, strategy: str, seed
 
 def _curve(run: Run, dataset: Dataset, test_vectors: np.ndarray) -> list[dict[str, Any]]:
     """One point before the first round (the student on the seed labels), then one per round."""
-    gold = run.gold
-    records = run.labels()
+    seeds = [r for r in run.labels(include_proposed=False) if r.source == "seed"]
     student = LogisticRegressionStudent(dataset.labels)
-    seeds = [r for r in records if r.source == "seed"]
     if seeds:
         student.fit(run.context.vectors([r.id for r in seeds]), [r.label for r in seeds])
     start = evaluate(student, test_vectors, [i.label for i in dataset.test])  # type: ignore[misc]
-    points = [{"round": 0, "human_labels": 0, "labels": len(seeds), "label_accuracy": 1.0, "llm_cost": 0.0, **start}]
+    points = [{"round": 0, "human_labels": 0, "labels": len(seeds), "coverage": 0.0, "llm_cost": 0.0, **start}]
     for entry in run.status().history:
-        upto = [r for r in records if r.round <= entry["round"] and r.source != "seed"]
-        right = sum(r.label == gold.get(r.id) for r in upto)
         points.append(
             {
                 "round": entry["round"],
                 "human_labels": entry["human_labels"],
                 "labels": entry["labels"],
-                "macro_f1": entry.get("macro_f1", 0.0),
-                "accuracy": entry.get("accuracy", 0.0),
-                "label_accuracy": round(right / len(upto), 4) if upto else 1.0,
-                "sent_to_person": entry["reviewed"] + entry["skipped"],
-                "llm_calls": entry.get("llm_calls", 0),
-                "llm_tokens": entry.get("llm_tokens", 0),
-                "llm_cost": entry.get("llm_cost", 0.0),
+                "coverage": entry["coverage"],
+                "accepted": entry["accepted"],
+                "estimated_accuracy": entry["estimated_accuracy"],
+                "macro_f1": entry.get("macro_f1") or 0.0,
+                "accuracy": entry.get("accuracy") or 0.0,
+                "by_kind": entry["by_kind"],
+                "llm_calls": entry["llm_calls"],
+                "llm_tokens": entry["llm_tokens"],
+                "llm_cost": entry["llm_cost"],
             }
         )
     return points
 
 
-def _routing(run: Run) -> dict[str, Any]:
-    """The labelled set with the critic's routing, against the annotator's raw labels on the same items."""
+def _lanes(run: Run) -> dict[str, Any]:
+    """The run's labels against gold: coverage, true and estimated accuracy of the accepted set, routing AUROC,
+    and the true accuracy-coverage curve of the machine labels ordered by p_correct."""
     gold = run.gold
-    records = [r for r in run.labels() if r.source != "seed" and r.id in gold]
-    raw = [r for r in records if r.annotator_label is not None]
-    accepted = [r for r in records if r.source == "annotator"]
+    records = [r for r in run.labels() if r.id in gold]
+    trained = [r for r in records if r.status != "proposed"]
+    accepted = [r for r in records if r.status == "accepted"]
+    machine = sorted((r for r in records if r.p_correct is not None), key=lambda r: -(r.p_correct or 0.0))
+    right = np.array([r.label == gold[r.id] for r in machine], dtype=bool)
+    scores = np.array([r.p_correct for r in machine], dtype=float)
+    auroc = float(roc_auc_score(right, scores)) if 0 < right.sum() < len(right) else None
+    estimate = run.estimate()
+    truth = float(np.mean([r.label == gold[r.id] for r in accepted])) if accepted else None
+    people = [r for r in records if r.status == "human"]
+    curve = []
+    for point in estimate.curve if estimate else []:
+        taken = right[: point.labels]
+        curve.append({**point.model_dump(), "true_accuracy": round(float(taken.mean()), 4) if len(taken) else None})
     return {
-        "items": len(records),
-        "with_routing": round(sum(r.label == gold[r.id] for r in records) / len(records), 4) if records else None,
-        "annotator_alone": round(sum(r.annotator_label == gold[r.id] for r in records) / len(records), 4)
-        if records
-        else None,
-        "annotator_answered": round(sum(r.annotator_label == gold[r.id] for r in raw) / len(raw), 4) if raw else None,
-        "sent_to_person": sum(r.source == "human" for r in records),
-        "accepted": len(accepted),
-        "accepted_accuracy": round(sum(r.label == gold[r.id] for r in accepted) / len(accepted), 4)
-        if accepted
-        else None,
+        "pool": len(run.context.pool_ids),
+        "coverage": run.status().coverage,
+        "final_label_accuracy": round(float(np.mean([r.label == gold[r.id] for r in trained])), 4) if trained else None,
+        "machine_accepted": len(accepted),
+        "accepted_accuracy": round(truth, 4) if truth is not None else None,
+        "estimated_label_accuracy": estimate.accuracy if estimate else None,
+        "estimate_lower": estimate.lower if estimate else None,
+        "estimate_upper": estimate.upper if estimate else None,
+        "estimate_error": round(estimate.accuracy - truth, 4) if estimate and estimate.accuracy and truth else None,
+        "audits": estimate.audits if estimate else 0,
+        "human_labels": len(people),
+        "human_by_kind": dict(Counter(r.kind for r in people)),
+        "annotator_alone": round(float(right.mean()), 4) if len(right) else None,
+        "routing_auroc": round(auroc, 4) if auroc is not None else None,
+        "accuracy_coverage": curve,
     }
 
 
@@ -201,17 +229,17 @@ def run_eval(
     reference = full_supervision(dataset, embedder)
     test_vectors = embedder.embed([i.text for i in dataset.test])
     curves: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    routing: dict[str, dict[str, Any]] = {}
+    lanes: dict[str, dict[str, Any]] = {}
     for strategy in spec.strategies:
         curves[strategy] = {}
         for seed in spec.seeds:
             folder = out / "runs" / f"{strategy}-s{seed}"
             config = _project(spec, dataset, folder, strategy, seed)
-            run = Project(config).start(embedder=embedder, annotator=_annotator(spec, dataset, embedder, seed))
+            run = Project(config).start(embedder=embedder, **_plugins(spec, dataset, embedder, seed))
             human = SimulatedHuman(run.gold, dataset.labels, noise=spec.noise, seed=seed)
             run.run(human)
             curves[strategy][str(seed)] = _curve(run, dataset, test_vectors)
-            routing[f"{strategy}-s{seed}"] = _routing(run)
+            lanes[f"{strategy}-s{seed}"] = _lanes(run)
             run.close()
             if on_run is not None:
                 on_run(strategy, seed)
@@ -227,15 +255,15 @@ def run_eval(
         "test": len(dataset.test),
         "reference": reference,
         "curves": curves,
-        "routing": routing,
-        "summary": summarise(curves, reference["macro_f1"], routing, budget=spec.budget),
+        "lanes": lanes,
+        "summary": summarise(curves, reference["macro_f1"], lanes, budget=spec.budget),
     }
 
 
 def summarise(
     curves: dict[str, dict[str, list[dict[str, Any]]]],
     full_f1: float,
-    routing: dict[str, dict[str, Any]],
+    lanes: dict[str, dict[str, Any]],
     *,
     budget: int,
 ) -> dict[str, dict[str, Any]]:
@@ -246,19 +274,26 @@ def summarise(
         for seed, points in by_seed.items():
             x = [p["human_labels"] for p in points]
             y = [p["macro_f1"] for p in points]
-            routed = routing.get(f"{strategy}-s{seed}", {})
+            lane = lanes.get(f"{strategy}-s{seed}", {})
             rows.append(
                 {
                     "aulc": aulc(x, y, until=budget),
                     "final_macro_f1": y[-1],
-                    "final_label_accuracy": points[-1]["label_accuracy"],
+                    "final_macro_f1_share": round(y[-1] / full_f1, 4) if full_f1 else None,
+                    "final_label_accuracy": lane.get("final_label_accuracy"),
                     "human_labels": x[-1],
                     "labels": points[-1]["labels"],
+                    "coverage": lane.get("coverage"),
+                    "machine_accepted": lane.get("machine_accepted"),
+                    "accepted_accuracy": lane.get("accepted_accuracy"),
+                    "estimated_label_accuracy": lane.get("estimated_label_accuracy"),
+                    "estimate_lower": lane.get("estimate_lower"),
+                    "estimate_error": lane.get("estimate_error"),
+                    "routing_auroc": lane.get("routing_auroc"),
+                    "annotator_alone_accuracy": lane.get("annotator_alone"),
                     "labels_to_90": labels_to_reach(x, y, 0.9 * full_f1),
                     "labels_to_95": labels_to_reach(x, y, 0.95 * full_f1),
-                    "sent_to_person": routed.get("sent_to_person"),
-                    "annotator_alone_accuracy": routed.get("annotator_alone"),
-                    "accepted_accuracy": routed.get("accepted_accuracy"),
+                    "llm_calls": sum(p["llm_calls"] for p in points[1:]),
                     "llm_cost": sum(p["llm_cost"] for p in points),
                 }
             )

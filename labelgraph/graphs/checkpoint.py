@@ -7,12 +7,19 @@ import sqlite3
 from pathlib import Path
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from labelgraph.config import CheckpointSettings
 from labelgraph.errors import ConfigError
+from labelgraph.graphs.state import STATE_TYPES
 
 __all__ = ["checkpointer_for", "postgres_checkpointer", "sqlite_checkpointer"]
+
+
+def serializer() -> JsonPlusSerializer:
+    """LangGraph's serializer, allowed to rebuild the run state's own pydantic types (and nothing else)."""
+    return JsonPlusSerializer(allowed_msgpack_modules=STATE_TYPES)
 
 
 def sqlite_checkpointer(path: Path) -> SqliteSaver:
@@ -20,7 +27,7 @@ def sqlite_checkpointer(path: Path) -> SqliteSaver:
     connection = sqlite3.connect(str(path), check_same_thread=False)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=FULL")
-    return SqliteSaver(connection)
+    return SqliteSaver(connection, serde=serializer())
 
 
 def postgres_checkpointer(dsn: str, *, source: str = "the DSN") -> BaseCheckpointSaver:
@@ -48,7 +55,7 @@ def postgres_checkpointer(dsn: str, *, source: str = "the DSN") -> BaseCheckpoin
         if params.get("password"):
             message = message.replace(str(params["password"]), "***")
         raise ConfigError(f"cannot connect to the checkpoint database {where} ({source}): {message}") from None
-    saver = PostgresSaver(connection)
+    saver = PostgresSaver(connection, serde=serializer())
     saver.setup()
     return saver
 

@@ -14,13 +14,14 @@ import numpy as np
 from langchain_core.tools import BaseTool
 
 from labelgraph.agents.annotator import Annotator
-from labelgraph.agents.critic import Critic
+from labelgraph.agents.critic import CalibratedCritic
 from labelgraph.config import ProjectConfig
 from labelgraph.data import Item
 from labelgraph.embeddings import Embedder
+from labelgraph.labelstore import LabelStore
 from labelgraph.llm import LLMClient
 from labelgraph.memory import Memory
-from labelgraph.models import StudentModel, make_student
+from labelgraph.models import StudentModel, fit_student, make_student
 from labelgraph.strategies import Strategy
 from labelgraph.synthetic import SyntheticStore
 from labelgraph.workspace import Workspace
@@ -34,10 +35,13 @@ class RunContext:
 
     workspace: Workspace
     memory: Memory
+    store: LabelStore
     strategy: Strategy
-    annotator: Annotator
-    critic: Critic
+    annotator: Annotator | None
+    """None: no machine lane (classic active learning)."""
+    critic: CalibratedCritic
     llm: LLMClient | None = None
+    judge: Any = None
     voters: list[BaseTool] = field(default_factory=list)
     embedder: Embedder | None = None
     synthetic: SyntheticStore | None = None
@@ -91,13 +95,30 @@ class RunContext:
             raise KeyError(f"unknown item ids: {ids[:3]}")
         return dict(zip(ids, self.synthetic.get(ids), strict=True))
 
-    def student(self, labels: dict[str, dict[str, Any]]) -> StudentModel:
-        """The student model fitted on ``labels``; refitted only when the labels change."""
-        ids = sorted(labels)
-        key = hashlib.sha256("\n".join(f"{i}\t{labels[i]['label']}" for i in ids).encode()).hexdigest()
+    def training_set(self) -> dict[str, tuple[str, float]]:
+        """What the student learns from, by id: (label, weight). People's labels weigh 1, accepted machine
+        labels their ``p_correct`` (with ``student_learns_from: all``, proposals too)."""
+        taken = {"accepted"} if self.config.student_learns_from == "accepted" else {"accepted", "proposed"}
+        out = {
+            verdict.id: (label, verdict.p_correct)
+            for verdict in self.store.verdicts().values()
+            if verdict.status in taken and (label := verdict.label) is not None and verdict.p_correct > 0
+        }
+        for answer in self.store.human().values():
+            out.pop(answer.id, None)
+            if answer.label is not None:
+                out[answer.id] = (answer.label, 1.0)
+        return out
+
+    def student(self, training: dict[str, tuple[str, float]] | None = None) -> StudentModel:
+        """The student model fitted on ``training`` (default: ``training_set()``); refitted only when it changes."""
+        training = self.training_set() if training is None else training
+        ids = sorted(training)
+        text = "\n".join(f"{i}\t{training[i][0]}\t{training[i][1]:.6f}" for i in ids)
+        key = hashlib.sha256(text.encode()).hexdigest()
         if self._student is None or self._student[0] != key:
             model = make_student(self.student_spec, self.config.label_names, random_state=self.config.random_seed)
             if ids:
-                model.fit(self.vectors(ids), [labels[i]["label"] for i in ids])
+                fit_student(model, self.vectors(ids), [training[i][0] for i in ids], [training[i][1] for i in ids])
             self._student = (key, model)
         return self._student[1]

@@ -1,27 +1,48 @@
-"""The active-learning loop as one LangGraph ``StateGraph``.
+"""The active-learning loop as one LangGraph ``StateGraph``; every edge is declared here.
 
-    START -> prepare -> select -> generate -> annotate -> critique -+-> commit -> train -> (stop? END : select)
-                                             +-> human_review (interrupt, until all answered) -> commit
+    START -> prepare -> select -> generate -> annotate -> critique -+-> human_review (interrupt) -> commit
+                                                                    +-> commit
+    commit -> train -> (stop? END : select)
 
-``builder`` is the uncompiled graph, ``graph`` compiles it without a checkpointer; ``labelgraph.run.Run``
+Each round runs two lanes through the same nodes: the machine lane annotates texts in bulk and the critic
+accepts what meets the quality target; the human lane asks a person for fixes, blind audits and the strategy's
+picks. ``builder`` is the uncompiled graph, ``graph`` compiles it without a checkpointer; ``labelgraph.run.Run``
 compiles ``builder`` with the run's checkpointer. ``build(ServerContext)`` makes the same graph for LangGraph's
-own server, whose context is JSON (``labelgraph/graphs/server.py``).
+own server, whose context is JSON.
 """
 
 from __future__ import annotations
 
-from langgraph.graph import START, StateGraph
+from typing import Literal
 
-from labelgraph.agents.annotator import annotate
-from labelgraph.agents.critic import critique
-from labelgraph.agents.generator import generate
-from labelgraph.agents.human import human_review
-from labelgraph.agents.selector import select
+from langgraph.graph import END, START, StateGraph
+
+from labelgraph.graphs.annotate import annotate
 from labelgraph.graphs.context import RunContext
-from labelgraph.graphs.learning import commit, prepare, route_after_train, train
+from labelgraph.graphs.critique import critique
+from labelgraph.graphs.generate import generate
+from labelgraph.graphs.learning import commit, prepare, train
+from labelgraph.graphs.review import human_review
+from labelgraph.graphs.select import select
 from labelgraph.graphs.state import LoopState
 
 __all__ = ["build", "builder", "graph"]
+
+
+def after_critique(state: LoopState) -> Literal["human_review", "commit"]:
+    """To the person when the round has a batch for them."""
+    return "human_review" if state.pending else "commit"
+
+
+def after_review(state: LoopState) -> Literal["human_review", "commit"]:
+    """Pause again until every item of the batch is answered or set aside."""
+    done = all(item["id"] in state.decisions for item in state.pending)
+    return "commit" if done else "human_review"
+
+
+def after_train(state: LoopState) -> Literal["select", "__end__"]:
+    """Another round, unless a stop rule fired."""
+    return END if state.stop_reason else "select"
 
 
 def build(context_schema: type = RunContext) -> StateGraph:
@@ -37,10 +58,13 @@ def build(context_schema: type = RunContext) -> StateGraph:
     loop.add_node("train", train)
     loop.add_edge(START, "prepare")
     loop.add_edge("prepare", "select")
+    loop.add_edge("select", "generate")
     loop.add_edge("generate", "annotate")
     loop.add_edge("annotate", "critique")
+    loop.add_conditional_edges("critique", after_critique)
+    loop.add_conditional_edges("human_review", after_review)
     loop.add_edge("commit", "train")
-    loop.add_conditional_edges("train", route_after_train)
+    loop.add_conditional_edges("train", after_train)
     return loop
 
 

@@ -3,15 +3,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
 
 import numpy as np
 from sklearn.metrics import cohen_kappa_score
 
 from labelgraph.config import StabilitySettings
 from labelgraph.graphs.context import RunContext
-from labelgraph.graphs.state import LoopState
-from labelgraph.models import make_student
+from labelgraph.graphs.state import RoundSummary
+from labelgraph.models import StudentModel
 
 __all__ = ["prediction_agreement", "stable_for"]
 
@@ -23,24 +23,25 @@ def stop_set(context: RunContext, size: int) -> list[str]:
     return [pool[row] for row in sorted(rows)]
 
 
-def prediction_agreement(state: LoopState, context: RunContext, size: int) -> float | None:
-    """Cohen's kappa between the student before this round's labels and after, on the stop set (None: no change)."""
-    labels = state["labels"]
-    before = {item_id: record for item_id, record in labels.items() if record["round"] < state["round"]}
-    if len(before) == len(labels) or not before:
+def prediction_agreement(context: RunContext, student: StudentModel, round_number: int, size: int) -> float | None:
+    """Cohen's kappa between last round's student and this one on the stop set (None in the first round).
+
+    Each round's predictions are kept in the label store, so a re-run round compares the same two."""
+    new = student.predict_proba(context.vectors(stop_set(context, size))).argmax(axis=1)
+    context.store.put_meta(f"predictions:{round_number}", json.dumps(new.tolist()))
+    before = context.store.meta(f"predictions:{round_number - 1}")
+    if before is None:
         return None
-    vectors = context.vectors(stop_set(context, size))
-    earlier = make_student(context.student_spec, context.config.label_names, random_state=context.config.random_seed)
-    earlier.fit(context.vectors(list(before)), [record["label"] for record in before.values()])
-    old = earlier.predict_proba(vectors).argmax(axis=1)
-    new = context.student(labels).predict_proba(vectors).argmax(axis=1)
+    old = np.asarray(json.loads(before))
+    if len(old) != len(new):
+        return None
     if (old == new).all():
         return 1.0
     kappa = cohen_kappa_score(old, new)
     return 0.0 if np.isnan(kappa) else round(float(kappa), 4)
 
 
-def stable_for(history: list[dict[str, Any]], settings: StabilitySettings) -> bool:
+def stable_for(history: list[RoundSummary], settings: StabilitySettings) -> bool:
     """True when each of the last ``settings.rounds`` rounds had agreement of at least ``settings.kappa``."""
-    recent = [entry.get("stability") for entry in history[-settings.rounds :]]
+    recent = [entry.stability for entry in history[-settings.rounds :]]
     return len(recent) == settings.rounds and all(k is not None and k >= settings.kappa for k in recent)

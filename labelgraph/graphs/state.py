@@ -1,57 +1,74 @@
-"""The run state: plain JSON-ready data, checkpointed after every node.
+"""The run state: the current round's ids and counts, and one summary per finished round.
 
-Records are stored as dicts (``model_dump()`` of the pydantic models named below) so that a checkpoint
-reads back in any process without importing classes, and so the interrupt payload is plain JSON.
+Labels, proposals and verdicts live in the label store (``labelgraph.labelstore``), not here, so a checkpoint
+is O(batch), not O(labels). Pydantic models throughout; they reach JSON only in the interrupt payload.
 """
 
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
-__all__ = ["LoopState", "initial_state"]
+from pydantic import BaseModel, Field
+
+__all__ = ["STATE_TYPES", "LoopState", "RoundSummary"]
 
 
-class LoopState(TypedDict):
+class RoundSummary(BaseModel):
+    """What one round did and where the run stood after it."""
+
     round: int
-    """The current round, from 1; 0 before the first selection."""
-    labels: dict[str, dict[str, Any]]
-    """Committed labels by item id (``data.LabelRecord``), seeds included. The only source of truth."""
-    human_labels: int
-    """Labels given by people so far (seed labels excluded); the budget counts these."""
-    skipped: list[str]
-    """Ids never asked about again: skipped by a person, or synthetic texts that were not taken."""
-    batch: list[str]
-    """Ids selected this round, most wanted first."""
-    why: dict[str, str]
-    """Why the LLM selector picked each item this round (empty for other strategies)."""
-    annotations: dict[str, dict[str, Any]]
-    """This round's annotations by id (``agents.annotator.Annotation``)."""
-    verdicts: dict[str, dict[str, Any]]
-    """This round's critic verdicts by id (``agents.critic.Verdict``)."""
-    pending: list[dict[str, Any]]
-    """Disputed items that wait for a person this round (``agents.human.ReviewItem``)."""
-    decisions: dict[str, str | None]
-    """People's answers this round by id: a label, or None for skip."""
-    history: Annotated[list[dict[str, Any]], operator.add]
-    """One summary per finished round: counts, verdicts and the student's test metrics."""
-    stop_reason: str | None
-    """Why the loop ended (budget, rounds, pool exhausted), or None while it runs."""
+    machine_annotated: int = 0
+    """Texts the machine lane annotated this round."""
+    synthetic: int = 0
+    reviewed: int = 0
+    """Answers people gave this round (set-asides excluded)."""
+    skipped: int = 0
+    by_kind: dict[str, int] = Field(default_factory=dict)
+    """This round's answers by why they were asked: explore, fix, audit."""
+    human_labels: int = 0
+    """People's labels so far (seeds excluded): the budget counts these."""
+    labels: int = 0
+    """Labels the student trains on: seeds, people's and accepted machine labels."""
+    accepted: int = 0
+    proposed: int = 0
+    coverage: float = 0.0
+    estimated_accuracy: float | None = None
+    estimate_lower: float | None = None
+    threshold: float | None = None
+    checks: int = 0
+    audits: int = 0
+    accuracy: float | None = None
+    macro_f1: float | None = None
+    llm_calls: int = 0
+    llm_tokens: int = 0
+    llm_cost: float = 0.0
+    stability: float | None = None
+    tools: dict[str, dict[str, int]] = Field(default_factory=dict)
 
 
-def initial_state(seed_labels: dict[str, dict[str, Any]]) -> LoopState:
-    """The state a new run starts from: the seed labels and nothing else."""
-    return LoopState(
-        round=0,
-        labels=dict(seed_labels),
-        human_labels=0,
-        skipped=[],
-        batch=[],
-        why={},
-        annotations={},
-        verdicts={},
-        pending=[],
-        decisions={},
-        history=[],
-        stop_reason=None,
-    )
+class LoopState(BaseModel):
+    """Checkpointed after every node."""
+
+    started: bool = False
+    """Set by ``prepare`` once the seed labels are in the store."""
+    round: int = 0
+    """The current round, from 1; 0 before the first."""
+    human_labels: int = 0
+    """People's labels so far (seeds and set-asides excluded)."""
+    machine: list[str] = Field(default_factory=list)
+    """Ids the machine lane annotates this round (synthetic texts included)."""
+    explore: list[str] = Field(default_factory=list)
+    """The strategy's picks for the person this round, most wanted first."""
+    why: dict[str, str] = Field(default_factory=dict)
+    """Why the LLM selector picked each explore item (empty for other strategies)."""
+    pending: list[dict[str, Any]] = Field(default_factory=list)
+    """The person's batch this round (``agents.human.ReviewItem`` as JSON: the interrupt payload)."""
+    decisions: dict[str, str | None] = Field(default_factory=dict)
+    """People's answers this round by id: a label, or None to set the item aside."""
+    history: Annotated[list[RoundSummary], operator.add] = Field(default_factory=list)
+    stop_reason: str | None = None
+
+
+STATE_TYPES = [("labelgraph.graphs.state", "RoundSummary"), ("labelgraph.graphs.state", "LoopState")]
+"""Types the checkpointer may rebuild from a checkpoint."""

@@ -1,0 +1,99 @@
+"""The two-lane loop on a large pool: checkpoint and label-store size, per-round overhead and peak memory.
+
+    python benchmarks/lanes_scale.py [--pool 20000] [--rounds 20] [--batch 20]
+
+The pool is AG News (train + test from ../shared/datasets/agnews, as many texts as --pool allows) with its gold
+labels played by a simulated person; the embedded annotator labels the whole pool every round (it refreshes
+as people label), the critic scores every machine label, the student trains on all of them. Figures: seconds
+per round (median and max, after the first), the checkpoint database's size after the last round and the
+largest single checkpoint, the label store's size, the process's peak RSS. Ends with one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sqlite3
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from labelgraph.agents.human import SimulatedHuman
+from labelgraph.config import ProjectConfig
+from labelgraph.evals.datasets import datasets_root
+from labelgraph.run import Project
+
+
+def folder_size(path: Path, prefix: str) -> int:
+    return sum(p.stat().st_size for p in path.glob(prefix + "*") if p.is_file())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pool", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=20)
+    args = parser.parse_args()
+    root = datasets_root()
+    assert root is not None, "needs ../shared/datasets (or LABELGRAPH_DATASETS)"
+    rows = []
+    for name in ("train.jsonl", "test.jsonl"):
+        rows += [json.loads(line) for line in (root / "agnews" / name).read_text().splitlines()]
+    rows = rows[: args.pool]
+    labels = sorted({row["label"] for row in rows})
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        pool = [{"id": f"t{n}", "text": row["text"], "label": row["label"]} for n, row in enumerate(rows)]
+        (folder / "pool.jsonl").write_text("".join(json.dumps(row) + "\n" for row in pool))
+        config = ProjectConfig(
+            name="scale",
+            pool=folder / "pool.jsonl",
+            labels={label: "" for label in labels},
+            batch_size=args.batch,
+            budget=args.batch * args.rounds,
+            max_rounds=args.rounds,
+            strategy="margin",
+            run_dir=folder / "run",
+        )
+        started = time.perf_counter()
+        run = Project(config).start()
+        embedded = time.perf_counter() - started
+        ends: list[float] = []
+
+        def on_update(node: str, update: dict) -> None:
+            if node == "train":
+                ends.append(time.perf_counter())
+
+        clock = time.perf_counter()
+        status = run.run(SimulatedHuman(run.gold, labels, seed=0), on_update=on_update)
+        rounds = [b - a for a, b in zip([clock, *ends[:-1]], ends, strict=True)]
+        run_dir = folder / "run"
+        with sqlite3.connect(run_dir / "checkpoints.sqlite") as db:
+            largest = db.execute("SELECT MAX(LENGTH(checkpoint)) FROM checkpoints").fetchone()[0]
+            writes = db.execute("SELECT MAX(LENGTH(value)) FROM writes").fetchone()[0]
+        figures = {
+            "pool": len(pool),
+            "rounds": len(rounds),
+            "human_labels": status.human_labels,
+            "labels": status.labels,
+            "accepted": status.counts["accepted"],
+            "coverage": status.coverage,
+            "embed_and_create_s": round(embedded, 1),
+            "round_s_median": round(statistics.median(rounds[1:] or rounds), 2),
+            "round_s_max": round(max(rounds), 2),
+            "checkpoint_db_bytes": folder_size(run_dir, "checkpoints.sqlite"),
+            "largest_checkpoint_bytes": largest,
+            "largest_write_bytes": writes,
+            "label_store_bytes": folder_size(run_dir, "labels.sqlite"),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        }
+        run.close()
+    for key, value in figures.items():
+        print(f"{key:>26}: {value}")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

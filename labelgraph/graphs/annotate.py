@@ -1,0 +1,85 @@
+"""The annotate node: the machine lane labels this round's texts (and redoes a refreshing annotator's earlier ones)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from labelgraph.agents.annotator import Annotation
+from labelgraph.graphs.context import RunContext
+from labelgraph.graphs.resolve import run_context
+from labelgraph.graphs.state import LoopState
+from labelgraph.labelstore import MachineLabel
+from labelgraph.tools.registry import tool_votes
+
+__all__ = ["annotate"]
+
+log = logging.getLogger(__name__)
+
+
+def annotate(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Label the round's machine-lane texts with the nearest human-labelled items as context and the tools' votes.
+
+    Writes one row per text to the label store (an upsert: a re-run after a crash writes the same rows).
+    """
+    context = run_context(runtime)
+    if context.annotator is None:
+        return {}
+    context.enter_round(state.round)
+    earlier = context.store.machine(before_round=state.round)
+    ids = list(dict.fromkeys(state.machine))
+    if getattr(context.annotator, "refreshes", False):
+        skip = set(context.store.human()) | set(ids)
+        ids += [i for i in earlier if i not in skip]
+    if not ids:
+        return {}
+    names = context.config.label_names
+    items = context.items(ids)
+    if context.voters:
+        items = [
+            item.model_copy(
+                update={
+                    "meta": {
+                        **item.meta,
+                        "tool_votes": earlier[item.id].tool_votes
+                        if item.id in earlier
+                        else tool_votes(context.voters, item.text, names, log.warning),
+                    }
+                }
+            )
+            for item in items
+        ]
+    vectors = context.vectors(ids)
+    neighbours = context.memory.neighbours(vectors, context.config.neighbours)
+    given = {a.id: a for a in context.annotator.annotate(items, vectors, neighbours)}
+    annotations = []
+    for item in items:
+        annotation = given.get(item.id) or Annotation(id=item.id, label=None, error="annotator returned nothing")
+        if annotation.label is not None and annotation.label not in names:
+            annotation = annotation.model_copy(
+                update={"label": None, "error": f"label {annotation.label!r} is not in the label set"}
+            )
+        annotations.append(annotation)
+    verdicts = context.judge.judge(items, annotations) if context.judge is not None else {}
+    context.store.put_machine(
+        MachineLabel(
+            id=item.id,
+            round=state.round,
+            label=annotation.label,
+            confidence=annotation.confidence,
+            annotator=annotation.annotator or context.annotator.name,
+            synthetic=bool(item.meta.get("synthetic")),
+            distribution=annotation.distribution,
+            votes=annotation.votes,
+            tool_votes=item.meta.get("tool_votes", {}),
+            rationale=annotation.rationale,
+            error=annotation.error,
+            intended=item.meta.get("intended"),
+            parent=item.meta.get("parent"),
+            judge=verdicts.get(item.id),
+        )
+        for item, annotation in zip(items, annotations, strict=True)
+    )
+    return {}

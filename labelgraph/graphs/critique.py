@@ -1,0 +1,207 @@
+"""The critique node and the assessment it shares with ``train``: p_correct for every machine label, the accepted
+set under the quality target, and the person's batch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from langgraph.runtime import Runtime
+
+from labelgraph.agents.critic import SIGNALS, Calibration, signal_reasons
+from labelgraph.agents.human import Candidate, ReviewItem, ShownNeighbour, plan_batch
+from labelgraph.graphs.context import RunContext
+from labelgraph.graphs.resolve import run_context
+from labelgraph.graphs.state import LoopState
+from labelgraph.labelstore import MachineLabel, StoredVerdict
+from labelgraph.quality import Estimate, decide
+
+__all__ = ["Assessment", "assess", "critique"]
+
+
+@dataclass
+class Assessment:
+    """The machine labels nobody checked, with p_correct, signals, and which are accepted."""
+
+    candidates: list[MachineLabel]
+    features: np.ndarray
+    p_correct: np.ndarray
+    accepted: np.ndarray
+    audit_region: np.ndarray
+    audits_needed: int
+    rejected: list[MachineLabel]
+    estimate: Estimate
+    calibration: Calibration
+
+    def verdicts(self, round_number: int) -> list[StoredVerdict]:
+        out = []
+        for row, machine in enumerate(self.candidates):
+            status = "accepted" if self.accepted[row] else "proposed"
+            p = float(self.p_correct[row])
+            out.append(
+                StoredVerdict(
+                    id=machine.id,
+                    round=round_number,
+                    label=machine.label,
+                    p_correct=round(p, 4),
+                    status=status,
+                    reasons=signal_reasons(self.features[row], machine.label or "", p, status),
+                    signals={name: round(float(v), 4) for name, v in zip(SIGNALS, self.features[row], strict=True)},
+                )
+            )
+        out += [
+            StoredVerdict(
+                id=m.id,
+                round=round_number,
+                label=m.label,
+                p_correct=0.0,
+                status="rejected",
+                reasons=[f"synthetic text written as {m.intended!r}, but the annotator labels it {m.label!r}"],
+            )
+            for m in self.rejected
+        ]
+        return out
+
+
+def assess(context: RunContext, round_number: int, *, answers_before: int) -> Assessment:
+    """Score every unchecked machine label of rounds up to ``round_number`` with people's answers of rounds
+    before ``answers_before``. Checked labels are learnt from with the signals they had when a person saw them."""
+    config = context.config
+    store = context.store
+    human = store.human(before_round=answers_before)
+    machine = store.machine(before_round=round_number + 1)
+    stored = store.verdicts()
+    labelled = {h.id: h.label for h in human.values() if h.label is not None}
+    checked = [
+        (h, stored[h.id])
+        for h in human.values()
+        if h.label is not None and h.machine_label is not None and h.id in stored and stored[h.id].signals
+    ]
+    open_labels = [m for m in machine.values() if m.label is not None and m.id not in human]
+    rejected = [m for m in open_labels if m.intended is not None and m.label != m.intended]
+    candidates = [m for m in open_labels if m.intended is None or m.label == m.intended]
+    human_ids = sorted(labelled)
+    features = context.critic.signals(
+        candidates,
+        context.vectors([m.id for m in candidates]),
+        context.vectors(human_ids),
+        [labelled[i] for i in human_ids],
+    )
+    checked_features = np.array([[v.signals.get(name, 0.0) for name in SIGNALS] for _, v in checked]).reshape(
+        len(checked), len(SIGNALS)
+    )
+    right = np.array([h.label == h.machine_label for h, _ in checked], dtype=bool)
+    everything = np.vstack([features, checked_features])
+    p_all, oof, calibration = context.critic.calibrate(everything, np.arange(len(candidates), len(everything)), right)
+    audits = [(h.machine_label, h.label == h.machine_label) for h, _ in checked if h.kind == "audit"]
+    pool = set(context.pool_ids)
+    decision = decide(
+        p_all[: len(candidates)],
+        [m.label or "" for m in candidates],
+        checked_p=oof,
+        checked_right=right,
+        checked_labels=[h.machine_label or "" for h, _ in checked],
+        audited_labels=[label for label, _ in audits],
+        audited_right=np.array([ok for _, ok in audits], dtype=bool),
+        pool_size=len(pool),
+        covered=sum(i in pool for i in labelled),
+        target=config.quality.target_accuracy,
+        confidence=config.quality.confidence,
+        # an unfitted calibration is the checks' own accuracy: no extra evidence beyond them
+        prior_strength=config.quality.prior_strength if calibration.fitted else 0.0,
+        min_checks=config.quality.min_checks,
+    )
+    return Assessment(
+        candidates,
+        features,
+        p_all[: len(candidates)],
+        decision.accepted,
+        decision.audit_region,
+        decision.audits_needed,
+        rejected,
+        decision.estimate,
+        calibration,
+    )
+
+
+def _review_item(
+    context: RunContext, machine: MachineLabel | None, item_id: str, kind: str, p: float | None, reasons: list[str]
+) -> ReviewItem:
+    item = context.items([item_id])[0]
+    near = context.memory.neighbours(context.vectors([item_id]), 5)[0]
+    shown = kind == "fix" and machine is not None
+    if shown:
+        candidates = sorted(
+            (Candidate(label=label, probability=q) for label, q in machine.distribution.items()),  # type: ignore[union-attr]
+            key=lambda c: -(c.probability or 0.0),
+        )
+    else:
+        candidates = [Candidate(label=label) for label in context.config.label_names]
+    why = {
+        "audit": "audit: a random check of labels the machine would accept (its label is hidden)",
+        "explore": "explore: the strategy's pick, where a person's label teaches the student most",
+    }
+    return ReviewItem(
+        id=item_id,
+        text=item.text,
+        round=0,
+        kind=kind,  # type: ignore[arg-type]
+        p_correct=p if shown else None,
+        candidates=candidates,
+        annotator_label=machine.label if shown else None,  # type: ignore[union-attr]
+        annotator_confidence=machine.confidence if shown else None,  # type: ignore[union-attr]
+        rationale=machine.rationale if shown else "",  # type: ignore[union-attr]
+        reasons=reasons if shown else [why[kind]],
+        neighbours=[ShownNeighbour(text=n.text, label=n.label, similarity=n.similarity) for n in near],
+        synthetic=bool(item.meta.get("synthetic")),
+    )
+
+
+def critique(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Score the machine labels, record the verdicts, and choose the person's batch (fixes, audits, explores)."""
+    context = run_context(runtime)
+    config = context.config
+    context.enter_round(state.round)
+    assessment = assess(context, state.round, answers_before=state.round)
+    verdicts = assessment.verdicts(state.round)
+    context.store.put_verdicts(verdicts)
+    context.store.put_meta("estimate", assessment.estimate.model_dump_json())
+    room = min(config.batch_size, config.budget - state.human_labels)
+    ids = [m.id for m in assessment.candidates]
+    student = context.student()
+    if student.is_informative and ids:
+        probs = student.predict_proba(context.vectors(ids))
+        uncertainty = -(probs * np.log(np.clip(probs, 1e-12, 1))).sum(axis=1) / np.log(len(config.label_names))
+    else:
+        uncertainty = np.ones(len(ids))
+    audits_done = sum(h.kind == "audit" for h in context.store.human().values())
+    plan = plan_batch(
+        room,
+        explore=state.explore,
+        candidates=ids,
+        p_correct=assessment.p_correct,
+        accepted=assessment.accepted,
+        audit_region=assessment.audit_region if assessment.audit_region.any() else assessment.accepted,
+        audits_needed=assessment.audits_needed,
+        uncertainty=uncertainty,
+        audits_done=audits_done,
+        audit_rate=config.quality.audit,
+        explore_share=config.quality.explore if ids else 1.0,
+        rng=np.random.default_rng([config.random_seed, state.round, 7]),
+    )
+    by_id = {v.id: v for v in verdicts}
+    machine = context.store.machine_for([item_id for item_id, _ in plan])
+    pending = []
+    for item_id, kind in plan:
+        verdict = by_id.get(item_id)
+        review = _review_item(
+            context,
+            machine.get(item_id),
+            item_id,
+            kind,
+            verdict.p_correct if verdict else None,
+            verdict.reasons if verdict else [],
+        )
+        pending.append(review.model_copy(update={"round": state.round}).model_dump(mode="json"))
+    return {"pending": pending}

@@ -1,0 +1,94 @@
+"""The select node: start a round, choose what the machine lane annotates and what the strategy offers the person."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from langgraph.runtime import Runtime
+
+from labelgraph.graphs.context import RunContext
+from labelgraph.graphs.resolve import run_context
+from labelgraph.graphs.state import LoopState
+from labelgraph.strategies import SelectionInput
+
+__all__ = ["human_candidates", "machine_todo", "select"]
+
+
+def human_candidates(context: RunContext) -> list[str]:
+    """Pool ids no person has answered (nor set aside), in pool order."""
+    answered = set(context.store.human())
+    return [item_id for item_id in context.pool_ids if item_id not in answered]
+
+
+def machine_todo(context: RunContext) -> list[str]:
+    """Pool ids in the machine lane's scope that it has not annotated yet, in pool order.
+
+    The scope is the first ``machine.scope`` texts of the pool in a fixed random order (the seed's), so a
+    partial scope is a fair sample of the pool.
+    """
+    if context.annotator is None:
+        return []
+    pool = context.pool_ids
+    order = np.random.default_rng(context.config.random_seed).permutation(len(pool))
+    scope = {pool[row] for row in order[: context.config.machine.size(len(pool))]}
+    done = context.store.machine_ids() | set(context.store.human())
+    return [item_id for item_id in pool if item_id in scope and item_id not in done]
+
+
+def per_round(context: RunContext) -> int:
+    """Texts the machine lane annotates a round: as configured, else all at once (an LLM: 25 per concurrency)."""
+    if context.config.machine.per_round is not None:
+        return context.config.machine.per_round
+    if context.llm is not None and context.config.annotator == "llm":
+        return 25 * context.config.llm.concurrency  # type: ignore[union-attr]
+    return 1 << 62
+
+
+def select(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Start a round: the strategy ranks the person's candidates; the machine lane takes its next texts,
+    most uncertain for the student first."""
+    context = run_context(runtime)
+    config = context.config
+    round_number = state.round + 1
+    rng = np.random.default_rng([config.random_seed, round_number])
+    student = context.student()
+    room = min(config.batch_size, config.budget - state.human_labels)
+    explore: list[str] = []
+    why: dict[str, str] = {}
+    pool = human_candidates(context)
+    if room > 0 and pool:
+        training = sorted(context.training_set())
+        vectors = context.vectors(pool)
+        probs = student.predict_proba(vectors) if student.is_informative else None
+        data = SelectionInput(vectors=vectors, labelled_vectors=context.vectors(training), probs=probs)
+        size = min(room, len(pool))
+        if context.selector_llm is None:
+            explore = [pool[int(i)] for i in context.strategy.select(data, size, rng)]
+        else:
+            context.enter_round(round_number)
+            factor = context.selector_llm.shortlist_factor
+            shortlist = [pool[int(i)] for i in context.strategy.select(data, min(size * factor, len(pool)), rng)]
+            chosen = context.selector_llm.choose([item.text for item in context.items(shortlist)], size)
+            explore = [shortlist[position] for position, _ in chosen]
+            why = {shortlist[position]: reason for position, reason in chosen}
+        if len(set(explore)) != len(explore):
+            raise RuntimeError(f"strategy {context.strategy.name!r} picked an item twice")
+    todo = machine_todo(context)
+    if todo and len(todo) > per_round(context) and student.is_informative:
+        probs = student.predict_proba(context.vectors(todo))
+        uncertainty = -(probs * np.log(np.clip(probs, 1e-12, 1))).sum(axis=1)
+        todo = [todo[i] for i in np.argsort(-uncertainty, kind="stable")]
+    elif todo:
+        todo = [todo[i] for i in rng.permutation(len(todo))]
+    machine = todo[: per_round(context)]
+    unannotated = set(todo) - set(machine)
+    machine += [item_id for item_id in explore if item_id in unannotated]  # a pick is a check of the machine too
+    return {
+        "round": round_number,
+        "machine": machine,
+        "explore": explore,
+        "why": why,
+        "pending": [],
+        "decisions": {},
+    }

@@ -1,0 +1,226 @@
+"""The label store: every machine annotation, critic verdict and human answer of a run, in SQLite.
+
+Bulk data lives here, not in the graph's checkpoint (which holds only the current round's ids), so a
+checkpoint stays O(batch) however many labels the run has. Each node writes its rows as upserts keyed by item
+id, computed only from rows of earlier rounds: a node re-run after a crash writes the same rows again.
+
+    machine   one annotation per item (the annotator's label, confidence, votes; label NULL when it failed)
+    verdicts  the critic's latest word per machine label: p_correct, accepted or proposed, reasons, signals
+    human     one answer per item a person (or the seed file) labelled; label NULL = set aside
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from labelgraph.errors import RunError
+
+__all__ = ["HumanKind", "HumanLabel", "LabelStore", "MachineLabel", "StoredVerdict"]
+
+HumanKind = Literal["seed", "explore", "fix", "audit"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS machine (
+    id TEXT PRIMARY KEY, round INTEGER NOT NULL, label TEXT, confidence REAL NOT NULL,
+    annotator TEXT NOT NULL, synthetic INTEGER NOT NULL, body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS verdicts (
+    id TEXT PRIMARY KEY, round INTEGER NOT NULL, p_correct REAL NOT NULL, status TEXT NOT NULL, body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS human (
+    id TEXT PRIMARY KEY, round INTEGER NOT NULL, label TEXT, kind TEXT NOT NULL, shown TEXT,
+    machine_label TEXT, reviewer TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS verdicts_status ON verdicts (status);
+CREATE INDEX IF NOT EXISTS machine_round ON machine (round);
+"""
+
+
+class MachineLabel(BaseModel):
+    """One annotation as stored: the machine's label for an item (``label`` None when it failed)."""
+
+    id: str
+    round: int
+    label: str | None
+    confidence: float = 0.0
+    annotator: str = ""
+    synthetic: bool = False
+    distribution: dict[str, float] = Field(default_factory=dict)
+    votes: dict[str, int] = Field(default_factory=dict)
+    tool_votes: dict[str, str] = Field(default_factory=dict)
+    rationale: str = ""
+    error: str | None = None
+    intended: str | None = None
+    parent: str | None = None
+    judge: str | None = None
+    """The LLM judge's verdict (accept, dispute, reject) when the project asks for one."""
+
+
+class StoredVerdict(BaseModel):
+    """The critic's latest verdict on a machine label."""
+
+    id: str
+    round: int
+    label: str | None = None
+    """The machine label judged."""
+    p_correct: float
+    status: Literal["accepted", "proposed", "rejected"]
+    reasons: list[str] = Field(default_factory=list)
+    signals: dict[str, float] = Field(default_factory=dict)
+
+
+class HumanLabel(BaseModel):
+    """A person's answer (or a seed label): ``label`` None sets the item aside."""
+
+    id: str
+    round: int
+    label: str | None
+    kind: HumanKind
+    shown: str | None = None
+    """The machine label the person was shown (None for blind audits, explores and seeds)."""
+    machine_label: str | None = None
+    """The machine's label for the item when the person answered, shown or not (the critic learns from it)."""
+    reviewer: str = ""
+
+
+class LabelStore:
+    """``labels.sqlite`` in the run folder; safe across threads, one writer process at a time (the run lock)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        try:
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as error:
+            raise RunError(f"{path}: the label store is damaged ({error}); restore it from a backup") from None
+        self._lock = threading.Lock()
+
+    def _write(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
+        rows = list(rows)
+        if not rows:
+            return
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(sql, rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # -- machine lane -------------------------------------------------------------------------------
+    def put_machine(self, labels: Iterable[MachineLabel]) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO machine (id, round, label, confidence, annotator, synthetic, body) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                (m.id, m.round, m.label, m.confidence, m.annotator, int(m.synthetic), m.model_dump_json())
+                for m in labels
+            ),
+        )
+
+    def machine(self, *, before_round: int | None = None) -> dict[str, MachineLabel]:
+        """Every annotation (of rounds before ``before_round`` when given), by item id."""
+        sql, args = "SELECT body FROM machine", ()
+        if before_round is not None:
+            sql, args = sql + " WHERE round < ?", (before_round,)
+        return {
+            m.id: m
+            for m in (MachineLabel.model_validate_json(row[0]) for row in self._read(sql + " ORDER BY rowid", args))
+        }
+
+    def machine_for(self, ids: list[str]) -> dict[str, MachineLabel]:
+        """The annotations of these ids (those that have one)."""
+        out: dict[str, MachineLabel] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for (body,) in self._read(f"SELECT body FROM machine WHERE id IN ({marks})", tuple(chunk)):
+                label = MachineLabel.model_validate_json(body)
+                out[label.id] = label
+        return out
+
+    def machine_ids(self) -> set[str]:
+        return {row[0] for row in self._read("SELECT id FROM machine")}
+
+    def annotated_in(self, round_number: int) -> int:
+        """Annotations made (or refreshed) in a round."""
+        return self._read("SELECT COUNT(*) FROM machine WHERE round = ?", (round_number,))[0][0]
+
+    # -- verdicts -----------------------------------------------------------------------------------
+    def put_verdicts(self, verdicts: Iterable[StoredVerdict]) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO verdicts (id, round, p_correct, status, body) VALUES (?, ?, ?, ?, ?)",
+            ((v.id, v.round, v.p_correct, v.status, v.model_dump_json()) for v in verdicts),
+        )
+
+    def verdicts(self) -> dict[str, StoredVerdict]:
+        return {
+            v.id: v for v in (StoredVerdict.model_validate_json(r[0]) for r in self._read("SELECT body FROM verdicts"))
+        }
+
+    def drop_verdicts(self, ids: Iterable[str]) -> None:
+        """Forget verdicts on labels a person has since given (their label is the person's now)."""
+        self._write("DELETE FROM verdicts WHERE id = ?", ((i,) for i in ids))
+
+    # -- human lane ---------------------------------------------------------------------------------
+    def put_human(self, answers: Iterable[HumanLabel]) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO human (id, round, label, kind, shown, machine_label, reviewer) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ((h.id, h.round, h.label, h.kind, h.shown, h.machine_label, h.reviewer) for h in answers),
+        )
+
+    def human(self, *, before_round: int | None = None) -> dict[str, HumanLabel]:
+        """Every answer and seed label (of rounds before ``before_round`` when given), by item id."""
+        sql, args = "SELECT id, round, label, kind, shown, machine_label, reviewer FROM human", ()
+        if before_round is not None:
+            sql, args = sql + " WHERE round < ?", (before_round,)
+        keys = ("id", "round", "label", "kind", "shown", "machine_label", "reviewer")
+        return {
+            row[0]: HumanLabel(**dict(zip(keys, row, strict=True))) for row in self._read(sql + " ORDER BY rowid", args)
+        }
+
+    def counts(self) -> dict[str, int]:
+        """Labels by status: seed, human, set_aside, accepted, proposed, rejected, failed (machine gave none)."""
+        out = dict.fromkeys(("seed", "human", "set_aside", "accepted", "proposed", "rejected", "failed"), 0)
+        for kind, answered, count in self._read(
+            "SELECT kind = 'seed', label IS NOT NULL, COUNT(*) FROM human GROUP BY 1, 2"
+        ):
+            out["seed" if kind and answered else "human" if answered else "set_aside"] += count
+        for status, count in self._read(
+            "SELECT status, COUNT(*) FROM verdicts WHERE id NOT IN (SELECT id FROM human) GROUP BY status"
+        ):
+            out[status] += count
+        (failed,) = self._read("SELECT COUNT(*) FROM machine WHERE label IS NULL AND id NOT IN (SELECT id FROM human)")[
+            0
+        ]
+        out["failed"] = failed
+        return out
+
+    def put_meta(self, key: str, value: str) -> None:
+        self._write("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [(key, value)])
+
+    def meta(self, key: str) -> str | None:
+        rows = self._read("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,96 @@
+"""The run's wiring: every part a run uses (memory, label store, LLM, agents, strategy), built from its project."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from labelgraph.agents.annotator import Annotator, EmbeddedAnnotator
+from labelgraph.agents.critic import CalibratedCritic
+from labelgraph.agents.generator import LLMGenerator
+from labelgraph.agents.llm_selector import LLMSelector
+from labelgraph.config import ProjectConfig
+from labelgraph.embeddings import get_embedder
+from labelgraph.errors import PluginError
+from labelgraph.graphs.context import RunContext
+from labelgraph.labelstore import LabelStore
+from labelgraph.llm import LLMClient
+from labelgraph.memory import Memory
+from labelgraph.plugins import load_object
+from labelgraph.strategies import Strategy, get_strategy
+from labelgraph.synthetic import SyntheticStore
+from labelgraph.tools import LoadedTools, load_tools
+from labelgraph.workspace import Workspace
+
+__all__ = ["BUILT_IN_ANNOTATORS", "build_context", "check_plugins"]
+
+BUILT_IN_ANNOTATORS = {"embedded", "llm", "none"}
+
+
+def check_plugins(config: ProjectConfig, *, given: dict[str, Any] | None = None) -> None:
+    """Resolve the project's strategy, annotator and tools by name; PluginError for any that does not resolve."""
+    given = given or {}
+    if "strategy" not in given and config.strategy != "llm":
+        get_strategy(config.strategy)
+    if "annotator" not in given and config.annotator not in BUILT_IN_ANNOTATORS:
+        load_object(config.annotator, kind="annotator")
+    load_tools(config.tools, memory=None)
+
+
+def _annotator(config: ProjectConfig, llm: LLMClient | None, tools: LoadedTools) -> Annotator | None:
+    spec = config.annotator
+    if spec == "none":
+        return None
+    if spec == "embedded":
+        return EmbeddedAnnotator(config.labels, get_embedder(config.embedding_model), k=config.neighbours)
+    if spec == "llm":
+        from labelgraph.agents.llm_annotator import LLMAnnotator
+
+        assert llm is not None, "config validation requires an llm section"
+        return LLMAnnotator(
+            config.labels, llm, examples=min(config.neighbours, 8), tools=tools.tools, tool_steps=config.tool_steps
+        )
+    factory = load_object(spec, kind="annotator")
+    annotator = factory(config) if callable(factory) else factory
+    if not isinstance(annotator, Annotator):
+        raise PluginError(f"annotator {spec!r} has no name and annotate(items, vectors, neighbours)")
+    return annotator
+
+
+def build_context(
+    workspace: Workspace,
+    *,
+    annotator: Annotator | str | None = "project",
+    critic: CalibratedCritic | None = None,
+    strategy: Strategy | None = None,
+) -> RunContext:
+    """Everything the graph's nodes use, from the run folder's settings; ``annotator``, ``critic`` and
+    ``strategy`` replace the project's (evals pass simulated annotators; ``annotator=None`` turns the machine
+    lane off)."""
+    config = workspace.config
+    memory = (
+        Memory.server(config.memory.url, collection=workspace.thread_id, embedding_model=config.embedding_model)
+        if config.memory.url
+        else Memory.embedded(workspace.memory_path, embedding_model=config.embedding_model)
+    )
+    llm = LLMClient(config.llm, workspace.path / "llm_cache.sqlite") if config.llm else None
+    tools = load_tools(config.tools, memory=memory)
+    judge = None
+    if config.critic_llm and llm is not None:
+        from labelgraph.agents.llm_critic import LLMJudge
+
+        judge = LLMJudge(config.labels, llm)
+    return RunContext(
+        workspace=workspace,
+        memory=memory,
+        store=LabelStore(workspace.path / "labels.sqlite"),
+        strategy=strategy or get_strategy("hybrid" if config.strategy == "llm" else config.strategy),
+        annotator=_annotator(config, llm, tools) if annotator == "project" else annotator,  # type: ignore[arg-type]
+        critic=critic or CalibratedCritic(config.label_names, config.critic, seed=config.random_seed),
+        llm=llm,
+        judge=judge,
+        voters=tools.voters,
+        embedder=get_embedder(config.embedding_model),
+        synthetic=SyntheticStore(workspace.path / "synthetic.sqlite"),
+        generator=LLMGenerator(config.labels, llm, config.generator) if config.generator and llm else None,
+        selector_llm=LLMSelector(config.labels, llm) if config.strategy == "llm" and llm else None,
+    )

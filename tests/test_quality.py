@@ -1,0 +1,88 @@
+"""The quality target: the accepted set's estimate, its lower bound, and the fixed-sequence walk."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from labelgraph.quality import decide, wilson
+
+
+def simulate(n: int, checks: int, seed: int, *, calibrated: bool = True):
+    """A pool of machine labels whose p_correct is right (or 5 points too optimistic), and random checks."""
+    rng = np.random.default_rng(seed)
+    truth_p = rng.beta(12, 1, size=n)  # most labels likely right, a tail of doubtful ones
+    right = rng.random(n) < truth_p
+    p = truth_p if calibrated else np.clip(truth_p + 0.05, 0, 1)
+    checked = rng.choice(n, checks, replace=False)
+    rest = np.setdiff1d(np.arange(n), checked)
+    return p, right, checked, rest
+
+
+def run(p, right, checked, rest, target, prior_strength=20.0):
+    return decide(
+        p[rest],
+        ["a"] * len(rest),
+        checked_p=p[checked],
+        checked_right=right[checked],
+        checked_labels=["a"] * len(checked),
+        audited_labels=["a"] * len(checked),
+        audited_right=right[checked],
+        pool_size=len(p),
+        covered=len(checked),
+        target=target,
+        confidence=0.9,
+        prior_strength=prior_strength,
+    )
+
+
+def test_the_accepted_set_meets_the_target_and_the_estimate_is_close():
+    misses, errors, empty = 0, [], 0
+    for seed in range(40):
+        p, right, checked, rest = simulate(3000, 200, seed)
+        decision = run(p, right, checked, rest, target=0.95)
+        accepted = decision.accepted
+        if not accepted.any():  # the first testable set can fail by bad luck, and the walk stops there
+            empty += 1
+            continue
+        truth = right[rest][accepted].mean()
+        misses += truth < 0.95
+        errors.append(decision.estimate.accuracy - truth)
+        assert decision.estimate.lower <= decision.estimate.accuracy <= decision.estimate.upper
+    assert empty <= 2
+    assert misses <= 8  # a one-sided 90% bound: about 4 in 40 may miss, rarely many more
+    assert abs(np.mean(errors)) < 0.01 and np.max(np.abs(errors)) < 0.05  # seen: mean +0.006, std 0.012
+
+
+def test_an_overconfident_model_is_corrected_by_the_checks():
+    p, right, checked, rest = simulate(3000, 300, 7, calibrated=False)
+    decision = run(p, right, checked, rest, target=0.95)
+    truth = right[rest][decision.accepted].mean()
+    model_alone = p[rest][decision.accepted].mean()
+    assert abs(decision.estimate.accuracy - truth) < abs(model_alone - truth)
+
+
+def test_nothing_is_accepted_without_checks_or_when_the_target_is_out_of_reach():
+    p, right, checked, rest = simulate(2000, 200, 3)
+    none_checked = decide(
+        p, ["a"] * len(p), checked_p=np.zeros(0), checked_right=np.zeros(0, dtype=bool), checked_labels=[],
+        audited_labels=[], audited_right=np.zeros(0, dtype=bool), pool_size=len(p), covered=0, target=0.9,
+        confidence=0.9, prior_strength=20,
+    )  # fmt: skip
+    assert not none_checked.accepted.any() and none_checked.estimate.accuracy is None
+    out_of_reach = run(p, right, checked, rest, target=0.999)
+    assert not out_of_reach.accepted.any() and out_of_reach.audit_region.any()  # audits go where the test failed
+
+
+def test_a_stricter_target_accepts_a_subset_and_the_curve_is_nested():
+    p, right, checked, rest = simulate(3000, 250, 11)
+    loose, strict = run(p, right, checked, rest, 0.9), run(p, right, checked, rest, 0.97)
+    assert strict.accepted.sum() < loose.accepted.sum() and not (strict.accepted & ~loose.accepted).any()
+    sizes = [point.labels for point in loose.estimate.curve]
+    assert sizes == sorted(sizes) and loose.estimate.curve[-1].coverage == pytest.approx(1.0)
+
+
+def test_wilson_interval():
+    low, high = wilson(97, 100, 0.8)
+    assert 0.93 < low < 0.95 < 0.98 < high < 0.99
+    assert wilson(0, 0, 0.9) == (0.0, 1.0)
