@@ -210,9 +210,10 @@ class ProjectConfig(BaseModel):
     strategy: str = "hybrid"
     annotator: str = Field("embedded", description="embedded | llm | none | module:factory")
     critic: CriticSettings = CriticSettings()
-    student_learns_from: Literal["accepted", "all"] = Field(
-        "accepted",
-        description="machine labels the student trains on, weighted by p_correct: accepted ones, or proposals too",
+    student_learns_from: Literal["auto", "accepted", "all"] = Field(
+        "auto",
+        description="machine labels the student trains on, weighted by p_correct: accepted ones, proposals too, "
+        "or (auto) proposals too once blind checks show the machine more often right than the student",
     )
     machine: MachineSettings = MachineSettings()
     quality: QualitySettings = QualitySettings()

@@ -42,7 +42,7 @@ quality:                  # machine labels are accepted while the accepted set i
 #   folds: 5              # folds of the out-of-fold consensus model
 #   consensus_rows: 5000  # most machine labels the consensus model trains on
 #   neighbours: 10        # nearest texts consulted for agreement
-# student_learns_from: accepted   # accepted machine labels (weighted by p_correct), or all (proposals too)
+# student_learns_from: auto   # accepted machine labels (by p_correct); proposals too: all, or auto when they help
 neighbours: 10            # labelled neighbours the annotator consults (the LLM's demonstrations)
 # embedding_model: minilm # the bundled all-MiniLM-L6-v2, or a sentence-transformers name or module:factory
 

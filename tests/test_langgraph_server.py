@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 
+from labelgraph.labelstore import LabelStore
 from labelgraph.run import Project
 from tests.conftest import ROOT
 from tests.service_helpers import console_script, free_port, wait_until_up
@@ -53,4 +54,6 @@ def test_interrupt_and_resume_over_the_langgraph_api(server, make_project, gold)
     state = client.threads.get_state(thread["thread_id"])
     values = state["values"]
     assert values["round"] == 2 and values["human_labels"] == 10
-    assert all(values["labels"][i]["label"] == gold[i] and values["labels"][i]["source"] == "human" for i in answers)
+    assert "labels" not in values  # labels live in the run folder's label store, not in the checkpoint
+    stored = LabelStore(run.workspace.path / "labels.sqlite").human()
+    assert all(stored[i].label == gold[i] and stored[i].kind != "seed" for i in answers)

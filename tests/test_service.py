@@ -63,7 +63,9 @@ def test_review_over_http_then_resume(make_project, gold, tmp_path):
         assert changed.status_code == 409 and "other settings (changed: budget)" in changed.json()["detail"]
 
         exported = client.get(f"/runs/{name}/export").text.splitlines()
-        assert len(exported) == status["labels"] and json.loads(exported[0])["source"]
+        counts = status["counts"]
+        assert len(exported) == sum(counts[k] for k in ("seed", "human", "accepted", "proposed"))
+        assert {json.loads(row)["status"] for row in exported} <= {"seed", "human", "accepted", "proposed"}
         assert client.get(f"/runs/{name}/metrics").json()[0]["round"] == 1
         with client.stream("GET", f"/runs/{name}/events") as events:
             line = next(line for line in events.iter_lines() if line.startswith("data: "))

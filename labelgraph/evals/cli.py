@@ -33,8 +33,8 @@ def eval_command(
     ] = 0.95,
     audit: Annotated[float, typer.Option(help="Share of acceptable machine labels audited blind.")] = 0.05,
     student_learns_from: Annotated[
-        str, typer.Option(help="Machine labels the student trains on: accepted, or all (proposals too).")
-    ] = "accepted",
+        str, typer.Option(help="Machine labels the student trains on: auto, accepted, or all (proposals too).")
+    ] = "auto",
     llm_model: Annotated[str | None, typer.Option(help="For --annotator llm: the model.")] = None,
     llm_base_url: Annotated[str | None, typer.Option(help="For --annotator llm: an OpenAI-compatible URL.")] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder (default evals/DATASET-ANNOTATOR).")] = None,

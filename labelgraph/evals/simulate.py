@@ -46,7 +46,7 @@ class EvalSpec(BaseModel):
     critic: Literal["on", "off"] = "on"
     quality_target: float = Field(0.95, gt=0, le=1)
     audit: float = Field(0.05, ge=0, le=1)
-    student_learns_from: Literal["accepted", "all"] = "accepted"
+    student_learns_from: Literal["auto", "accepted", "all"] = "auto"
 
     @model_validator(mode="after")
     def _consistent(self) -> EvalSpec:

@@ -50,6 +50,8 @@ class RunContext:
     student_spec: str = "logreg"
     _rows: dict[str, int] = field(default_factory=dict, repr=False)
     _student: tuple[str, StudentModel] | None = field(default=None, repr=False)
+    signal_cache: tuple[Any, np.ndarray] | None = field(default=None, repr=False)
+    """The critic's signals of the current round (see ``graphs.critique``): derived data, never checkpointed."""
 
     def __post_init__(self) -> None:
         self._rows = {item.id: row for row, item in enumerate(self.workspace.items)}
@@ -97,8 +99,11 @@ class RunContext:
 
     def training_set(self) -> dict[str, tuple[str, float]]:
         """What the student learns from, by id: (label, weight). People's labels weigh 1, accepted machine
-        labels their ``p_correct`` (with ``student_learns_from: all``, proposals too)."""
-        taken = {"accepted"} if self.config.student_learns_from == "accepted" else {"accepted", "proposed"}
+        labels their ``p_correct``; proposals too with ``student_learns_from: all``, or with ``auto`` once the
+        last round found the machine more often right than the student (``graphs.learning.machine_beats_student``)."""
+        mode = self.config.student_learns_from
+        proposals = mode == "all" or (mode == "auto" and self.store.meta("student_uses_proposals") == "yes")
+        taken = {"accepted", "proposed"} if proposals else {"accepted"}
         out = {
             verdict.id: (label, verdict.p_correct)
             for verdict in self.store.verdicts().values()

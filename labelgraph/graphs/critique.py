@@ -64,13 +64,34 @@ class Assessment:
         return out
 
 
+def _round_signals(context: RunContext, round_number: int) -> tuple[list[MachineLabel], np.ndarray]:
+    """The machine labels open when the round's critique began, and their signals from people's labels of
+    earlier rounds. Computed once a round (critique and train share them) and the same after a crash."""
+    human = context.store.human(before_round=round_number)
+    machine = context.store.machine(before_round=round_number + 1)
+    open_labels = [m for m in machine.values() if m.label is not None and m.id not in human]
+    key = (round_number, hash(tuple(m.id for m in open_labels)))
+    if context.signal_cache is not None and context.signal_cache[0] == key:
+        return open_labels, context.signal_cache[1]
+    labelled = {h.id: h.label for h in human.values() if h.label is not None}
+    human_ids = sorted(labelled)
+    features = context.critic.signals(
+        open_labels,
+        context.vectors([m.id for m in open_labels]),
+        context.vectors(human_ids),
+        [labelled[i] for i in human_ids],  # type: ignore[misc]
+    )
+    context.signal_cache = (key, features)
+    return open_labels, features
+
+
 def assess(context: RunContext, round_number: int, *, answers_before: int) -> Assessment:
-    """Score every unchecked machine label of rounds up to ``round_number`` with people's answers of rounds
-    before ``answers_before``. Checked labels are learnt from with the signals they had when a person saw them."""
+    """Score every unchecked machine label of rounds up to ``round_number``, calibrated on people's answers of
+    rounds before ``answers_before``. Checked labels are learnt from with the signals they had when a person saw
+    them; signals use people's labels of earlier rounds."""
     config = context.config
     store = context.store
     human = store.human(before_round=answers_before)
-    machine = store.machine(before_round=round_number + 1)
     stored = store.verdicts()
     labelled = {h.id: h.label for h in human.values() if h.label is not None}
     checked = [
@@ -78,16 +99,13 @@ def assess(context: RunContext, round_number: int, *, answers_before: int) -> As
         for h in human.values()
         if h.label is not None and h.machine_label is not None and h.id in stored and stored[h.id].signals
     ]
-    open_labels = [m for m in machine.values() if m.label is not None and m.id not in human]
-    rejected = [m for m in open_labels if m.intended is not None and m.label != m.intended]
-    candidates = [m for m in open_labels if m.intended is None or m.label == m.intended]
-    human_ids = sorted(labelled)
-    features = context.critic.signals(
-        candidates,
-        context.vectors([m.id for m in candidates]),
-        context.vectors(human_ids),
-        [labelled[i] for i in human_ids],
-    )
+    open_labels, open_features = _round_signals(context, round_number)
+    keep = [row for row, m in enumerate(open_labels) if m.id not in human]
+    off_target = {m.id for m in open_labels if m.intended is not None and m.label != m.intended}
+    rejected = [open_labels[row] for row in keep if open_labels[row].id in off_target]
+    rows = [row for row in keep if open_labels[row].id not in off_target]
+    candidates = [open_labels[row] for row in rows]
+    features = open_features[rows].reshape(len(rows), len(SIGNALS))
     checked_features = np.array([[v.signals.get(name, 0.0) for name in SIGNALS] for _, v in checked]).reshape(
         len(checked), len(SIGNALS)
     )
@@ -203,5 +221,7 @@ def critique(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             verdict.p_correct if verdict else None,
             verdict.reasons if verdict else [],
         )
+        if kind == "explore" and item_id in state.why:  # the LLM selector says why it picked the text
+            review.reasons.append(f"picked by the LLM: {state.why[item_id]}")
         pending.append(review.model_copy(update={"round": state.round}).model_dump(mode="json"))
     return {"pending": pending}

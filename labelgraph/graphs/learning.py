@@ -7,6 +7,8 @@ from collections import Counter
 from typing import Any
 
 from langgraph.runtime import Runtime
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from labelgraph.data import LabelRecord
 from labelgraph.graphs.context import RunContext
@@ -91,6 +93,7 @@ def train(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     context.store.put_verdicts(assessment.verdicts(state.round))
     estimate = assessment.estimate
     context.store.put_meta("estimate", estimate.model_dump_json())
+    context.store.put_meta("student_uses_proposals", "yes" if machine_beats_student(context) else "no")
     training = context.training_set()
     student = context.student(training)
     workspace = context.workspace
@@ -131,6 +134,28 @@ def train(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     if config.stop_when_stable is not None:
         summary.stability = prediction_agreement(context, student, state.round, config.stop_when_stable.sample)
     return {"history": [summary], "stop_reason": _stop_reason(state, context, summary, spent)}
+
+
+def machine_beats_student(context: RunContext) -> bool:
+    """Whether the machine's labels were right more often than the student on the texts people checked blind
+    (explores and audits), the student judged out of fold on people's labels: then the student gains from the
+    machine's proposals too. An annotator no better than the student only adds noise."""
+    human = [h for h in context.store.human().values() if h.label is not None]
+    blind = [h for h in human if h.kind in {"explore", "audit"} and h.machine_label is not None]
+    names = {h.label for h in human}
+    if len(blind) < 10 or len(names) < 2:
+        return False
+    machine_right = sum(h.machine_label == h.label for h in blind) / len(blind)
+    folds = min(5, min(Counter(h.label for h in human).values()))
+    if folds < 2:
+        return True  # too few labels of some class to judge the student: it cannot be the better one
+    vectors = context.vectors([h.id for h in human])
+    labels = [h.label for h in human]
+    model = LogisticRegression(C=10.0, max_iter=2000, random_state=context.config.random_seed)
+    predicted = cross_val_predict(model, vectors, labels, cv=StratifiedKFold(folds, shuffle=True, random_state=0))
+    at = {h.id: row for row, h in enumerate(human)}
+    student_right = sum(predicted[at[h.id]] == h.label for h in blind) / len(blind)
+    return machine_right > student_right
 
 
 def _coverage(context: RunContext) -> float:
