@@ -55,9 +55,6 @@ class QualitySettings(BaseModel):
     explore: float = Field(
         0.3, ge=0, le=1, description="share of each human batch kept for the strategy's picks (the rest: fixes)"
     )
-    prior_strength: float = Field(
-        20, ge=0, description="checks the calibrated p_correct is worth in a set's accuracy estimate (0: checks alone)"
-    )
     min_checks: int = Field(30, ge=1, description="checks a set needs inside it before it can be accepted")
 
 

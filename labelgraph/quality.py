@@ -1,13 +1,16 @@
 """How right is the accepted set, and how much may be accepted: a model-assisted estimate and a fixed-sequence test.
 
-Candidate sets are the top 5%, 10%, ... of unchecked machine labels by ``p_correct``. For a set S the estimate is
-the calibrated model's mean ``p_correct`` over S, corrected by the mean residual (right - p_correct, out of fold)
-of the machine labels people checked inside S; the correction is shrunk towards zero as if the model were worth
-``prior_strength`` checks (prediction-powered inference with a prior; ``prior_strength: 0`` is plain PPI, which
-rests on the checks alone). The lower bound is one-sided at ``confidence``. Sets are taken from the most trusted
+Candidate sets are the top 5%, 10%, ... of unchecked machine labels by ``p_correct``. A set's accuracy is
+estimated by prediction-powered inference with power tuning (PPI++, Angelopoulos et al. 2023): the mean of
+``lam * p_correct`` over the set plus the mean of ``right - lam * p_correct`` (out of fold) over the machine labels
+people checked inside it, with ``lam`` chosen from the data to minimise the variance. The estimate is unbiased
+whatever ``lam`` and however good the calibration: a good model narrows the interval (``lam`` near 1), a poor
+one falls back on the checks alone (``lam`` near 0). One right and one wrong pseudo-check enter the variance,
+so a handful of all-right checks cannot claim certainty (as in the Wilson interval). The lower bound is one-sided
+at ``confidence``. Sets are taken from the most trusted
 down while the lower bound stays at or above the target, and the walk stops at the first failure (fixed-sequence
-testing, as in Learn-then-Test); a set with fewer than ``min_checks`` checks inside is not tested (its bound
-would be the prior's alone), which depends only on how many checks there are, not on their answers. Blind
+testing, as in Learn-then-Test); a set with fewer than ``min_checks`` checks inside is not tested, which
+depends only on how many checks there are, not on their answers. Blind
 audits are drawn uniformly from the first set that fails, so each answer goes where the next certification needs
 it; they are unbiased for it, and reported on their own too.
 """
@@ -87,19 +90,21 @@ class Decision(BaseModel):
     estimate: Estimate
 
 
-def _set_estimate(
-    p_set: np.ndarray, residuals: np.ndarray, prior_strength: float, z: float
-) -> tuple[float, float, float]:
-    """(point, lower bound, per-label variance) for a set with model scores ``p_set`` and checked ``residuals``."""
-    model = float(p_set.mean())
-    variance = float((p_set * (1 - p_set)).mean())
-    weight = len(residuals) + prior_strength
-    if weight == 0:
-        return model, -math.inf, variance
-    correction = float(residuals.sum()) / weight
-    spread = (float((residuals**2).sum()) + prior_strength * variance) / weight
-    point = min(1.0, max(0.0, model + correction))
-    return point, point - z * math.sqrt(max(spread, 1e-6) / weight), spread
+def _set_estimate(p_set: np.ndarray, checked_p: np.ndarray, right: np.ndarray, z: float) -> tuple[float, float]:
+    """(point, lower bound) for a set with model scores ``p_set`` and checks (``checked_p``, ``right``) inside it."""
+    n, big_n = len(right), len(p_set)
+    if n == 0 or big_n == 0:
+        return float(p_set.mean()) if big_n else 0.0, -math.inf
+    y, f = right.astype(float), checked_p
+    spread_f = float(np.var(np.concatenate([p_set, f])))
+    lam = 0.0
+    if n > 1 and spread_f > 0:
+        lam = float(np.clip(np.cov(y, f)[0, 1] / ((1 + n / big_n) * spread_f), 0.0, 1.0))
+    point = float(lam * p_set.mean() + (y - lam * f).mean())
+    padded = np.concatenate([y - lam * f, [1 - lam * f.mean(), -lam * f.mean()]])  # one right, one wrong pseudo-check
+    variance = lam**2 * float(np.var(p_set)) / big_n + float(np.var(padded, ddof=1)) / n
+    point = min(1.0, max(0.0, point))
+    return point, point - z * math.sqrt(variance)
 
 
 def decide(
@@ -115,7 +120,6 @@ def decide(
     covered: int,
     target: float,
     confidence: float,
-    prior_strength: float,
     min_checks: int = 30,
 ) -> Decision:
     """Accept the largest top set whose lower accuracy bound meets ``target`` (see the module's docstring).
@@ -127,7 +131,7 @@ def decide(
     p = np.asarray(p, dtype=float)
     labels_arr = np.asarray(labels, dtype=object)
     checked_p = np.asarray(checked_p, dtype=float)
-    residual = np.asarray(checked_right, dtype=float) - checked_p
+    checked_right = np.asarray(checked_right, dtype=bool)
     checked_labels_arr = np.asarray(checked_labels, dtype=object)
     z = float(norm.ppf(confidence))
     ranked = np.sort(p)[::-1]
@@ -143,7 +147,7 @@ def decide(
         seen.add(threshold)
         members = p >= threshold
         inside = checked_p >= threshold
-        point, lower, spread = _set_estimate(p[members], residual[inside], prior_strength, z)
+        point, lower = _set_estimate(p[members], checked_p[inside], checked_right[inside], z)
         n = int(members.sum())
         curve.append(
             CurvePoint(
@@ -160,9 +164,9 @@ def decide(
             accepted_at = threshold
         elif failed_at is None:
             failed_at = threshold
-            if point > target:  # checks that would lift the lower bound to the target, if the point estimate holds
-                total = z * z * spread / (point - target) ** 2
-                needed = max(0, math.ceil(total - prior_strength - int(inside.sum())))
+            if point > target and math.isfinite(lower):  # checks that would lift the bound, if the point holds
+                have = int(inside.sum())
+                needed = max(0, math.ceil(have * ((point - lower) / (point - target)) ** 2) - have)
     accepted = p >= accepted_at if accepted_at is not None else np.zeros(len(p), dtype=bool)
     region = p >= failed_at if failed_at is not None else np.zeros(len(p), dtype=bool)
     audited_right = np.asarray(audited_right, dtype=bool)
@@ -174,7 +178,7 @@ def decide(
         mine_checks = inside_all & (checked_labels_arr == name)
         mine_audits = audited_labels_arr == name
         k, m = int(audited_right[mine_audits].sum()), int(mine_audits.sum())
-        point = _set_estimate(p[mine], residual[mine_checks], prior_strength, z)[0] if mine.any() else None
+        point = _set_estimate(p[mine], checked_p[mine_checks], checked_right[mine_checks], z)[0] if mine.any() else None
         per_label[name] = LabelEstimate(
             accepted=int(mine.sum()),
             accuracy=round(point, 4) if point is not None else None,
@@ -192,13 +196,13 @@ def decide(
         confidence=confidence,
         target=target,
         threshold=round(accepted_at, 6) if accepted_at is not None else None,
-        checks=len(residual),
+        checks=len(checked_right),
         audits=audits,
         audits_right=audit_right,
         audit_interval=tuple(round(x, 4) for x in wilson(audit_right, audits, 2 * confidence - 1)),  # type: ignore[arg-type]
         basis=(
-            f"calibrated p_correct (worth {prior_strength:g} checks) corrected by "
-            f"{int(inside_all.sum())} checked machine labels inside the accepted set; {audits} blind audits in all"
+            f"prediction-powered: calibrated p_correct over the accepted set, corrected by the "
+            f"{int(inside_all.sum())} machine labels people checked inside it; {audits} blind audits in all"
         ),
         per_label=per_label,
         curve=curve,

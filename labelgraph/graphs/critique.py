@@ -126,8 +126,6 @@ def assess(context: RunContext, round_number: int, *, answers_before: int) -> As
         covered=sum(i in pool for i in labelled),
         target=config.quality.target_accuracy,
         confidence=config.quality.confidence,
-        # an unfitted calibration is the checks' own accuracy: no extra evidence beyond them
-        prior_strength=config.quality.prior_strength if calibration.fitted else 0.0,
         min_checks=config.quality.min_checks,
     )
     return Assessment(
