@@ -47,6 +47,9 @@ class QualitySettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    enabled: bool = Field(
+        True, description="false: accept every machine label unchecked (no quality target; a baseline for evals)"
+    )
     target_accuracy: float = Field(0.95, gt=0, le=1, description="accuracy the accepted machine labels must reach")
     confidence: float = Field(0.9, ge=0.5, lt=1, description="one-sided confidence of the lower bound")
     audit: float = Field(

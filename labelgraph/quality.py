@@ -11,8 +11,9 @@ at ``confidence``. Sets are taken from the most trusted
 down while the lower bound stays at or above the target, and the walk stops at the first failure (fixed-sequence
 testing, as in Learn-then-Test); a set with fewer than ``min_checks`` checks inside is not tested, which
 depends only on how many checks there are, not on their answers. Blind
-audits are drawn uniformly from the first set that fails, so each answer goes where the next certification needs
-it; they are unbiased for it, and reported on their own too.
+audits are drawn uniformly from the first set that fails (or, while no set has enough checks to be tested, from
+the first set), so each answer goes where the next certification needs it; they are unbiased for it, and
+reported on their own too.
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ def decide(
     curve: list[CurvePoint] = []
     accepted_at, failed_at, needed = None, None, 0
     seen: set[float] = set()
+    untested: tuple[float, int] | None = None  # the first set, while none has enough checks to be tested
     for step in range(1, STEPS + 1):
         if not len(p):
             break
@@ -159,6 +161,7 @@ def decide(
             )
         )
         if int(inside.sum()) < min_checks:  # too few checks to test (decided by their number, not outcome)
+            untested = untested or (threshold, min_checks - int(inside.sum()))
             continue
         if failed_at is None and lower >= target:
             accepted_at = threshold
@@ -167,6 +170,8 @@ def decide(
             if point > target and math.isfinite(lower):  # checks that would lift the bound, if the point holds
                 have = int(inside.sum())
                 needed = max(0, math.ceil(have * ((point - lower) / (point - target)) ** 2) - have)
+    if failed_at is None and accepted_at is None and untested is not None:
+        failed_at, needed = untested  # nothing testable yet: audits go to the first set until it can be tested
     accepted = p >= accepted_at if accepted_at is not None else np.zeros(len(p), dtype=bool)
     region = p >= failed_at if failed_at is not None else np.zeros(len(p), dtype=bool)
     audited_right = np.asarray(audited_right, dtype=bool)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from labelgraph.data import Item
 from labelgraph.evals.annotators import NoAnnotator, ReplayAnnotator, SimulatedAnnotator
 from labelgraph.evals.metrics import aulc, labels_to_reach, mean_std
+from labelgraph.labelstore import LabelStore
 from tests.conftest import EXAMPLE, invoke_cli, read_jsonl, write_jsonl
 
 
@@ -48,41 +51,179 @@ def test_replay_and_simulated_annotators(tmp_path):
     again = [a.label for a in simulated.annotate(many, np.zeros((2000, 2)), [[]] * 2000)]
     assert labels == again  # the same answers every time
 
+    # simulated:ACC:flat: the same answers, but a stated confidence that says nothing (1.0, a one-hot distribution)
+    flat = SimulatedAnnotator(gold, reference, ["negative", "positive"], accuracy=0.8, seed=1, informative=False)
+    answers = flat.annotate(many, np.zeros((2000, 2)), [[]] * 2000)
+    assert [a.label for a in answers] == labels
+    assert all(a.confidence == 1.0 and a.distribution[a.label] == 1.0 for a in answers)
+    informative = simulated.annotate(many[:4], np.zeros((4, 2)), [[]] * 4)
+    assert {a.confidence for a in informative} <= {0.3, 0.7}  # the reference probability of the label given
 
-def test_small_eval_through_the_cli(tmp_path):
+
+def eval_data(tmp_path):
+    """The example pool (with its gold labels) as an eval's train file, and 100 test texts."""
     gold = {row["id"]: row["label"] for row in read_jsonl(EXAMPLE / "gold.jsonl")}
     train = write_jsonl(
         tmp_path / "train.jsonl",
         [{"text": r["text"], "label": gold[r["id"]]} for r in read_jsonl(EXAMPLE / "pool.jsonl")],
     )
-    test = write_jsonl(tmp_path / "test.jsonl", read_jsonl(EXAMPLE / "test.jsonl")[:100])
+    return train, write_jsonl(tmp_path / "test.jsonl", read_jsonl(EXAMPLE / "test.jsonl")[:100])
+
+
+def run_folder_figures(run: Path) -> dict:
+    """What a finished eval run's own files say, read straight from its label store against its pool's gold."""
+    gold = {row["id"]: row["label"] for row in read_jsonl(run.parent / "pool.jsonl")}
+    seeds = len(read_jsonl(run.parent / "seed.jsonl"))
+    store = LabelStore(run / "labels.sqlite")
+    try:
+        human, verdicts = store.human(), store.verdicts()
+    finally:
+        store.close()
+    people = [h for h in human.values() if h.kind != "seed" and h.label is not None]
+    open_labels = {i: v for i, v in verdicts.items() if i not in human and v.status != "rejected"}
+    accepted = [v for v in open_labels.values() if v.status == "accepted"]
+    return {
+        "pool": len(gold),
+        "people": people,
+        "by_kind": dict(Counter(h.kind for h in people)),
+        "people_right": all(h.label == gold[h.id] for h in people),
+        "accepted": len(accepted),
+        "accepted_right": sum(v.label == gold[v.id] for v in accepted),
+        "coverage": round((seeds + len(people) + len(accepted)) / len(gold), 4),
+        "annotator_alone": round(float(np.mean([v.label == gold[i] for i, v in open_labels.items()])), 4),
+    }
+
+
+def test_small_eval_through_the_cli(tmp_path):
+    train, test = eval_data(tmp_path)
     out = tmp_path / "eval"
     args = ["eval", "--train", train, "--test", test, "--strategies", "random,margin", "--annotator", "simulated:0.85",
             "--seed-size", "6", "--batch-size", "10", "--budget", "20", "--seeds", "2", "--pool-size", "150",
-            "--out", out]  # fmt: skip
+            "--audit", "0.1", "--student-learns-from", "accepted", "--out", out]  # fmt: skip
     result = invoke_cli(*args)
     assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
     results = json.loads((out / "results.json").read_text())
-    assert set(results) >= {"curves", "summary", "reference", "routing", "simulation"}
+    assert set(results) >= {"curves", "summary", "reference", "lanes", "simulation", "spec"}
+    assert "routing" not in results
     assert results["simulation"]["annotator_is_simulated"] is True
+    spec = results["spec"]
+    assert (spec["quality_target"], spec["audit"], spec["student_learns_from"]) == (0.95, 0.1, "accepted")
     for strategy in ("random", "margin"):
         assert set(results["curves"][strategy]) == {"0", "1"}
-        for points in results["curves"][strategy].values():
-            assert points[0]["human_labels"] == 0 and points[-1]["human_labels"] == 20
-            assert {"human_labels", "labels", "macro_f1", "accuracy", "label_accuracy", "llm_cost"} <= set(points[-1])
-            assert all(0 <= p["label_accuracy"] <= 1 for p in points)
+        for seed, points in results["curves"][strategy].items():
+            assert [p["human_labels"] for p in points] == [0, 10, 20]
+            assert {"human_labels", "labels", "coverage", "accepted", "estimated_accuracy", "macro_f1", "accuracy",
+                    "by_kind", "llm_calls", "llm_cost"} <= set(points[-1])  # fmt: skip
+            assert all(sum(p["by_kind"].values()) == 10 for p in points[1:])  # a full batch each round
+            # the student learns from the seeds, people's labels and the accepted machine labels
+            assert all(p["labels"] == 6 + p["human_labels"] + p["accepted"] for p in points[1:])
+            assert all(0 <= p["macro_f1"] <= 1 for p in points)
+            lane = results["lanes"][f"{strategy}-s{seed}"]
+            figures = run_folder_figures(out / "runs" / f"{strategy}-s{seed}" / "run")
+            assert lane["pool"] == figures["pool"] == 150
+            assert lane["human_labels"] == len(figures["people"]) == 20 and figures["people_right"]
+            assert lane["human_by_kind"] == figures["by_kind"]
+            assert set(figures["by_kind"]) <= {"explore", "fix", "audit"}
+            # 20 answers cannot give a set the 30 checks it needs inside: nothing is accepted yet
+            assert lane["machine_accepted"] == figures["accepted"] == points[-1]["accepted"] == 0
+            assert lane["accepted_accuracy"] is None and lane["estimated_label_accuracy"] is None
+            assert lane["final_label_accuracy"] == 1.0  # seeds and a noiseless person's labels only
+            assert lane["coverage"] == figures["coverage"] == points[-1]["coverage"] == round(26 / 150, 4)
+            assert lane["annotator_alone"] == figures["annotator_alone"]
+            assert lane["routing_auroc"] is None or 0 <= lane["routing_auroc"] <= 1
+            assert lane["accuracy_coverage"] and lane["accuracy_coverage"][-1]["coverage"] == 1.0
         summary = results["summary"][strategy]
         assert summary["aulc"]["n"] == 2 and summary["aulc"]["std"] >= 0
+        assert summary["human_labels"]["mean"] == 20 and summary["machine_accepted"]["mean"] == 0
+        assert summary["accepted_accuracy"]["n"] == 0  # no seed accepted anything: no figure, not a zero
+        lanes = [results["lanes"][f"{strategy}-s{seed}"] for seed in (0, 1)]
+        assert summary["annotator_alone_accuracy"]["mean"] == pytest.approx(
+            np.mean([lane["annotator_alone"] for lane in lanes]), abs=1e-4
+        )
+    assert set(results["lanes"]) == {"random-s0", "random-s1", "margin-s0", "margin-s1"}
     assert 0 < results["reference"]["macro_f1"] <= 1
-    for name in ("learning_curves.png", "label_quality.png"):
+    for name in ("learning_curves.png", "coverage.png", "accuracy_coverage.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "| random |" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "| random |" in report and "| margin |" in report
+    assert "## The two lanes" not in report  # shown once some run accepted machine labels
 
     again = invoke_cli(*args)  # finished runs are reused: the same figures
     assert again.exit_code == 0
-    assert json.loads((out / "results.json").read_text())["curves"] == results["curves"]
+    reread = json.loads((out / "results.json").read_text())
+    assert reread["curves"] == results["curves"] and reread["lanes"] == results["lanes"]
     other = invoke_cli(*[("100" if arg == "150" else arg) for arg in args])  # another pool in the same folder
     assert other.exit_code == 2 and "was simulated on other data (pool.jsonl differs" in other.stderr, other.stderr
+
+
+def test_eval_reports_the_accepted_machine_labels_against_gold(tmp_path):
+    train, test = eval_data(tmp_path)
+    out = tmp_path / "eval"
+    result = invoke_cli(
+        "eval", "--train", train, "--test", test, "--strategies", "random", "--annotator", "simulated:0.85",
+        "--seed-size", "6", "--batch-size", "10", "--budget", "40", "--seeds", "1", "--pool-size", "150",
+        "--quality-target", "0.9", "--out", out,
+    )  # fmt: skip
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    results = json.loads((out / "results.json").read_text())
+    assert results["spec"]["quality_target"] == 0.9
+    lane = results["lanes"]["random-s0"]
+    figures = run_folder_figures(out / "runs" / "random-s0" / "run")
+    points = results["curves"]["random"]["0"]
+    # 40 checks: the critic accepts machine labels, and the eval measures them against gold
+    assert lane["machine_accepted"] == figures["accepted"] == points[-1]["accepted"] > 0
+    assert lane["accepted_accuracy"] == round(figures["accepted_right"] / figures["accepted"], 4)
+    assert lane["accepted_accuracy"] >= 0.9  # the quality target holds for the labels taken
+    assert lane["estimate_lower"] >= 0.9  # accepted because the lower bound met the target
+    assert lane["estimate_lower"] <= lane["estimated_label_accuracy"] <= lane["estimate_upper"]
+    error = lane["estimated_label_accuracy"] - lane["accepted_accuracy"]
+    assert lane["estimate_error"] == pytest.approx(error, abs=2e-4)
+    assert lane["coverage"] == figures["coverage"] == points[-1]["coverage"]
+    assert lane["coverage"] > round(46 / 150, 4)  # more of the pool than seeds and people's labels
+    assert lane["human_labels"] == 40 and lane["human_by_kind"] == figures["by_kind"]
+    assert lane["annotator_alone"] == figures["annotator_alone"]
+    assert lane["routing_auroc"] > 0.8  # p_correct ranks the right machine labels above the wrong ones
+    curve = lane["accuracy_coverage"]
+    assert [p["labels"] for p in curve] == sorted(p["labels"] for p in curve)
+    assert curve[-1]["true_accuracy"] == lane["annotator_alone"]  # every open machine label taken
+    summary = results["summary"]["random"]
+    assert summary["machine_accepted"]["mean"] == lane["machine_accepted"]
+    assert summary["accepted_accuracy"]["mean"] == lane["accepted_accuracy"]
+    report = (out / "report.md").read_text()
+    assert "## The two lanes" in report
+    row = f"| random-s0 | {lane['coverage']:.1%} | {lane['machine_accepted']} | {lane['accepted_accuracy']:.1%} |"
+    assert row in report
+    assert (out / "accuracy_coverage.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_critic_off_accepts_every_annotation(tmp_path):
+    train, test = eval_data(tmp_path)
+    out = tmp_path / "eval"
+    result = invoke_cli(
+        "eval", "--train", train, "--test", test, "--strategies", "random", "--annotator", "simulated:0.85",
+        "--seed-size", "6", "--batch-size", "10", "--budget", "20", "--seeds", "1", "--pool-size", "150",
+        "--critic", "off", "--out", out,
+    )  # fmt: skip
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    lane = json.loads((out / "results.json").read_text())["lanes"]["random-s0"]
+    figures = run_folder_figures(out / "runs" / "random-s0" / "run")
+    # the baseline for the critic: every machine label nobody checked is taken as it is
+    assert lane["coverage"] == 1.0
+    assert lane["machine_accepted"] == figures["accepted"] == 150 - 6 - 20
+    assert lane["accepted_accuracy"] == lane["annotator_alone"]
+
+
+def test_eval_names_the_files_it_wrote(tmp_path):
+    train, test = eval_data(tmp_path)
+    out = tmp_path / "eval"
+    result = invoke_cli(
+        "eval", "--train", train, "--test", test, "--strategies", "random", "--annotator", "none",
+        "--seed-size", "6", "--batch-size", "10", "--budget", "10", "--seeds", "1", "--pool-size", "60", "--out", out,
+    )  # fmt: skip
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    line = next(line for line in result.stdout.splitlines() if line.startswith("wrote "))
+    named = {name.strip().rsplit("/", 1)[-1] for name in line.removeprefix("wrote ").split(",")}
+    assert named == {path.name for path in out.iterdir() if path.is_file()}
 
 
 def test_unknown_dataset_is_a_clear_error(tmp_path):
@@ -126,9 +267,14 @@ def test_eval_with_the_llm_annotator_counts_calls_and_cost(tmp_path):
         )  # fmt: skip
         calls = len(server.requests)
     assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
-    points = json.loads((tmp_path / "eval" / "results.json").read_text())["curves"]["random"]["0"]
+    results = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert results["simulation"]["annotator_is_simulated"] is False
+    points = results["curves"]["random"]["0"]
     assert sum(p.get("llm_calls", 0) for p in points) == calls > 0
-    assert all(p.get("llm_tokens", 0) > 0 for p in points[1:])
+    assert all(p["llm_tokens"] > 0 for p in points[1:])  # the machine lane annotates every round
+    assert results["summary"]["random"]["llm_calls"]["mean"] == calls
+    # the scripted model answers with gold labels: every machine label the critic scored is right
+    assert results["lanes"]["random-s0"]["annotator_alone"] == 1.0
 
 
 def test_simulated_annotator_and_person_err_independently():

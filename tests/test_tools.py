@@ -66,23 +66,62 @@ def test_llm_annotator_calls_a_tool_then_answers(tmp_path):
 
 
 def test_a_voting_tool_is_weighed_and_reported(make_project, gold):
+    from examples.custom_tool.lexicon import sentiment_lexicon
+
     project = make_project(budget=40, batch_size=20)
     config = yaml.safe_load(project.read_text())
     config["tools"] = [{"path": LEXICON, "vote": True}]
     project.write_text(yaml.safe_dump(config))
     run = Project.from_yaml(project).start()
     run.step()
-    annotations = run._snapshot().values["annotations"]
-    voted = {i: a for i, a in annotations.items() if a["tool_votes"]}
-    assert voted, "the lexicon voted on none of the batch"
-    for item_id, annotation in voted.items():
-        review = next((p for p in run.pending_reviews() if p.id == item_id), None)
-        if annotation["tool_votes"]["sentiment_lexicon"] != annotation["label"]:
-            assert review is not None and any("labelling functions disagree" in r for r in review.reasons)
+    machine = run.store.machine()
+    texts = {item.id: item.text for item in run.context.items(sorted(machine))}
+    # every annotated text carries the function's own vote (an abstention casts none)
+    expected = {i: sentiment_lexicon.invoke({"text": texts[i]}) for i in machine}
+    assert {i: m.tool_votes for i, m in machine.items()} == {
+        i: ({"sentiment_lexicon": vote} if vote else {}) for i, vote in expected.items()
+    }
+    voted = [i for i, vote in expected.items() if vote]
+    assert voted and len(voted) < len(machine)
+
+    # the annotator weighs the vote: the same items annotated without it give the voted label less probability
+    ids = sorted(machine)
+    vectors = run.context.vectors(ids)
+    neighbours = run.context.memory.neighbours(vectors, run.config.neighbours)  # the seeds, as in round 1
+    plain = {a.id: a for a in run.context.annotator.annotate(run.context.items(ids), vectors, neighbours)}
+    for item_id in ids:
+        vote = expected[item_id]
+        if vote:
+            assert machine[item_id].distribution[vote] > plain[item_id].distribution[vote], item_id
+        else:
+            assert machine[item_id].distribution == plain[item_id].distribution, item_id
+
+    # the critic weighs it too: one signal, +1 for the machine's label, -1 against, and a reason when against
+    verdicts = run.store.verdicts()
+    judged = [i for i in ids if i in verdicts]
+    assert judged
+    against = [i for i in judged if expected[i] and expected[i] != verdicts[i].label]
+    assert against, "the lexicon disagreed with none of the machine labels"
+    for item_id in judged:
+        vote = expected[item_id]
+        assert verdicts[item_id].signals["tools"] == (0 if not vote else 1 if vote == verdicts[item_id].label else -1)
+        assert ("labelling functions vote against (1)" in verdicts[item_id].reasons) == (item_id in against)
+    fixes = [p for p in run.pending_reviews() if p.kind == "fix"]
+    assert fixes and all(p.reasons == verdicts[p.id].reasons for p in fixes)  # the person reads the same reasons
+
     status = run.run(SimulatedHuman(gold, run.config.label_names))
+    assert status.phase == "done" and status.human_labels == 40
+    machine = run.store.machine()
+    texts = {item.id: item.text for item in run.context.items(sorted(machine))}
+    votes = {i: vote for i in machine if (vote := sentiment_lexicon.invoke({"text": texts[i]}))}
+    people = {h.id: h.label for h in run.store.human().values() if h.label is not None and h.id in votes}
+    assert people  # some texts the lexicon voted on were labelled by the person
     lexicon = status.tools["sentiment_lexicon"]
-    assert 0 < lexicon["coverage"] <= 1 and 0 <= lexicon["agreement"] <= 1
-    assert lexicon["votes"] == sum(h["tools"]["sentiment_lexicon"]["voted"] for h in status.history)
+    assert lexicon["votes"] == len(votes)
+    assert lexicon["coverage"] == pytest.approx(len(votes) / len(machine), abs=1e-4)
+    agreement = sum(votes[i] == gold[i] for i in people) / len(people)  # the person answers with gold labels
+    assert lexicon["agreement"] == pytest.approx(agreement, abs=1e-4)
+    assert set(status.tools) == {"sentiment_lexicon"}
 
 
 def test_a_tool_module_in_the_current_folder_is_found_by_the_installed_command(make_project, tmp_path):

@@ -75,4 +75,4 @@ def eval_command(
         results = run_eval(spec, data, folder, on_run=lambda strategy, seed: progress.advance(task))
     write_report(results, folder)
     console.print(Markdown((folder / "report.md").read_text(encoding="utf-8").split("![")[0]))
-    console.print(f"wrote {folder}/results.json, report.md, learning_curves.png, label_quality.png")
+    console.print(f"wrote {folder}/results.json, report.md, learning_curves.png, coverage.png, accuracy_coverage.png")

@@ -1,18 +1,26 @@
-"""Write an eval's results: ``results.json``, ``report.md`` and PNG plots (learning curves with std bands,
-label quality against human labels).
+"""Write an eval's results: ``results.json``, ``report.md`` and PNG plots (learning curves and coverage with std
+bands, accuracy against coverage).
 
 results.json schema:
     dataset, pool, test, spec, simulation   what was run, and that the person (and any replay/simulated
                                              annotator) is a simulation
     reference: {labels, accuracy, macro_f1}  the same student on every gold training label
-    curves: {strategy: {seed: [point]}}      point = {round, human_labels, labels, macro_f1, accuracy,
-                                             label_accuracy, sent_to_person, llm_calls, llm_tokens, llm_cost}
-    routing: {"strategy-sSEED": {...}}       the labelled set's accuracy with the critic's routing, the
-                                             annotator's raw labels on the same items, items sent to the person
-    summary: {strategy: {figure: {mean, std, n}}}  aulc (area under macro-F1 vs human labels over 0..budget, / budget),
-                                             final_macro_f1, final_label_accuracy, human_labels, labels,
-                                             labels_to_90 / labels_to_95 (of full supervision), sent_to_person,
-                                             annotator_alone_accuracy, llm_cost
+    curves: {strategy: {seed: [point]}}      point = {round, human_labels, labels, coverage, accepted,
+                                             estimated_accuracy, macro_f1, accuracy, by_kind, llm_calls,
+                                             llm_tokens, llm_cost} (round 0: the student on the seed labels)
+    lanes: {"strategy-sSEED": {...}}         against gold at the end of the run: pool, coverage, machine_accepted,
+                                             accepted_accuracy (true), estimated_label_accuracy, estimate_lower,
+                                             estimate_upper, estimate_error, audits, human_labels, human_by_kind,
+                                             annotator_alone (the scored machine labels' accuracy), routing_auroc
+                                             (p_correct against right/wrong), final_label_accuracy (every label
+                                             the student trains on), accuracy_coverage (the estimated curve with
+                                             the true accuracy at each point)
+    summary: {strategy: {figure: {mean, std, n}}}  aulc (area under macro-F1 vs human labels over 0..budget, /
+                                             budget), final_macro_f1, final_macro_f1_share (of full supervision),
+                                             final_label_accuracy, human_labels, labels, coverage, machine_accepted,
+                                             accepted_accuracy, estimated_label_accuracy, estimate_lower,
+                                             estimate_error, routing_auroc, annotator_alone_accuracy,
+                                             labels_to_90 / labels_to_95 (of full supervision), llm_calls, llm_cost
 """
 
 from __future__ import annotations

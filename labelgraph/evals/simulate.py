@@ -130,7 +130,7 @@ def _project(spec: EvalSpec, dataset: Dataset, folder: Path, strategy: str, seed
     _write(folder / "test.jsonl", [{"text": i.text, "label": i.label} for i in dataset.test])
     quality: dict[str, Any] = {"target_accuracy": spec.quality_target, "audit": spec.audit}
     if spec.critic == "off":  # every annotation accepted as it is: the baseline for the critic
-        quality = {"target_accuracy": 1e-9, "audit": 0.0}
+        quality = {"enabled": False, "audit": 0.0}
     config = ProjectConfig(
         name=f"{dataset.name}-{strategy}-s{seed}",
         pool=folder / "pool.jsonl",

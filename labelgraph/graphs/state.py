@@ -44,7 +44,6 @@ class RoundSummary(BaseModel):
     llm_tokens: int = 0
     llm_cost: float = 0.0
     stability: float | None = None
-    tools: dict[str, dict[str, int]] = Field(default_factory=dict)
 
 
 class LoopState(BaseModel):
