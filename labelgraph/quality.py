@@ -122,12 +122,14 @@ def decide(
     target: float,
     confidence: float,
     min_checks: int = 30,
+    accept_all: bool = False,
 ) -> Decision:
     """Accept the largest top set whose lower accuracy bound meets ``target`` (see the module's docstring).
 
     ``p``, ``labels``: the candidates (machine labels nobody checked). ``checked_*``: machine labels a person
     checked, with their out-of-fold p_correct, whether they were right and the machine's label. ``audited_*``:
     the blind audits among them. ``covered``: labels outside the candidates (people's, seeds) for coverage.
+    ``accept_all``: no target (a baseline): every candidate is accepted and the estimate is that of them all.
     """
     p = np.asarray(p, dtype=float)
     labels_arr = np.asarray(labels, dtype=object)
@@ -170,7 +172,9 @@ def decide(
             if point > target and math.isfinite(lower):  # checks that would lift the bound, if the point holds
                 have = int(inside.sum())
                 needed = max(0, math.ceil(have * ((point - lower) / (point - target)) ** 2) - have)
-    if failed_at is None and accepted_at is None and untested is not None:
+    if accept_all and len(p):
+        accepted_at = float(ranked[-1])
+    elif failed_at is None and accepted_at is None and untested is not None:
         failed_at, needed = untested  # nothing testable yet: audits go to the first set until it can be tested
     accepted = p >= accepted_at if accepted_at is not None else np.zeros(len(p), dtype=bool)
     region = p >= failed_at if failed_at is not None else np.zeros(len(p), dtype=bool)
@@ -205,7 +209,8 @@ def decide(
         audits=audits,
         audits_right=audit_right,
         audit_interval=tuple(round(x, 4) for x in wilson(audit_right, audits, 2 * confidence - 1)),  # type: ignore[arg-type]
-        basis=(
+        basis=("quality target off: every machine label accepted unchecked; " if accept_all else "")
+        + (
             f"prediction-powered: calibrated p_correct over the accepted set, corrected by the "
             f"{int(inside_all.sum())} machine labels people checked inside it; {audits} blind audits in all"
         ),

@@ -30,6 +30,7 @@ machine:                  # the machine lane: the annotator labels the pool in b
   scope: all              # all | a number of texts | a share of the pool (0 to 1)
   # per_round: 200        # texts a round (default: all at once; an LLM: 25 per unit of llm.concurrency)
 quality:                  # machine labels are accepted while the accepted set is shown to be this right
+  # enabled: true         # false: accept every machine label unchecked (no target; a baseline)
   target_accuracy: 0.95   # the accepted labels' accuracy must reach this...
   confidence: 0.9         # ...as a lower bound at this confidence, not a point guess
   audit: 0.05             # share of acceptable labels you check blind (their label hidden): the unbiased estimate

@@ -4,20 +4,33 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import yaml
 
+from labelgraph.config import CriticSettings, ProjectConfig, QualitySettings
 from tests.conftest import read_jsonl, run_cli, write_jsonl
 
 
 def test_run_pause_review_resume_export(make_project, gold, tmp_path):
     project = make_project(budget=20)
+    planned = run_cli("run", project, "--dry-run")
+    assert planned.returncode == 0, planned.stderr
+    assert "the machine lane annotates 120 texts" in planned.stdout and "in all: 0 calls" in planned.stdout
+    assert not (tmp_path / "run").exists()  # a dry run runs nothing
+
     first = run_cli("run", project)
     assert first.returncode == 0, first.stderr
+    assert "round 1  select: 120 texts for the machine, 10 picks for you" in first.stdout
+    asked = re.search(r"critique: (\d+) for you \(([^)]*)\)", first.stdout)
+    assert asked is not None, first.stdout
+    kinds = dict(part.split(" ")[::-1] for part in asked.group(2).split(", "))
+    assert int(asked.group(1)) == 10 == sum(map(int, kinds.values())) and set(kinds) <= {"fix", "audit", "explore"}
     assert "10 items wait for review" in first.stdout
 
     status = json.loads(run_cli("status", project, "--json").stdout)
     assert status["phase"] == "paused" and len(status["pending"]) == 10
+    assert status["counts"]["proposed"] == 120 and status["machine_todo"] == 0  # the pool annotated in bulk
     run_dir = status["run"]
 
     answers = write_jsonl(tmp_path / "answers.jsonl", [{"id": i, "label": gold[i]} for i in status["pending"]])
@@ -32,18 +45,46 @@ def test_run_pause_review_resume_export(make_project, gold, tmp_path):
         write_jsonl(answers, [{"id": i, "label": gold[i]} for i in pending])
         if pending:
             assert run_cli("review", run_dir, "--answers", answers).returncode == 0
+    assert "done: human-label budget spent" in resumed.stdout and "labelgraph export" in resumed.stdout
 
     final = json.loads(run_cli("status", run_dir, "--json").stdout)
     assert final["human_labels"] == 20 and final["stop_reason"].startswith("human-label budget")
+    counts = final["counts"]
+    assert counts["seed"] == 6 and counts["human"] == 20 and counts["set_aside"] == 0
+    assert counts["accepted"] + counts["proposed"] == 120 - 20  # every other pool text has a machine label
+    assert [h["human_labels"] for h in final["history"]] == [10, 20]
+    text = run_cli("status", run_dir)
+    assert text.returncode == 0, text.stderr
+    assert "human labels: 20 of 20" in text.stdout and "phase: done" in text.stdout
 
     out_jsonl, out_csv = tmp_path / "labels.jsonl", tmp_path / "labels.csv"
     assert run_cli("export", run_dir, "-o", out_jsonl).returncode == 0
     assert run_cli("export", run_dir, "-o", out_csv).returncode == 0
     rows = read_jsonl(out_jsonl)
-    assert len(rows) == final["labels"]
-    assert {row["source"] for row in rows} >= {"seed", "human"}
+    assert len(rows) == 6 + 20 + 100  # proposals are exported too, marked as such
+    assert len([row for row in rows if row["status"] != "proposed"]) == final["labels"]
+    assert {row["source"] for row in rows} == {"seed", "human", "annotator"}
+    assert all(row["label"] == gold[row["id"]] for row in rows if row["source"] == "human")
+    summary = json.loads((tmp_path / "labels.jsonl.summary.json").read_text())
+    assert summary["labels"] == len(rows) and summary["estimate"]["checks"] == final["estimate"]["checks"]
     with out_csv.open(newline="") as handle:
-        assert len(list(csv.DictReader(handle))) == len(rows)
+        assert [row["id"] for row in csv.DictReader(handle)] == [row["id"] for row in rows]
+
+
+def template_sections(text: str) -> tuple[dict[str, list[str]], str]:
+    """The settings ``labelgraph init`` shows inside its machine, quality and critic sections (commented out or
+    not), and the template with those sections uncommented."""
+    lines = text.splitlines()
+    uncommented, shown = list(lines), {}
+    for section in ("machine", "quality", "critic"):
+        start = next(n for n, line in enumerate(lines) if re.match(rf"(# )?{section}:", line))
+        uncommented[start], shown[section] = f"{section}:", []
+        for n, line in enumerate(lines[start + 1 :], start=start + 1):
+            if not re.match(r"(# {2,}| +)\w", line) and not re.match(r" +# \w", line):
+                break
+            shown[section].append(re.match(r"[# ]*(\w+):", line).group(1))
+            uncommented[n] = "  " + re.sub(r"^[# ]*", "", line)
+    return shown, "\n".join(uncommented)
 
 
 def test_init_writes_a_valid_project(tmp_path):
@@ -51,13 +92,28 @@ def test_init_writes_a_valid_project(tmp_path):
     assert result.returncode == 0, result.stderr
     text = (tmp_path / "p.yaml").read_text()
     assert "pool:" in text and "labels:" in text and "#" in text
-    from labelgraph.config import ProjectConfig
 
     ProjectConfig.model_validate(yaml.safe_load(text))  # valid as written
     for name in ProjectConfig.model_fields:  # and every setting is shown, if only commented out
         assert f"\n{name}:" in text or f"\n# {name}:" in text, name
+    for gone in ("min_confidence", "min_neighbour_agreement", "min_student_probability", "min_vote_share"):
+        assert gone not in text  # the old critic's settings would fail validation
+    # the lanes' settings shown (commented out or not) are valid once uncommented, and are the defaults
+    shown, uncommented = template_sections(text)
+    assert set(shown["critic"]) == set(CriticSettings.model_fields) and "per_round" in shown["machine"]
+    config = ProjectConfig.model_validate(yaml.safe_load(uncommented))
+    assert config.critic == CriticSettings() and config.quality == QualitySettings()
     again = run_cli("init", "p.yaml", cwd=tmp_path)
     assert again.returncode == 2 and "exists already" in again.stderr
+
+
+def test_init_shows_every_setting_of_the_lanes(tmp_path):
+    from labelgraph.templates import PROJECT_TEMPLATE
+
+    shown, _ = template_sections(PROJECT_TEMPLATE)
+    for section in ("machine", "quality", "critic"):
+        expected = ProjectConfig.model_fields[section].annotation.model_fields
+        assert set(expected) <= set(shown[section]), (section, sorted(set(expected) - set(shown[section])))
 
 
 def test_status_of_a_folder_that_is_no_run(tmp_path):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -16,32 +18,120 @@ def simulated(run: Run, gold: dict[str, str], noise: float = 0.0) -> SimulatedHu
     return SimulatedHuman(gold, run.config.label_names, noise=noise, seed=1)
 
 
+def check_provenance(run: Run, gold: dict[str, str]):
+    """What every run owes its labels, whatever the critic accepted: returns (status, labels by status)."""
+    status = run.status()
+    labels = run.labels()
+    by_status = {name: [r for r in labels if r.status == name] for name in ("seed", "human", "accepted", "proposed")}
+    assert len(labels) == sum(map(len, by_status.values())) == len({r.id for r in labels})  # one each, no other
+    assert len(by_status["seed"]) == 6 and all(r.source == "seed" and r.round == 0 for r in by_status["seed"])
+    # a noiseless person gives gold labels; each records why it was asked and the machine label it answered
+    answers = run.store.human()
+    for record in by_status["human"]:
+        assert record.source == "human" and record.label == gold[record.id] and record.p_correct is None
+        assert record.kind in {"fix", "audit", "explore"} and answers[record.id].kind == record.kind
+        assert record.annotator_label is not None  # the machine lane labelled the whole pool in round 1
+        # only a fix shows the machine label; audits and explores are answered blind
+        shown = answers[record.id].shown
+        assert shown == (record.annotator_label if record.kind == "fix" else None), record
+    # the machine lane labelled every other pool text once, and the critic scored each
+    machine = by_status["accepted"] + by_status["proposed"]
+    pool_ids = {row["id"] for row in read_jsonl(Path(run.config.pool))}
+    assert sorted(r.id for r in machine + by_status["human"]) == sorted(pool_ids)
+    for record in machine:
+        assert record.source == "annotator" and record.verdict == record.status and record.kind is None
+        assert 0.0 <= record.p_correct <= 1.0 and record.confidence is not None
+        assert record.annotator_label == record.label and record.reasons[0].startswith("p_correct")
+    accepted = len(by_status["accepted"])
+    estimate = status.estimate
+    assert estimate is not None and estimate.accepted == accepted
+    assert estimate.audits == sum(r.kind == "audit" for r in by_status["human"])
+    assert estimate.audits_right == sum(r.kind == "audit" and r.label == r.annotator_label for r in by_status["human"])
+    # the status counts the same labels
+    assert status.counts == {
+        "seed": 6,
+        "human": len(by_status["human"]),
+        "set_aside": 0,
+        "accepted": accepted,
+        "proposed": len(by_status["proposed"]),
+        "rejected": 0,
+        "failed": 0,
+    }
+    assert status.labels == 6 + len(by_status["human"]) + accepted  # the labels the run vouches for: no proposals
+    assert status.coverage == round((len(by_status["human"]) + accepted) / len(pool_ids), 4)
+    assert status.by_source == dict(Counter(r.source for r in labels if r.status != "proposed"))
+    # the memory holds exactly people's labels and seeds, never a machine label
+    assert run.memory.ids() == {r.id for r in by_status["seed"] + by_status["human"]}
+    history = status.history
+    assert [h["round"] for h in history] == list(range(1, status.round + 1))
+    assert history[0]["machine_annotated"] == len(pool_ids)  # the whole pool in bulk, in the first round
+    assert all(sum(h["by_kind"].values()) == h["reviewed"] for h in history)
+    assert history[-1]["accepted"] == accepted and history[-1]["coverage"] == status.coverage
+    # the student learns from seeds, people's and accepted labels, and (student_learns_from: auto) from the
+    # proposals too when the machine was right more often than the student on the blind checks
+    with_proposals = run.store.meta("student_uses_proposals") == "yes"
+    assert history[-1]["labels"] == status.labels + with_proposals * len(by_status["proposed"])
+    return status, by_status
+
+
 def test_runs_to_the_budget_with_provenance(make_project, gold, tmp_path):
     run = Project.from_yaml(make_project()).start()
     status = run.run(simulated(run, gold))
 
     assert status.phase == "done"
     assert status.stop_reason.startswith("human-label budget spent")
-    assert status.human_labels == 30
-    labels = run.labels()
-    by_source = {source: [r for r in labels if r.source == source] for source in ("seed", "human", "annotator")}
-    assert len(by_source["seed"]) == 6
-    assert len(by_source["human"]) == 30
-    # a noiseless person gives gold labels, and every human label records what the critic disputed
-    assert all(r.label == gold[r.id] for r in by_source["human"])
-    assert all(r.verdict == "dispute" and r.reasons for r in by_source["human"])
-    assert all(r.verdict == "accept" and r.confidence is not None for r in by_source["annotator"])
-    # the memory holds exactly the committed labels, once each
-    assert run.memory.ids() == {r.id for r in labels}
-    # one history entry per round, test metrics measured every round
-    assert [h["round"] for h in status.history] == list(range(1, status.round + 1))
-    assert all(0.0 <= h["macro_f1"] <= 1.0 for h in status.history)
+    assert status.human_labels == 30 and status.machine_todo == 0
+    status, by_status = check_provenance(run, gold)
+    assert len(by_status["human"]) == 30 and len(by_status["accepted"] + by_status["proposed"]) == 90
+    assert {r.kind for r in by_status["human"]} >= {"fix", "explore"}
+    # the estimate rests on every machine label people checked; it has a figure exactly when it accepted some
+    estimate = status.estimate
+    assert estimate.target == 0.95 and estimate.checks == 30
+    assert (estimate.accuracy is None) == (estimate.lower is None) == (estimate.accepted == 0)
+    # one history entry per round, the budget spent 10 at a time, test metrics measured every round
+    assert [h["human_labels"] for h in status.history] == [10, 20, 30]
+    assert all(h["reviewed"] == 10 and 0.0 <= h["macro_f1"] <= 1.0 for h in status.history)
 
     out = tmp_path / "labels.jsonl"
-    assert run.export(out) == len(labels)
+    labels = run.labels()
+    assert run.export(out) == len(labels) == 126  # proposals included by default
     rows = read_jsonl(out)
     assert {row["id"] for row in rows} == {r.id for r in labels}
-    assert {"source", "round", "confidence", "verdict", "reasons"} <= set(rows[0])
+    assert {"source", "status", "round", "p_correct", "kind", "confidence", "verdict", "reasons"} <= set(rows[0])
+    summary = json.loads((tmp_path / "labels.jsonl.summary.json").read_text())
+    assert summary["labels"] == len(rows)
+    assert summary["by_status"] == dict(Counter(row["status"] for row in rows))
+    assert summary["estimate"]["accepted"] == status.counts["accepted"]
+    vouched = tmp_path / "vouched.jsonl"
+    assert run.export(vouched, include_proposed=False) == status.labels
+    assert all(row["status"] != "proposed" for row in read_jsonl(vouched))
+
+
+def test_accepted_machine_labels_are_labels_the_run_vouches_for(make_project, gold, tmp_path):
+    """With the quality target off every machine label is accepted: they count, train the student and are
+    exported as accepted, but never enter the memory; people are asked blind audits and explores, no fixes."""
+    run = Project.from_yaml(make_project(quality={"enabled": False})).start()
+    assert run.run(simulated(run, gold)).phase == "done"
+    status, by_status = check_provenance(run, gold)
+    assert len(by_status["accepted"]) == 90 and not by_status["proposed"]
+    assert status.coverage == 1.0 and status.labels == 126 and status.history[-1]["labels"] == 126
+    kinds = Counter(r.kind for r in by_status["human"])
+    assert kinds["audit"] > 0 and kinds["explore"] > 0 and kinds["fix"] == 0  # nothing proposed: nothing to fix
+    assert status.estimate.basis.startswith("quality target off")
+    out = tmp_path / "labels.jsonl"
+    assert run.export(out, include_proposed=False) == 126
+    summary = json.loads((tmp_path / "labels.jsonl.summary.json").read_text())
+    assert summary["by_status"] == {"seed": 6, "human": 30, "accepted": 90}
+
+
+def test_the_per_label_estimate_counts_the_accepted_labels(make_project, gold):
+    run = Project.from_yaml(make_project(quality={"enabled": False}, budget=10, max_rounds=1)).start()
+    status = run.run(simulated(run, gold))
+    accepted = Counter(r.label for r in run.labels() if r.status == "accepted")
+    assert sum(accepted.values()) == status.estimate.accepted == 110
+    assert {name: figures.accepted for name, figures in status.estimate.per_label.items()} == {
+        name: accepted[name] for name in run.config.label_names
+    }
 
 
 def test_pauses_until_every_item_is_answered(make_project, gold):
@@ -49,7 +139,16 @@ def test_pauses_until_every_item_is_answered(make_project, gold):
     status = run.step()
     assert status.phase == "paused" and len(status.pending) == 10
     pending = run.pending_reviews()
-    assert pending[0].candidates and pending[0].reasons
+    assert [item.id for item in pending] == status.pending
+    assert all(item.candidates and item.reasons and item.round == 1 for item in pending)
+    assert {item.kind for item in pending} <= {"fix", "audit", "explore"}
+    for item in pending:
+        if item.kind == "fix":  # the machine label is shown, to be fixed
+            assert item.annotator_label in run.config.label_names and 0.0 <= item.p_correct <= 1.0
+        else:  # audits and explores are blind: nothing of the machine's opinion may sway the answer
+            assert item.annotator_label is None and item.p_correct is None
+            assert all(c.probability is None for c in item.candidates)
+    assert any(item.kind == "fix" for item in pending) and any(item.kind == "explore" for item in pending)
 
     first = {item.id: gold[item.id] for item in pending[:4]}
     assert run.answer(first) == 4
@@ -61,7 +160,7 @@ def test_pauses_until_every_item_is_answered(make_project, gold):
     with pytest.raises(ReviewError, match="unknown label"):
         run.answer({status.pending[0]: "neutral"})
     skipped = status.pending[0]
-    run.answer({skipped: None})  # skipped: never labelled, never selected again
+    run.answer({skipped: None})  # set aside: never labelled, never asked again
     with pytest.raises(ConflictError):
         run.answer({skipped: "positive"})
     rest = {item_id: gold[item_id] for item_id in status.pending[1:]}
@@ -69,10 +168,22 @@ def test_pauses_until_every_item_is_answered(make_project, gold):
     status = run.step()
     labels = {r.id: r for r in run.labels()}
     assert all(labels[i].label == gold[i] and labels[i].source == "human" for i in {**first, **rest})
-    assert skipped not in labels
-    assert skipped in run._snapshot().values["skipped"]
-    assert run.status().history[0]["skipped"] == 1
-    assert run.status().history[0]["human_labels"] == 9
+    assert skipped not in labels  # neither a person's label nor a machine label any more
+    assert run.store.human()[skipped].label is None
+    assert status.counts["set_aside"] == 1 and status.counts["human"] == 9
+    assert status.history[0]["skipped"] == 1 and status.history[0]["reviewed"] == 9
+    assert status.history[0]["human_labels"] == 9 == status.human_labels  # a set-aside costs no budget
+    with pytest.raises(ConflictError, match="already committed"):
+        run.answer({skipped: "positive"})
+
+    asked_later: set[str] = set()
+    while status.phase == "paused":
+        asked_later |= set(status.pending)
+        run.answer(simulated(run, gold).answer(run.pending_reviews()))
+        status = run.step()
+    assert status.phase == "done" and skipped not in asked_later
+    assert status.human_labels == 30 and status.counts["set_aside"] == 1
+    assert skipped not in {r.id for r in run.labels()}
 
 
 def test_answers_survive_a_restart(make_project, gold):
@@ -84,18 +195,26 @@ def test_answers_survive_a_restart(make_project, gold):
     run.close()
     again = Run.open(Project.from_yaml(project).config.run_dir)
     assert again.status().answered == [item.id for item in waiting]
-    again.step()
-    assert {r.id for r in again.labels() if r.source == "human"} == {item.id for item in waiting}
+    status = again.step()
+    assert status.human_labels == 10
+    humans = {r.id: r for r in again.labels() if r.source == "human"}
+    assert {i: (r.label, r.kind) for i, r in humans.items()} == {
+        item.id: (gold[item.id], item.kind) for item in waiting
+    }
+    assert again.memory.ids() == {r.id for r in again.labels() if r.status in {"seed", "human"}}
 
 
 def test_cold_start_without_seeds_and_one_class(make_project, gold):
     run = Project.from_yaml(make_project(seed_size=0, test_size=0)).start()
     status = run.step()
-    assert status.labels == 0 and len(status.pending) == 10  # nothing can vouch for a label yet
+    # nothing can vouch for a label yet: no seed, no answer, so no machine label is accepted
+    assert status.labels == 0 and status.counts["accepted"] == 0 and len(status.pending) == 10
+    assert status.counts["proposed"] == 120 and run.memory.count() == 0
     first = run.pending_reviews()
     run.answer({item.id: "positive" for item in first})  # a single class first: the student must cope
     status = run.step()
     assert status.phase in {"paused", "done"} and status.labels >= 10
+    assert status.history[0]["human_labels"] == 10 and status.history[0]["macro_f1"] is None  # no test set
     assert run.run(simulated(run, gold)).phase == "done"
 
 
@@ -103,31 +222,39 @@ def test_stops_when_the_pool_is_exhausted(make_project, gold):
     run = Project.from_yaml(make_project(pool_size=25, budget=100)).start()
     status = run.run(simulated(run, gold))
     assert status.stop_reason == "pool exhausted"
-    assert status.labels == 25 + 6
+    assert status.human_labels == 25 and status.labels == 25 + 6
+    # people labelled every pool text: no machine label is left open
+    assert status.counts["accepted"] == status.counts["proposed"] == 0
+    assert {r.status for r in run.labels()} == {"seed", "human"}
 
 
 def test_stops_when_predictions_stabilise(make_project, gold):
-    rule = {"kappa": 0.9, "rounds": 2, "sample": 100}
+    rule = {"kappa": 0.8, "rounds": 2, "sample": 100}
     project = make_project(pool_size=120, budget=100, max_rounds=12, stop_when_stable=rule)
     run = Project.from_yaml(project).start()
     status = run.run(simulated(run, gold))
     kappas = [entry["stability"] for entry in status.history]
-    assert all(k is None or -1 <= k <= 1 for k in kappas) and any(k is not None and k < 1 for k in kappas)
-    stable = [k is not None and k >= 0.9 for k in kappas]
+    assert kappas[0] is None  # nothing to compare with in the first round
+    assert all(-1 <= k <= 1 for k in kappas[1:]) and any(k < 0.8 for k in kappas[1:])
+    assert status.stop_reason == "predictions stable (kappa >= 0.8 for 2 rounds)", (status.stop_reason, kappas)
+    stable = [k is not None and k >= 0.8 for k in kappas]
     first = next(n for n in range(1, len(stable)) if stable[n - 1] and stable[n])  # the first two stable rounds
-    assert status.stop_reason == "predictions stable (kappa >= 0.9 for 2 rounds)", (status.stop_reason, kappas)
     assert len(status.history) == first + 1 and status.human_labels < 100
 
 
 def test_same_seed_same_labels(make_project, gold, tmp_path):
-    exports = []
+    exports, summaries = [], []
     for name in ("a", "b"):
         run = Project.from_yaml(make_project(run_dir=f"run-{name}", strategy="hybrid")).start()
         run.run(simulated(run, gold, noise=0.1))
         out = tmp_path / f"{name}.jsonl"
         run.export(out)
-        exports.append([json.loads(line) for line in out.read_text().splitlines()])
+        exports.append(read_jsonl(out))
+        summaries.append(json.loads((tmp_path / f"{name}.jsonl.summary.json").read_text()))
+    statuses = {row["status"] for row in exports[0]}
+    assert {"seed", "human"} < statuses <= {"seed", "human", "accepted", "proposed"}  # machine labels too
     assert exports[0] == exports[1]
+    assert summaries[0] == summaries[1]
 
 
 def test_pool_vectors_are_computed_once(make_project, gold, monkeypatch):

@@ -18,7 +18,7 @@ from tests.conftest import EXAMPLE, cli_env, read_jsonl
 def labelled():
     rows = read_jsonl(EXAMPLE / "seed.jsonl") + read_jsonl(EXAMPLE / "test.jsonl")[:70]
     records = [
-        LabelRecord(id=f"i{n}", text=row["text"], label=row["label"], source="human", round=1)
+        LabelRecord(id=f"i{n}", text=row["text"], label=row["label"], source="human", status="human", round=1)
         for n, row in enumerate(rows)
     ]
     return records, get_embedder("minilm").embed([r.text for r in records])
@@ -35,7 +35,7 @@ def test_neighbours_match_brute_force(tmp_path, labelled):
         expected = [records[i].id for i in np.argsort(-similarity[row])[:5]]
         assert [n.id for n in near] == expected
         assert [n.similarity for n in near] == pytest.approx(sorted(similarity[row], reverse=True)[:5], abs=1e-4)
-        assert all(n.label == records[int(n.id[1:])].label for n in near)
+        assert all(n.label == records[int(n.id[1:])].label and n.source == "human" for n in near)
 
 
 def test_upsert_is_idempotent_and_counts_labels(tmp_path, labelled):

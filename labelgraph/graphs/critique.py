@@ -127,21 +127,9 @@ def assess(context: RunContext, round_number: int, *, answers_before: int) -> As
         target=config.quality.target_accuracy,
         confidence=config.quality.confidence,
         min_checks=config.quality.min_checks,
+        accept_all=not config.quality.enabled,
     )
     accepted, estimate = decision.accepted, decision.estimate
-    if not config.quality.enabled:  # a baseline: every machine label accepted, the estimate that of them all
-        accepted = np.ones(len(candidates), dtype=bool)
-        whole = estimate.curve[-1] if estimate.curve else None
-        estimate = estimate.model_copy(
-            update={
-                "accepted": len(candidates),
-                "accuracy": whole.accuracy if whole else None,
-                "lower": whole.lower if whole else None,
-                "upper": round(min(1.0, 2 * whole.accuracy - whole.lower), 4) if whole else None,
-                "threshold": None,
-                "basis": "quality target off: every machine label accepted unchecked; " + estimate.basis,
-            }
-        )
     return Assessment(
         candidates,
         features,
