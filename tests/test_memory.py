@@ -82,3 +82,19 @@ def test_reopened_in_a_new_process_searches_by_text(tmp_path, labelled):
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == [str(len(records)), records[7].id]
     assert "not found" not in out.stderr
+
+
+def test_a_pool_sized_query_is_answered(tmp_path):
+    """The embedded annotator asks for the neighbours of a whole pool at once (19,571 failed in Chroma's SQLite)."""
+    memory = Memory.embedded(tmp_path / "m")
+    rng = np.random.default_rng(0)
+    stored = rng.normal(size=(30, 384)).astype(np.float32)
+    stored /= np.linalg.norm(stored, axis=1, keepdims=True)
+    records = [
+        LabelRecord(id=f"i{n}", text=f"t{n}", label="a", source="human", status="human", round=1) for n in range(30)
+    ]
+    memory.add(records, stored)
+    queries = np.concatenate([stored, rng.normal(size=(20_000, 384)).astype(np.float32)])
+    found = memory.neighbours(queries, 3)
+    assert len(found) == len(queries) and all(len(near) == 3 for near in found)
+    assert [near[0].id for near in found[:30]] == [r.id for r in records]  # each stored vector finds itself first

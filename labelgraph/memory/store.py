@@ -69,6 +69,10 @@ class Neighbour(BaseModel):
     similarity: float
 
 
+QUERY_CHUNK = 1000
+"""Query vectors per Chroma call: 19,571 at once failed with "too many SQL variables"."""
+
+
 class Memory:
     """The labelled set as a Chroma collection (one per run)."""
 
@@ -125,8 +129,14 @@ class Memory:
         size = self.count()
         if size == 0 or len(vectors) == 0:
             return [[] for _ in range(len(vectors))]
+        out: list[list[Neighbour]] = []
+        for start in range(0, len(vectors), QUERY_CHUNK):  # Chroma's SQLite refuses a very large query at once
+            out += self._query(vectors[start : start + QUERY_CHUNK], min(k, size))
+        return out
+
+    def _query(self, vectors: np.ndarray, k: int) -> list[list[Neighbour]]:
         result = self._collection.query(
-            query_embeddings=vectors, n_results=min(k, size), include=["documents", "metadatas", "distances"]
+            query_embeddings=vectors, n_results=k, include=["documents", "metadatas", "distances"]
         )
         return [
             [
