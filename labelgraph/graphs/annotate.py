@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
 from langgraph.runtime import Runtime
 
 from labelgraph.agents.annotator import Annotation
@@ -12,11 +13,42 @@ from labelgraph.graphs.context import RunContext
 from labelgraph.graphs.resolve import run_context
 from labelgraph.graphs.state import LoopState
 from labelgraph.labelstore import MachineLabel
+from labelgraph.memory import Neighbour
 from labelgraph.tools.registry import tool_votes
 
 __all__ = ["annotate"]
 
 log = logging.getLogger(__name__)
+
+
+def labelled_neighbours(context: RunContext, vectors: np.ndarray, k: int) -> list[list[Neighbour]]:
+    """The ``k`` people-labelled texts most similar to each vector, exactly (a matrix product over the few
+    hundred labelled texts), most similar first and ties broken by id: the same answer in every process, which an
+    approximate index rebuilt after a crash does not promise."""
+    human = {h.id: h for h in context.store.human().values() if h.label is not None}
+    ids = sorted(human)
+    if not ids or k <= 0:
+        return [[] for _ in range(len(vectors))]
+    labelled = context.vectors(ids)
+    texts = [item.text for item in context.items(ids)]
+    out: list[list[Neighbour]] = []
+    for start in range(0, len(vectors), 4096):
+        sims = np.asarray(vectors[start : start + 4096]) @ labelled.T
+        order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+        for row, picks in enumerate(order):
+            out.append(
+                [
+                    Neighbour(
+                        id=ids[j],
+                        text=texts[j],
+                        label=human[ids[j]].label or "",
+                        source="seed" if human[ids[j]].kind == "seed" else "human",
+                        similarity=round(float(sims[row, j]), 6),
+                    )
+                    for j in picks
+                ]
+            )
+    return out
 
 
 def annotate(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -52,7 +84,7 @@ def annotate(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             for item in items
         ]
     vectors = context.vectors(ids)
-    neighbours = context.memory.neighbours(vectors, context.config.neighbours)
+    neighbours = labelled_neighbours(context, vectors, context.config.neighbours)
     given = {a.id: a for a in context.annotator.annotate(items, vectors, neighbours)}
     annotations = []
     for item in items:

@@ -113,13 +113,15 @@ def assess(context: RunContext, round_number: int, *, answers_before: int) -> As
     everything = np.vstack([features, checked_features])
     p_all, oof, calibration = context.critic.calibrate(everything, np.arange(len(candidates), len(everything)), right)
     audits = [(h.machine_label, h.label == h.machine_label) for h, _ in checked if h.kind == "audit"]
+    blind = np.array([h.kind in {"audit", "explore"} for h, _ in checked], dtype=bool)
     pool = set(context.pool_ids)
     decision = decide(
         p_all[: len(candidates)],
         [m.label or "" for m in candidates],
-        checked_p=oof,
-        checked_right=right,
-        checked_labels=[h.machine_label or "" for h, _ in checked],
+        # only blind checks (audits, explores) estimate a set's accuracy: fixes were picked as likely wrong
+        checked_p=oof[blind],
+        checked_right=right[blind],
+        checked_labels=[h.machine_label or "" for (h, _), keep in zip(checked, blind, strict=True) if keep],
         audited_labels=[label for label, _ in audits],
         audited_right=np.array([ok for _, ok in audits], dtype=bool),
         pool_size=len(pool),
