@@ -161,26 +161,26 @@ def test_eval_reports_the_accepted_machine_labels_against_gold(tmp_path):
     out = tmp_path / "eval"
     result = invoke_cli(
         "eval", "--train", train, "--test", test, "--strategies", "random", "--annotator", "simulated:0.85",
-        "--seed-size", "6", "--batch-size", "10", "--budget", "40", "--seeds", "1", "--pool-size", "150",
-        "--quality-target", "0.9", "--out", out,
+        "--seed-size", "6", "--batch-size", "20", "--budget", "100", "--seeds", "1", "--pool-size", "400",
+        "--quality-target", "0.85", "--out", out,
     )  # fmt: skip
     assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
     results = json.loads((out / "results.json").read_text())
-    assert results["spec"]["quality_target"] == 0.9
+    assert results["spec"]["quality_target"] == 0.85
     lane = results["lanes"]["random-s0"]
     figures = run_folder_figures(out / "runs" / "random-s0" / "run")
     points = results["curves"]["random"]["0"]
-    # 40 checks: the critic accepts machine labels, and the eval measures them against gold
+    # 100 answers, about half of them blind: the critic accepts machine labels, measured against gold
     assert lane["machine_accepted"] == figures["accepted"] == points[-1]["accepted"] > 0
     assert lane["accepted_accuracy"] == round(figures["accepted_right"] / figures["accepted"], 4)
-    assert lane["accepted_accuracy"] >= 0.9  # the quality target holds for the labels taken
-    assert lane["estimate_lower"] >= 0.9  # accepted because the lower bound met the target
+    assert lane["accepted_accuracy"] >= 0.85  # the quality target holds for the labels taken
+    assert lane["estimate_lower"] >= 0.85  # accepted because the lower bound met the target
     assert lane["estimate_lower"] <= lane["estimated_label_accuracy"] <= lane["estimate_upper"]
     error = lane["estimated_label_accuracy"] - lane["accepted_accuracy"]
     assert lane["estimate_error"] == pytest.approx(error, abs=2e-4)
     assert lane["coverage"] == figures["coverage"] == points[-1]["coverage"]
-    assert lane["coverage"] > round(46 / 150, 4)  # more of the pool than seeds and people's labels
-    assert lane["human_labels"] == 40 and lane["human_by_kind"] == figures["by_kind"]
+    assert lane["coverage"] > round(106 / 400, 4)  # more of the pool than seeds and people's labels
+    assert lane["human_labels"] == 100 and lane["human_by_kind"] == figures["by_kind"]
     assert lane["annotator_alone"] == figures["annotator_alone"]
     assert lane["routing_auroc"] > 0.8  # p_correct ranks the right machine labels above the wrong ones
     curve = lane["accuracy_coverage"]
