@@ -172,10 +172,6 @@ class LabelStore:
             v.id: v for v in (StoredVerdict.model_validate_json(r[0]) for r in self._read("SELECT body FROM verdicts"))
         }
 
-    def drop_verdicts(self, ids: Iterable[str]) -> None:
-        """Forget verdicts on labels a person has since given (their label is the person's now)."""
-        self._write("DELETE FROM verdicts WHERE id = ?", ((i,) for i in ids))
-
     # -- human lane ---------------------------------------------------------------------------------
     def put_human(self, answers: Iterable[HumanLabel]) -> None:
         self._write(
@@ -217,9 +213,6 @@ class LabelStore:
     def meta(self, key: str) -> str | None:
         rows = self._read("SELECT value FROM meta WHERE key = ?", (key,))
         return rows[0][0] if rows else None
-
-    def size_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
 
     def close(self) -> None:
         with self._lock:

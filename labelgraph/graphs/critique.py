@@ -11,10 +11,12 @@ from langgraph.runtime import Runtime
 
 from labelgraph.agents.critic import SIGNALS, Calibration, signal_reasons
 from labelgraph.agents.human import Candidate, ReviewItem, ShownNeighbour, plan_batch
+from labelgraph.data import Item
 from labelgraph.graphs.context import RunContext
 from labelgraph.graphs.resolve import run_context
 from labelgraph.graphs.state import LoopState
 from labelgraph.labelstore import MachineLabel, StoredVerdict
+from labelgraph.memory import Neighbour
 from labelgraph.quality import Estimate, decide
 
 __all__ = ["Assessment", "assess", "critique"]
@@ -146,10 +148,15 @@ def assess(context: RunContext, round_number: int, *, answers_before: int) -> As
 
 
 def _review_item(
-    context: RunContext, machine: MachineLabel | None, item_id: str, kind: str, p: float | None, reasons: list[str]
+    context: RunContext,
+    item: Item,
+    near: list[Neighbour],
+    machine: MachineLabel | None,
+    kind: str,
+    p: float | None,
+    reasons: list[str],
 ) -> ReviewItem:
-    item = context.items([item_id])[0]
-    near = context.memory.neighbours(context.vectors([item_id]), 5)[0]
+    item_id = item.id
     shown = kind == "fix" and machine is not None
     if shown:
         candidates = sorted(
@@ -211,14 +218,18 @@ def critique(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         rng=np.random.default_rng([config.random_seed, state.round, 7]),
     )
     by_id = {v.id: v for v in verdicts}
-    machine = context.store.machine_for([item_id for item_id, _ in plan])
+    asked = [item_id for item_id, _ in plan]
+    machine = context.store.machine_for(asked)
+    items = context.items(asked)
+    nearest = context.memory.neighbours(context.vectors(asked), 5)  # one query for the whole batch
     pending = []
-    for item_id, kind in plan:
+    for (item_id, kind), item, near in zip(plan, items, nearest, strict=True):
         verdict = by_id.get(item_id)
         review = _review_item(
             context,
+            item,
+            near,
             machine.get(item_id),
-            item_id,
             kind,
             verdict.p_correct if verdict else None,
             verdict.reasons if verdict else [],
