@@ -91,11 +91,12 @@ class Decision(BaseModel):
     estimate: Estimate
 
 
-def _set_estimate(p_set: np.ndarray, checked_p: np.ndarray, right: np.ndarray, z: float) -> tuple[float, float]:
-    """(point, lower bound) for a set with model scores ``p_set`` and checks (``checked_p``, ``right``) inside it."""
+def _set_estimate(p_set: np.ndarray, checked_p: np.ndarray, right: np.ndarray) -> tuple[float, float]:
+    """(point, standard error) for a set with model scores ``p_set`` and checks (``checked_p``, ``right``)
+    inside it; the error is infinite without checks."""
     n, big_n = len(right), len(p_set)
     if n == 0 or big_n == 0:
-        return float(p_set.mean()) if big_n else 0.0, -math.inf
+        return float(p_set.mean()) if big_n else 0.0, math.inf
     y, f = right.astype(float), checked_p
     spread_f = float(np.var(np.concatenate([p_set, f])))
     lam = 0.0
@@ -104,8 +105,40 @@ def _set_estimate(p_set: np.ndarray, checked_p: np.ndarray, right: np.ndarray, z
     point = float(lam * p_set.mean() + (y - lam * f).mean())
     padded = np.concatenate([y - lam * f, [1 - lam * f.mean(), -lam * f.mean()]])  # one right, one wrong pseudo-check
     variance = lam**2 * float(np.var(p_set)) / big_n + float(np.var(padded, ddof=1)) / n
-    point = min(1.0, max(0.0, point))
-    return point, point - z * math.sqrt(variance)
+    return min(1.0, max(0.0, point)), math.sqrt(variance)
+
+
+class _TopSet(BaseModel):
+    threshold: float
+    point: float
+    error: float
+    checks: int
+
+
+def _fallback(sets: list[_TopSet], target: float, alpha: float) -> tuple[int | None, list[float]]:
+    """Wiens' fallback procedure over the testable sets, most trusted first. The first set is tested at level
+    alpha / 2 and each later one at alpha / 2 shared equally, plus the level of the set before it when that one
+    passed. So one unlucky set does not stop the walk (as it does in a plain fixed sequence), and the chance that
+    any passing set is below the target stays at most alpha. Returns the largest set that passed and each z."""
+    if not sets:
+        return None, []
+    shares = [alpha] if len(sets) == 1 else [alpha / 2] + [alpha / (2 * (len(sets) - 1))] * (len(sets) - 1)
+    carried, largest, zs = 0.0, None, []
+    for index, (top, share) in enumerate(zip(sets, shares, strict=True)):
+        level = share + carried
+        zs.append(float(norm.ppf(1 - level)))
+        passed = top.point - zs[-1] * top.error >= target
+        carried = level if passed else 0.0
+        largest = index if passed else largest
+    return largest, zs
+
+
+def _audits_needed(top: _TopSet, z: float, target: float) -> int:
+    """Checks that would lift a failed set's bound to the target if its point estimate held (0 if out of reach)."""
+    lower = top.point - z * top.error
+    if top.point <= target or not math.isfinite(lower):
+        return 0
+    return max(0, math.ceil(top.checks * ((top.point - lower) / (top.point - target)) ** 2) - top.checks)
 
 
 def decide(
@@ -136,23 +169,21 @@ def decide(
     checked_p = np.asarray(checked_p, dtype=float)
     checked_right = np.asarray(checked_right, dtype=bool)
     checked_labels_arr = np.asarray(checked_labels, dtype=object)
-    z = float(norm.ppf(confidence))
+    z_pointwise = float(norm.ppf(confidence))
     ranked = np.sort(p)[::-1]
     curve: list[CurvePoint] = []
-    accepted_at, failed_at, needed = None, None, 0
-    seen: set[float] = set()
-    untested: tuple[float, int] | None = None  # the first set, while none has enough checks to be tested
+    sets: list[_TopSet] = []
     for step in range(1, STEPS + 1):
         if not len(p):
             break
         threshold = float(ranked[math.ceil(step / STEPS * len(p)) - 1])
-        if threshold in seen:
+        if sets and threshold == sets[-1].threshold:
             continue
-        seen.add(threshold)
-        members = p >= threshold
-        inside = checked_p >= threshold
-        point, lower = _set_estimate(p[members], checked_p[inside], checked_right[inside], z)
+        members, inside = p >= threshold, checked_p >= threshold
+        point, error = _set_estimate(p[members], checked_p[inside], checked_right[inside])
+        sets.append(_TopSet(threshold=threshold, point=point, error=error, checks=int(inside.sum())))
         n = int(members.sum())
+        lower = point - z_pointwise * error
         curve.append(
             CurvePoint(
                 threshold=round(threshold, 6),
@@ -162,20 +193,20 @@ def decide(
                 lower=round(lower, 4) if math.isfinite(lower) else 0.0,
             )
         )
-        if int(inside.sum()) < min_checks:  # too few checks to test (decided by their number, not outcome)
-            untested = untested or (threshold, min_checks - int(inside.sum()))
-            continue
-        if failed_at is None and lower >= target:
-            accepted_at = threshold
-        elif failed_at is None:
-            failed_at = threshold
-            if point > target and math.isfinite(lower):  # checks that would lift the bound, if the point holds
-                have = int(inside.sum())
-                needed = max(0, math.ceil(have * ((point - lower) / (point - target)) ** 2) - have)
+    # a set with too few checks is not tested (decided by their number, not their outcome); checks inside grow
+    # with the set, so the testable sets are the larger ones
+    testable = [top for top in sets if top.checks >= min_checks]
+    largest, zs = _fallback(testable, target, 1 - confidence)
+    accepted_at = testable[largest].threshold if largest is not None else None
+    tested_lower = testable[largest].point - zs[largest] * testable[largest].error if largest is not None else None
+    following = 0 if largest is None else largest + 1
+    failed_at, needed = None, 0
+    if following < len(testable):  # the next set to certify
+        failed_at, needed = testable[following].threshold, _audits_needed(testable[following], zs[following], target)
+    elif not testable and sets:  # nothing testable yet: audits go to the first set until it can be tested
+        failed_at, needed = sets[0].threshold, min_checks - sets[0].checks
     if accept_all and len(p):
-        accepted_at = float(ranked[-1])
-    elif failed_at is None and accepted_at is None and untested is not None:
-        failed_at, needed = untested  # nothing testable yet: audits go to the first set until it can be tested
+        accepted_at, tested_lower = float(ranked[-1]), None
     accepted = p >= accepted_at if accepted_at is not None else np.zeros(len(p), dtype=bool)
     region = p >= failed_at if failed_at is not None else np.zeros(len(p), dtype=bool)
     audited_right = np.asarray(audited_right, dtype=bool)
@@ -187,7 +218,7 @@ def decide(
         mine_checks = inside_all & (checked_labels_arr == name)
         mine_audits = audited_labels_arr == name
         k, m = int(audited_right[mine_audits].sum()), int(mine_audits.sum())
-        point = _set_estimate(p[mine], checked_p[mine_checks], checked_right[mine_checks], z)[0] if mine.any() else None
+        point = _set_estimate(p[mine], checked_p[mine_checks], checked_right[mine_checks])[0] if mine.any() else None
         per_label[name] = LabelEstimate(
             accepted=int(mine.sum()),
             accuracy=round(point, 4) if point is not None else None,
@@ -196,12 +227,15 @@ def decide(
             audit_interval=tuple(round(x, 4) for x in wilson(k, m, 2 * confidence - 1)),  # type: ignore[arg-type]
         )
     chosen = next((c for c in curve if accepted_at is not None and c.threshold == round(accepted_at, 6)), None)
+    lower_bound = chosen.lower if chosen else None
+    if tested_lower is not None:  # the bound the set was certified at, simultaneous over every set tested
+        lower_bound = round(max(0.0, tested_lower), 4)
     audit_right, audits = int(audited_right.sum()), len(audited_right)
     estimate = Estimate(
         accepted=int(accepted.sum()),
         accuracy=chosen.accuracy if chosen else None,
-        lower=chosen.lower if chosen else None,
-        upper=round(min(1.0, 2 * chosen.accuracy - chosen.lower), 4) if chosen else None,
+        lower=lower_bound,
+        upper=round(min(1.0, 2 * chosen.accuracy - lower_bound), 4) if chosen and lower_bound is not None else None,
         confidence=confidence,
         target=target,
         threshold=round(accepted_at, 6) if accepted_at is not None else None,

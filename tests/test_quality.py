@@ -41,16 +41,16 @@ def test_the_accepted_set_meets_the_target_and_the_estimate_is_close():
         p, right, checked, rest = simulate(3000, 200, seed)
         decision = run(p, right, checked, rest, target=0.95)
         accepted = decision.accepted
-        if not accepted.any():  # the first testable set can fail by bad luck, and the walk stops there
+        if not accepted.any():  # every testable set can fail by bad luck at these levels
             empty += 1
             continue
         truth = right[rest][accepted].mean()
         misses += truth < 0.95
         errors.append(decision.estimate.accuracy - truth)
         assert decision.estimate.lower <= decision.estimate.accuracy <= decision.estimate.upper
-    # the walk stops at the first set it tests (the most trusted with 30 checks inside): one unlucky wrong check
-    # there leaves nothing accepted (seen: 9 of 40 with 200 random checks, 5 with 400)
-    assert empty <= 12
+    # 200 random checks in 3,000 leave the most trusted sets with few checks and wide bounds: seen 12 of 40 with
+    # nothing accepted (2 with 400 checks)
+    assert empty <= 14
     assert misses <= 0.15 * (40 - empty)  # a one-sided 90% bound (seen: 3 misses)
     assert abs(np.mean(errors)) < 0.02 and np.max(np.abs(errors)) < 0.05  # seen: mean +0.012, max 0.039
 
@@ -88,3 +88,17 @@ def test_wilson_interval():
     low, high = wilson(97, 100, 0.8)
     assert 0.93 < low < 0.95 < 0.98 < high < 0.99
     assert wilson(0, 0, 0.9) == (0.0, 1.0)
+
+
+def test_one_unlucky_set_does_not_stop_the_walk():
+    """A plain fixed sequence stops at the first failure; the fallback procedure goes on to larger sets."""
+    p, right, checked, rest = simulate(3000, 400, 5)
+    before = run(p, right, checked, rest, target=0.9).estimate.curve
+    first = next(point for point in before if (p[checked] >= point.threshold).sum() >= 30)  # the first one tested
+    inside = checked[p[checked] >= first.threshold]
+    right = right.copy()
+    right[inside[:4]] = False  # four unlucky checks in it
+    decision = run(p, right, checked, rest, target=0.9)
+    tested = next(point for point in decision.estimate.curve if point.threshold == first.threshold)
+    assert tested.lower < 0.9  # the first set tested fails
+    assert decision.accepted.sum() > tested.labels  # and larger sets are still certified
