@@ -10,7 +10,9 @@ run.export("labels.jsonl")
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -35,7 +37,8 @@ from labelgraph.workspace import Workspace
 
 __all__ = ["Phase", "Project", "Run", "RunStatus"]
 
-Phase = Literal["new", "running", "paused", "done"]
+Phase = Literal["new", "running", "interrupted", "paused", "done"]
+"""``interrupted``: the loop stopped mid-round (Ctrl-C, a kill, a crash) and no process runs it: ``resume`` goes on."""
 
 
 class RunStatus(BaseModel):
@@ -117,20 +120,39 @@ class Run:
 
     @property
     def phase(self) -> Phase:
-        snapshot = self._snapshot()
+        return self._phase_of(self._snapshot())
+
+    def _phase_of(self, snapshot: Any) -> Phase:
         if not snapshot.values:
             return "new"
         if snapshot.interrupts:
             return "paused"
         # after a kill between two nodes LangGraph may leave ``next`` empty while the task is still pending
-        return "running" if snapshot.next or snapshot.tasks else "done"
+        if not (snapshot.next or snapshot.tasks):
+            return "done"
+        return "running" if self._held() else "interrupted"
 
-    def _values(self) -> dict[str, Any]:
-        values = self._snapshot().values
+    def _held(self) -> bool:
+        """Whether a process (this one included) holds the run folder's lock, i.e. is running the loop now."""
+        try:
+            handle = os.open(self.workspace.path / ".lock", os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(handle)
+
+    def _values(self, snapshot: Any = None) -> dict[str, Any]:
+        values = (snapshot or self._snapshot()).values
         return values if isinstance(values, dict) else dict(values)
 
-    def _waiting(self) -> list[dict[str, Any]]:
-        return [item for interrupt in self._snapshot().interrupts for item in interrupt.value["items"]]
+    def _waiting(self, snapshot: Any = None) -> list[dict[str, Any]]:
+        return [item for interrupt in (snapshot or self._snapshot()).interrupts for item in interrupt.value["items"]]
 
     def pending_reviews(self, *, include_answered: bool = False) -> list[ReviewItem]:
         """Items waiting for a person (by default, those nobody has answered yet)."""
@@ -198,9 +220,10 @@ class Run:
         return Estimate.model_validate_json(raw) if raw else None
 
     def status(self) -> RunStatus:
-        values = self._values()
+        snapshot = self._snapshot()  # read once: each read deserialises the checkpoint
+        values = self._values(snapshot)
         history = [h.model_dump() if isinstance(h, BaseModel) else h for h in values.get("history", [])]
-        waiting = [item["id"] for item in self._waiting()]
+        waiting = [item["id"] for item in self._waiting(snapshot)]
         answered = self.inbox.answered(waiting)
         last = history[-1] if history else {}
         counts = self.store.counts()
@@ -215,7 +238,7 @@ class Run:
             run=str(self.workspace.path),
             name=self.config.name,
             label_names=self.config.label_names,
-            phase=self.phase,
+            phase=self._phase_of(snapshot),
             round=values.get("round", 0),
             stop_reason=values.get("stop_reason"),
             pool=pool,

@@ -15,6 +15,7 @@ import fcntl
 import io
 import json
 import os
+import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -155,10 +156,14 @@ class Workspace:
         """Hold the run for this process; a second process gets a clear error instead of a tangle."""
         handle = os.open(self.path / ".lock", os.O_CREAT | os.O_RDWR)
         try:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise RunError(f"{self.path}: another process is running this run") from None
+            for attempt in range(20):  # a status read holds a shared lock for a moment: wait that out
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if attempt == 19:
+                        raise RunError(f"{self.path}: another process is running this run") from None
+                    time.sleep(0.05)
             yield
         finally:
             os.close(handle)

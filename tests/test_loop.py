@@ -273,3 +273,19 @@ def test_pool_vectors_are_computed_once(make_project, gold, monkeypatch):
     run.run(simulated(run, gold))
     assert run.status().phase == "done"
     assert embedded == [2]  # only the two label descriptions, for the annotator; no pool text again
+
+
+def test_ctrl_c_leaves_an_interrupted_run_that_resumes(make_project, gold):
+    """Ctrl-C mid-round: the run says "interrupted" (not "running": no process runs it) and resumes."""
+    run = Project.from_yaml(make_project()).start()
+
+    def stop_after_select(node: str, update: dict) -> None:
+        if node == "select":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run.step(stop_after_select)
+    assert run.status().phase == "interrupted"
+    with run.workspace.lock():  # while a process holds the run it is running
+        assert run.phase == "running"
+    assert run.run(simulated(run, gold)).phase == "done"
