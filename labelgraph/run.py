@@ -27,8 +27,10 @@ from labelgraph.data import LabelRecord, write_atomic, write_export
 from labelgraph.embeddings import Embedder
 from labelgraph.errors import ConflictError, ReviewError
 from labelgraph.graphs.checkpoint import checkpointer_for
+from labelgraph.graphs.learning import stop_reason
 from labelgraph.graphs.loop import builder
 from labelgraph.graphs.select import machine_todo
+from labelgraph.graphs.state import LoopState
 from labelgraph.inbox import ReviewInbox
 from labelgraph.llm import Usage
 from labelgraph.quality import Estimate
@@ -335,7 +337,7 @@ class Run:
         """Advance the loop until it needs people's answers or ends; ``on_update(node, update)`` per node."""
         with self.workspace.lock():
             phase = self.phase
-            if phase == "done":
+            if phase == "done" and not self._reopen():
                 return self.status()
             if phase == "new":
                 payload: Any = {}  # the prepare node starts the thread from the seed labels
@@ -345,7 +347,7 @@ class Run:
                     return self.status()
                 payload = Command(resume=answers)
             else:
-                payload = None  # continue from the last checkpoint (after a crash or a stop)
+                payload = None  # continue from the last checkpoint (after a crash, a stop, or new settings)
             if phase == "new":
                 self.memory.remove(sorted(self.memory.ids()))  # left by a start that failed before its checkpoint
             else:
@@ -357,6 +359,19 @@ class Run:
                     if on_update is not None and node != "__interrupt__":
                         on_update(node, update or {})
             return self.status()
+
+    def _reopen(self) -> bool:
+        """A finished run whose stop rule no longer holds under its settings now (a larger budget, more rounds)
+        goes on from where it ended: the end is undone as if the last round had just trained."""
+        state = LoopState.model_validate(self._values())
+        if not state.history:
+            return False
+        spent = self.llm.total_cost() if self.llm else 0.0
+        before = state.model_copy(update={"history": state.history[:-1]})  # as the last round's train saw it
+        if stop_reason(before, self.context, state.history[-1], spent) is not None:
+            return False
+        self.graph.update_state(self._thread, {"stop_reason": None}, as_node="train")
+        return True
 
     def run(
         self,

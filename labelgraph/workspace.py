@@ -48,6 +48,14 @@ def _load_items(path: Path) -> list[Item]:
         return [Item.model_validate_json(line) for line in handle if line.strip()]
 
 
+FIXED_SETTINGS = frozenset(
+    {"name", "pool", "seed", "test", "labels", "text_field", "id_field", "label_field", "embedding_model",
+     "max_text_chars", "memory", "checkpoints", "run_dir", "random_seed"}
+)  # fmt: skip
+"""Settings that give a run's labels, texts and vectors their meaning: changing one needs a new run folder.
+Every other setting may change between two commands; the run goes on with it."""
+
+
 @dataclass
 class Workspace:
     """A run folder and what it holds in memory once opened."""
@@ -84,11 +92,15 @@ class Workspace:
             existing = cls.open(path)
             before, after = existing.config.model_dump(mode="json"), config.model_dump(mode="json")
             changed = sorted(key for key in after if before.get(key) != after[key])
-            if changed:
+            fixed = [key for key in changed if key in FIXED_SETTINGS]
+            if fixed:
                 raise RunError(
-                    f"{path} was started with other settings (changed: {', '.join(changed)}); "
+                    f"{path} was started with other {', '.join(fixed)}, which give its labels their meaning; "
                     "use a new run_dir, or delete the folder to start over"
                 )
+            if changed:
+                existing.change_settings(config, changed)
+                return cls.open(path)
             return existing
         names = config.label_names
         read = {
@@ -150,6 +162,20 @@ class Workspace:
             test_items = _load_items(path / "test.jsonl")
             test_vectors = np.load(path / "test_vectors.npy")
         return cls(path, config, thread_id, items, vectors, test_items, test_vectors)
+
+    def change_settings(self, config: ProjectConfig, changed: list[str]) -> None:
+        """Continue with new run-time settings (budget, rounds, batch size, critic, quality target, strategy...),
+        recording each change in run.json's ``settings_history``."""
+        with self.lock():
+            meta = json.loads((self.path / RUN_FILE).read_text(encoding="utf-8"))
+            before, after = meta["config"], config.model_dump(mode="json")
+            meta["config"] = after
+            entry = {
+                "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "changed": {k: [before.get(k), after[k]] for k in changed},
+            }
+            meta.setdefault("settings_history", []).append(entry)
+            write_atomic(self.path / RUN_FILE, json.dumps(meta, indent=2).encode("utf-8"))
 
     @contextmanager
     def lock(self):

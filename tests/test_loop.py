@@ -7,9 +7,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 
 from labelgraph.agents.human import SimulatedHuman
-from labelgraph.errors import ConflictError, ReviewError
+from labelgraph.errors import ConflictError, ReviewError, RunError
 from labelgraph.run import Project, Run
 from tests.conftest import read_jsonl
 
@@ -289,3 +290,28 @@ def test_ctrl_c_leaves_an_interrupted_run_that_resumes(make_project, gold):
     with run.workspace.lock():  # while a process holds the run it is running
         assert run.phase == "running"
     assert run.run(simulated(run, gold)).phase == "done"
+
+
+def test_a_finished_run_grows_with_new_run_time_settings(make_project, gold):
+    """Raising max_rounds and budget continues a finished run (recorded in run.json); a new label set is refused."""
+    project = make_project(budget=10, max_rounds=1)
+    run = Project.from_yaml(project).start()
+    first = run.run(simulated(run, gold))
+    assert first.phase == "done" and first.round == 1 and first.stop_reason.startswith("human-label budget")
+    run.close()
+
+    config = yaml.safe_load(project.read_text())
+    config.update(budget=20, max_rounds=2)
+    project.write_text(yaml.safe_dump(config))
+    run = Project.from_yaml(project).start()
+    grown = run.run(simulated(run, gold))
+    assert grown.phase == "done" and grown.round == 2 and grown.human_labels == 20
+    history = json.loads((run.workspace.path / "run.json").read_text())["settings_history"]
+    assert history[-1]["changed"] == {"budget": [10, 20], "max_rounds": [1, 2]}
+    run.close()
+
+    config["labels"] = {**config["labels"], "mixed": "both"} if isinstance(config["labels"], dict) else [
+        *config["labels"], "mixed"]  # fmt: skip
+    project.write_text(yaml.safe_dump(config))
+    with pytest.raises(RunError, match="labels, which give its labels their meaning"):
+        Project.from_yaml(project).start()

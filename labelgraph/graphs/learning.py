@@ -22,7 +22,7 @@ from labelgraph.llm import Usage
 from labelgraph.models import evaluate
 from labelgraph.workspace import Workspace
 
-__all__ = ["commit", "prepare", "seed_records", "train"]
+__all__ = ["commit", "prepare", "seed_records", "stop_reason", "train"]
 
 
 def seed_records(workspace: Workspace) -> list[LabelRecord]:
@@ -133,7 +133,7 @@ def train(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         spent = context.llm.total_cost()
     if config.stop_when_stable is not None:
         summary.stability = prediction_agreement(context, student, state.round, config.stop_when_stable.sample)
-    return {"history": [summary], "stop_reason": _stop_reason(state, context, summary, spent)}
+    return {"history": [summary], "stop_reason": stop_reason(state, context, summary, spent)}
 
 
 def machine_beats_student(context: RunContext) -> bool:
@@ -166,7 +166,8 @@ def _coverage(context: RunContext) -> float:
     return round(sum(i in vouched for i in pool) / len(pool), 4) if pool else 0.0
 
 
-def _stop_reason(state: LoopState, context: RunContext, summary: RoundSummary, spent: float) -> str | None:
+def stop_reason(state: LoopState, context: RunContext, summary: RoundSummary, spent: float) -> str | None:
+    """Why the loop ends after this round (None: it goes on)."""
     config = context.config
     machine_done = not machine_todo(context)
     if state.human_labels >= config.budget and machine_done:
