@@ -70,6 +70,8 @@ class RunStatus(BaseModel):
     expected_cost_to_finish: float | None
     pending: list[str]
     answered: list[str]
+    pending_items: list[ReviewItem]
+    """The pending reviews themselves: text, candidates, reasons (what ``labelgraph review --pending`` writes)."""
     metrics: dict[str, float]
     llm_usage: dict[str, Usage]
     tools: dict[str, dict[str, float]]
@@ -225,7 +227,8 @@ class Run:
         snapshot = self._snapshot()  # read once: each read deserialises the checkpoint
         values = self._values(snapshot)
         history = [h.model_dump() if isinstance(h, BaseModel) else h for h in values.get("history", [])]
-        waiting = [item["id"] for item in self._waiting(snapshot)]
+        waiting_items = self._waiting(snapshot)
+        waiting = [item["id"] for item in waiting_items]
         answered = self.inbox.answered(waiting)
         last = history[-1] if history else {}
         counts = self.store.counts()
@@ -257,6 +260,7 @@ class Run:
             expected_cost_to_finish=expected,
             pending=[item_id for item_id in waiting if item_id not in answered],
             answered=[item_id for item_id in waiting if item_id in answered],
+            pending_items=[ReviewItem.model_validate(item) for item in waiting_items if item["id"] not in answered],
             metrics={key: last[key] for key in ("accuracy", "macro_f1") if last.get(key) is not None},
             llm_usage=self.llm.usage(by="agent") if self.llm else {},
             tools=self._tool_summary(),

@@ -143,6 +143,7 @@ def test_pauses_until_every_item_is_answered(make_project, gold):
     assert status.phase == "paused" and len(status.pending) == 10
     pending = run.pending_reviews()
     assert [item.id for item in pending] == status.pending
+    assert status.pending_items == pending  # status --json carries the items themselves, texts and candidates
     assert all(item.candidates and item.reasons and item.round == 1 for item in pending)
     assert {item.kind for item in pending} <= {"fix", "audit", "explore"}
     for item in pending:
