@@ -1,12 +1,14 @@
-"""A real uvicorn server on 127.0.0.1 in a thread, for the service tests."""
+"""A real uvicorn server on 127.0.0.1 in a thread (or ``labelgraph serve`` in a process), for the service tests."""
 
 from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,12 +32,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(runs: Path, *, token: str | None = None):
-    """Yield the base URL of the service over ``runs``, serving on a free loopback port."""
+def serving(
+    runs: Path, *, token: str | None = None, projects: Sequence[Path] | None = None, allowed_hosts: Sequence[str] = ()
+):
+    """Yield the base URL of the service over ``runs``, serving on a free loopback port; project files may be
+    opened from ``projects`` (default: the folder that holds ``runs``)."""
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(runs, token=token), host="127.0.0.1", port=port, log_level="warning")
-    )
+    app = create_app(runs, token=token, projects=projects or [runs.parent], allowed_hosts=allowed_hosts)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
@@ -78,3 +82,38 @@ def wait_until_up(url: str, process, *, timeout: float = 120, log: Path | None =
             tail = log.read_text()[-3000:] if log is not None and log.exists() else ""
             raise AssertionError(f"the server behind {url} did not start\n{tail}")
         time.sleep(0.2)
+
+
+@contextmanager
+def serve_process(folder: Path, *args: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``labelgraph serve ARGS`` run from ``folder`` in its own process (its memory can be read); yield its URL."""
+    port = free_port()
+    command = console_script("labelgraph")
+    assert command is not None, "the labelgraph command is not installed"
+    log = folder / "serve.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [command, "serve", "--port", str(port), "--runs", "runs", *args],
+            cwd=folder,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{url}/", process, log=log)
+        yield url, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def peak_memory_mb(pid: int) -> float:
+    """The process's peak resident memory so far (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmHWM for process {pid}")

@@ -59,8 +59,9 @@ def test_review_over_http_then_resume(make_project, gold, tmp_path):
         assert status["human_labels"] == 10 and status["round"] == 2
         late = client.post(f"/runs/{name}/answers", json={"answers": [{"id": first, "label": "negative"}]})
         assert late.status_code == 409 and "already committed" in late.json()["detail"]
-        changed = client.post("/runs", json={"project": str(make_project(budget=30))})
-        assert changed.status_code == 409 and "other settings (changed: budget)" in changed.json()["detail"]
+        changed = client.post("/runs", json={"project": str(make_project(budget=20, random_seed=7))})
+        assert changed.status_code == 409 and "started with other" in changed.json()["detail"]
+        assert "random_seed" in changed.json()["detail"]
 
         exported = client.get(f"/runs/{name}/export").text.splitlines()
         counts = status["counts"]

@@ -1,48 +1,98 @@
 """The HTTP API (FastAPI): create and advance runs, answer reviews, export labels, follow progress.
 
 Bound to 127.0.0.1 by default; with a token every request must carry ``Authorization: Bearer TOKEN``
-(compared in constant time). Answers are checked like ``Run.answer``: an item that is not pending or a label
-outside the set is 422, an item answered already (the first answer wins) or committed already is 409.
+(compared in constant time). Without a token only Host headers naming the bound address are answered, and
+writes from a foreign Origin are refused (DNS rebinding, cross-site requests). Bodies are limited in size.
+Answers are checked like ``Run.answer``: an item that is not pending, a label outside the set or an item
+twice in one submission is 422, an item answered already (the first answer wins) or committed already is 409.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import hmac
 import json
+import re
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field, model_validator
 from starlette.background import BackgroundTask
 
 from labelgraph.agents.human import ReviewItem
 from labelgraph.errors import ConflictError, LabelgraphError, ReviewError, RunError, RunNotFound
-from labelgraph.service.runs import RunRegistry
+from labelgraph.service.guard import Guard
+from labelgraph.service.runs import ProjectRefused, RunRegistry
 
-__all__ = ["create_app"]
+__all__ = ["MAX_BODY", "create_app"]
+
+MAX_BODY = 1_000_000
+"""Bytes a request body may have (a submission of a few thousand answers fits)."""
 
 
 class CreateRun(BaseModel):
-    project: Path = Field(description="a project file on the server's disk")
+    project: str = Field(max_length=4096, description="a project file inside the folders the server may open")
     start: bool = Field(True, description="advance the run at once")
 
 
 class Answer(BaseModel):
-    id: str
-    label: str | None = Field(description="a label from the set, or null to set the item aside")
+    id: str = Field(max_length=1000)
+    label: str | None = Field(max_length=1000, description="a label from the set, or null to set the item aside")
 
 
 class Answers(BaseModel):
     answers: list[Answer] = Field(min_length=1)
     reviewer: str = Field("web", max_length=100)
+
+    @model_validator(mode="after")
+    def _once_each(self) -> Answers:
+        seen: set[str] = set()
+        for answer in self.answers:
+            if answer.id in seen:
+                raise ValueError(f"item {answer.id!a} is answered twice in one submission: send one answer")
+            seen.add(answer.id)
+        return self
+
+
+def printable(text: str) -> str:
+    """A message any client can decode, whatever bytes a request put into it."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def invalid_request(error: RequestValidationError) -> str:
+    """Where and what, for the first few problems; never the values sent (they may be huge or not encodable)."""
+    problems = [f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}" for problem in error.errors()[:5]]
+    return printable("; ".join(problems)[:2000])
+
+
+def page_headers(html: str) -> dict[str, str]:
+    """A Content-Security-Policy that allows the page's own inline script and style (by hash) and nothing else."""
+
+    def hashes(tag: str) -> str:
+        bodies = re.findall(rf"<{tag}>(.*?)</{tag}>", html, re.DOTALL)
+        digests = [base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() for body in bodies]
+        return " ".join(f"'sha256-{digest}'" for digest in digests) or "'none'"
+
+    policy = (
+        f"default-src 'none'; script-src {hashes('script')}; style-src {hashes('style')}; connect-src 'self'; "
+        "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+    return {
+        "Content-Security-Policy": policy,
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+    }
 
 
 class Recorded(BaseModel):
@@ -51,9 +101,23 @@ class Recorded(BaseModel):
     resuming: bool
 
 
-def create_app(runs: Path, *, token: str | None = None) -> FastAPI:
-    """The app over the runs folder ``runs``; with ``token``, every request must present it."""
-    registry = RunRegistry(runs)
+def create_app(
+    runs: Path,
+    *,
+    token: str | None = None,
+    projects: Sequence[Path] | None = None,
+    allowed_hosts: Sequence[str] = (),
+    max_body: int = MAX_BODY,
+) -> FastAPI:
+    """The app over the runs folder ``runs``; with ``token``, every request must present it.
+
+    ``projects``: folders whose project files may be opened (default: the current folder). Without a token,
+    or with ``allowed_hosts``, only Host headers naming the bound address or one of ``allowed_hosts`` are
+    answered (``"*"`` answers any).
+    """
+    registry = RunRegistry(runs, projects or [Path.cwd()])
+    html = (files("labelgraph.service") / "static" / "review.html").read_text(encoding="utf-8")
+    headers = page_headers(html)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,6 +126,8 @@ def create_app(runs: Path, *, token: str | None = None) -> FastAPI:
 
     app = FastAPI(title="labelgraph", version="0.1.0", lifespan=lifespan)
     app.state.registry = registry
+    check_hosts = token is None or bool(allowed_hosts)
+    app.add_middleware(Guard, max_body=max_body, check_hosts=check_hosts, allowed_hosts=allowed_hosts)
 
     def authorised(request: Request) -> None:
         if token is None:
@@ -74,16 +140,20 @@ def create_app(runs: Path, *, token: str | None = None) -> FastAPI:
     guarded = [Depends(authorised)]
 
     @app.exception_handler(LabelgraphError)
-    async def _labelgraph_error(request: Request, error: LabelgraphError):  # type: ignore[no-untyped-def]
-        from fastapi.responses import JSONResponse
-
+    async def _labelgraph_error(request: Request, error: LabelgraphError) -> JSONResponse:
         if isinstance(error, RunNotFound):
             code = 404
+        elif isinstance(error, ProjectRefused):
+            code = 403
         elif isinstance(error, ConflictError | RunError):  # answered or committed already; run in another state
             code = 409
         else:
             code = 422
-        return JSONResponse({"detail": str(error)}, status_code=code)
+        return JSONResponse({"detail": printable(str(error))}, status_code=code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": invalid_request(error)}, status_code=422)
 
     def status_of(name: str) -> dict[str, Any]:
         busy = registry.busy(name)
@@ -94,8 +164,8 @@ def create_app(runs: Path, *, token: str | None = None) -> FastAPI:
         return status
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def page() -> str:
-        return (files("labelgraph.service") / "static" / "review.html").read_text(encoding="utf-8")
+    def page() -> HTMLResponse:
+        return HTMLResponse(html, headers=headers)
 
     @app.get("/runs", dependencies=guarded)
     def list_runs() -> list[str]:

@@ -1,25 +1,77 @@
-"""The runs a service holds: one folder each under the service's runs folder, one stepping thread per run."""
+"""The runs a service holds: one folder each under the service's runs folder, one stepping thread per run.
+
+Only project files inside the folders the service was given may be opened: regular files of at most 1 MB.
+"""
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 import threading
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from labelgraph.config import load_project
-from labelgraph.errors import RunNotFound
+from labelgraph.errors import ConfigError, RunNotFound
 from labelgraph.run import Run, RunStatus, check_plugins
 from labelgraph.workspace import RUN_FILE, Workspace
 
-__all__ = ["RunRegistry"]
+__all__ = ["PROJECT_LIMIT", "ProjectRefused", "RunRegistry", "project_file"]
+
+PROJECT_LIMIT = 1_000_000
+"""Bytes a project file may have."""
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+"""A run name the service serves: a project name of at most 100 characters."""
+
+
+class ProjectRefused(ConfigError):
+    """The project file is outside the folders the service may open."""
+
+
+def shown(given: str) -> str:
+    """The path as a client gave it, cut short and safe to print."""
+    return ascii(given if len(given) <= 120 else given[:120] + "...")
+
+
+def inside(path: Path, folders: Sequence[Path]) -> bool:
+    return any(path == folder or path.is_relative_to(folder) for folder in folders)
+
+
+def project_file(given: str, folders: Sequence[Path]) -> Path:
+    """The real path of the project file ``given`` (relative to the first folder), if it lies inside one of
+    ``folders`` (after symlinks too) and is a regular file of at most PROJECT_LIMIT bytes."""
+    if not given.strip() or "\x00" in given or len(given) > 4096:
+        raise ConfigError("project: give the path of a project file (at most 4,096 characters, no NUL)")
+    path = Path(os.path.abspath(folders[0] / given))
+    refused = ProjectRefused(
+        f"project {shown(given)}: only project files inside {', '.join(map(str, folders))} may be opened"
+        " (labelgraph serve --projects DIR)"
+    )
+    if not inside(path, folders):
+        raise refused
+    try:
+        real = Path(os.path.realpath(path, strict=True))
+        info = os.stat(real)
+    except (OSError, RuntimeError) as error:
+        raise ConfigError(f"project {shown(given)}: cannot be opened ({getattr(error, 'strerror', error)})") from None
+    if not inside(real, folders):  # a symlink out of the folder
+        raise refused
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"project {shown(given)}: not a regular file (a project is a YAML file)")
+    if info.st_size > PROJECT_LIMIT:
+        raise ConfigError(f"project {shown(given)}: {info.st_size:,} bytes, over the limit of {PROJECT_LIMIT:,}")
+    return real
 
 
 class RunRegistry:
     """Open runs by name. Steps run one at a time per run, off the request threads; answers never wait."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, projects: Sequence[Path]):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self.projects = [Path(os.path.realpath(folder)) for folder in projects]
         self._runs: dict[str, Run] = {}
         self._steppers: dict[str, ThreadPoolExecutor] = {}
         self._stepping: dict[str, Future] = {}
@@ -30,9 +82,15 @@ class RunRegistry:
     def names(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir() if (p / RUN_FILE).exists())
 
-    def create(self, project: Path) -> Run:
+    def create(self, project: str) -> Run:
         """A run of the project file, in ``ROOT/<project name>`` (reopened if it exists with the same settings)."""
-        config = load_project(project)
+        path = project_file(project, self.projects)
+        try:
+            config = load_project(path)
+        except OSError as error:  # e.g. a name too long for a file name
+            raise ConfigError(f"project {shown(project)}: cannot be read ({error.strerror or error})") from None
+        if not NAME.fullmatch(config.name):
+            raise ConfigError(f"name: {len(config.name)} characters is too long (a served run's name: at most 100)")
         config = config.model_copy(update={"run_dir": self.root / config.name})
         with self._lock:
             creating = self._creating.setdefault(config.name, threading.Lock())
@@ -47,10 +105,9 @@ class RunRegistry:
     def get(self, name: str) -> Run:
         with self._lock:
             if name not in self._runs:
-                folder = self.root / name
-                if "/" in name or name.startswith(".") or not (folder / RUN_FILE).exists():
-                    raise RunNotFound(f"no run named {name!r}")
-                self._runs[name] = Run.open(folder)
+                if not NAME.fullmatch(name) or not (self.root / name / RUN_FILE).exists():
+                    raise RunNotFound(f"no run named {shown(name)}")
+                self._runs[name] = Run.open(self.root / name)
             return self._runs[name]
 
     def step(self, name: str) -> None:

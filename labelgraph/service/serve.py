@@ -30,8 +30,20 @@ def serve_command(
     token_env: Annotated[
         str, typer.Option(help="Environment variable that holds the API token (never pass a token as an argument).")
     ] = "LABELGRAPH_TOKEN",
+    projects: Annotated[
+        list[Path] | None,
+        typer.Option(help="A folder whose project files POST /runs may open (repeat it; default: this folder)."),
+    ] = None,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A Host header to answer besides the bound address, e.g. a proxy's name (repeat it; '*': any)."
+        ),
+    ] = None,
 ) -> None:
-    """Serve the HTTP API (docs at /docs) and the review page (/) for the runs in RUNS."""
+    """Serve the HTTP API (docs at /docs) and the review page (/) for the runs in RUNS.
+
+    Without a token only requests that name the bound address (or --allowed-host) are answered."""
     import uvicorn
 
     from labelgraph.service.api import create_app
@@ -41,4 +53,5 @@ def serve_command(
         raise ConfigError(f"refusing to bind {host} without a token: set {token_env}, or bind 127.0.0.1")
     required = "required" if token else "off"
     print(f"labelgraph serving {runs} on http://{host}:{port}/ (API docs at /docs; token {required})")
-    uvicorn.run(create_app(runs, token=token), host=host, port=port, log_level="info")
+    app = create_app(runs, token=token, projects=projects or [Path.cwd()], allowed_hosts=allowed_host or ())
+    uvicorn.run(app, host=host, port=port, log_level="info")
