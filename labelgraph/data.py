@@ -28,8 +28,8 @@ __all__ = [
     "write_export",
 ]
 
-Source = Literal["human", "annotator", "seed", "synthetic"]
-Status = Literal["seed", "human", "accepted", "proposed"]
+Source = Literal["human", "annotator", "seed", "synthetic", "student"]
+Status = Literal["seed", "human", "accepted", "proposed", "predicted"]
 
 
 csv.field_size_limit(2**31 - 1)  # a text is bounded by max_text_chars (a clear error), not csv's 128 KiB
@@ -48,7 +48,8 @@ class LabelRecord(BaseModel):
     """A label and its provenance: who gave it, when, how sure, and what the critic said.
 
     ``status``: ``seed`` and ``human`` labels come from people; ``accepted`` machine labels met the quality
-    target; ``proposed`` ones did not (yet) and wait for a person or more evidence.
+    target; ``proposed`` ones did not (yet) and wait for a person or more evidence; ``predicted``: the student's
+    prediction for a pool text with no other label (``confidence`` is its probability), exported on request.
     """
 
     id: str

@@ -392,12 +392,37 @@ class Run:
             status = self.step(on_update)
         return status
 
-    def export(self, path: str | Path, *, include_proposed: bool = True) -> int:
+    def predictions(self, *, exclude: Iterable[str] = ()) -> list[LabelRecord]:
+        """The student's label and probability for every pool text not in ``exclude`` (status ``predicted``)."""
+        skip = set(exclude)
+        ids = [i for i in self.context.pool_ids if i not in skip]
+        if not ids:
+            return []
+        probabilities = self.context.student().predict_proba(self.context.vectors(ids))
+        names, round_number = self.config.label_names, self._values().get("round", 0)
+        texts = {item.id: item.text for item in self.context.items(ids)}
+        return [
+            LabelRecord(
+                id=i,
+                text=texts[i],
+                label=names[int(row.argmax())],
+                source="student",
+                status="predicted",
+                round=round_number,
+                confidence=round(float(row.max()), 4),
+            )
+            for i, row in zip(ids, probabilities, strict=True)
+        ]
+
+    def export(self, path: str | Path, *, include_proposed: bool = True, predictions: bool = False) -> int:
         """Write every label with its provenance, status and p_correct (JSONL, or CSV by suffix); return how many.
+        ``predictions``: also the student's prediction for every other pool text (status ``predicted``).
 
         Beside it, ``<name>.summary.json`` holds the run's estimate of the accepted labels' accuracy."""
         path = Path(path)
         records = sorted(self.labels(include_proposed=include_proposed), key=lambda r: (r.round, r.id))
+        if predictions:
+            records += self.predictions(exclude=[r.id for r in records])
         count = write_export(records, path)
         summary = {
             "labels": count,

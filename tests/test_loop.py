@@ -137,6 +137,21 @@ def test_the_per_label_estimate_counts_the_accepted_labels(make_project, gold):
     }
 
 
+def test_export_with_the_students_predictions_for_the_rest(make_project, gold, tmp_path):
+    run = Project.from_yaml(make_project(budget=10, max_rounds=1)).start()
+    status = run.run(simulated(run, gold))
+    out = tmp_path / "all.jsonl"
+    count = run.export(out, include_proposed=False, predictions=True)
+    rows = read_jsonl(out)
+    vouched = [row for row in rows if row["status"] != "predicted"]
+    predicted = [row for row in rows if row["status"] == "predicted"]
+    assert len(vouched) == status.labels and count == len(rows) == len({row["id"] for row in rows})
+    pool = {row["id"] for row in read_jsonl(Path(run.config.pool))}
+    assert {row["id"] for row in predicted} == pool - {row["id"] for row in vouched}  # every other pool text
+    assert predicted and all(row["source"] == "student" and row["label"] in run.config.label_names for row in predicted)
+    assert all(1 / len(run.config.label_names) <= row["confidence"] <= 1 for row in predicted)
+
+
 def test_pauses_until_every_item_is_answered(make_project, gold):
     run = Project.from_yaml(make_project()).start()
     status = run.step()
