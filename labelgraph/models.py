@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import inspect
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score
 
 from labelgraph.errors import PluginError
 from labelgraph.plugins import load_object
@@ -43,7 +41,7 @@ class LogisticRegressionStudent:
         self.labels = list(labels)
         self.c = c
         self.random_state = random_state
-        self._model: LogisticRegression | None = None
+        self._model: Any = None  # a fitted sklearn LogisticRegression (sklearn loads at the first fit)
         self._only: int | None = None
         self.n_fitted = 0
 
@@ -56,6 +54,8 @@ class LogisticRegressionStudent:
         if len(classes) == 1:
             self._only = self.labels.index(classes[0])
         elif len(classes) > 1:
+            from sklearn.linear_model import LogisticRegression
+
             self._model = LogisticRegression(C=self.c, max_iter=2000, random_state=self.random_state)
             self._model.fit(np.asarray(vectors), [self.labels.index(t) for t in targets], sample_weight=weights)
         return self
@@ -99,6 +99,8 @@ def fit_student(
 
 def evaluate(student: StudentModel, vectors: np.ndarray, gold: list[str]) -> dict[str, float]:
     """Accuracy and macro-F1 of the student on a held-out set."""
+    from sklearn.metrics import accuracy_score, f1_score
+
     predicted = [student.labels[i] for i in student.predict_proba(vectors).argmax(axis=1)]
     present = sorted(set(gold) | set(predicted))  # a label absent from both says nothing: not a zero
     return {

@@ -6,57 +6,29 @@ Writes are upserts keyed by item id, so writing the same labels twice leaves one
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import chromadb
 import numpy as np
-from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
-from chromadb.config import Settings
-from chromadb.utils.embedding_functions import register_embedding_function
 from pydantic import BaseModel
 
 from labelgraph.data import LabelRecord
 from labelgraph.embeddings import get_embedder
 
-__all__ = ["LabelgraphEmbeddingFunction", "Memory", "Neighbour"]
+__all__ = ["Memory", "Neighbour"]
 
 COLLECTION = "labelled"
-
-
-def _settings() -> Settings:
-    """Fresh settings for each client: chromadb's HttpClient writes its host and API into the object it is given."""
-    return Settings(anonymized_telemetry=False)
-
 
 _HNSW = {"space": "cosine", "ef_construction": 200, "ef_search": 200}
 
 
-@register_embedding_function
-class LabelgraphEmbeddingFunction(EmbeddingFunction[Documents]):
-    """Chroma embedding function over a labelgraph embedder, so a reopened collection embeds queries alike."""
+def _chroma() -> Any:
+    from labelgraph.memory import chroma
 
-    def __init__(self, model: str = "minilm"):
-        self.model = model
-
-    def __call__(self, input: Documents) -> Embeddings:
-        return list(get_embedder(self.model).embed(list(input)))
-
-    @staticmethod
-    def name() -> str:
-        return "labelgraph"
-
-    def get_config(self) -> dict[str, Any]:
-        return {"model": self.model}
-
-    @staticmethod
-    def build_from_config(config: dict[str, Any]) -> LabelgraphEmbeddingFunction:
-        return LabelgraphEmbeddingFunction(config.get("model", "minilm"))
-
-    def default_space(self) -> str:  # type: ignore[override]
-        return "cosine"
+    return chroma
 
 
 class Neighbour(BaseModel):
@@ -74,33 +46,36 @@ QUERY_CHUNK = 1000
 
 
 class Memory:
-    """The labelled set as a Chroma collection (one per run)."""
+    """The labelled set as a Chroma collection (one per run), opened at its first use: ``connect()`` makes the
+    client, so a command that never asks the memory (``labelgraph status``) never loads chromadb."""
 
-    def __init__(self, client: Any, *, embedding_model: str = "minilm", collection: str = COLLECTION):
-        self._client = client
+    def __init__(self, connect: Callable[[], Any], *, embedding_model: str = "minilm", collection: str = COLLECTION):
+        self._connect = connect
         self.embedding_model = embedding_model
-        self._collection = client.get_or_create_collection(
-            collection,
-            embedding_function=LabelgraphEmbeddingFunction(embedding_model),
-            configuration={"hnsw": _HNSW},
-        )
+        self.collection_name = collection
+        self._opened: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def _collection(self) -> Any:
+        with self._lock:
+            if self._opened is None:
+                self._opened = self._connect().get_or_create_collection(
+                    self.collection_name,
+                    embedding_function=_chroma().LabelgraphEmbeddingFunction(self.embedding_model),
+                    configuration={"hnsw": _HNSW},
+                )
+            return self._opened
 
     @classmethod
     def embedded(cls, path: Path, *, embedding_model: str = "minilm") -> Memory:
         """A memory in ``path`` on this machine (Chroma ``PersistentClient``)."""
-        return cls(chromadb.PersistentClient(str(path), settings=_settings()), embedding_model=embedding_model)
+        return cls(lambda: _chroma().persistent_client(str(path)), embedding_model=embedding_model)
 
     @classmethod
     def server(cls, url: str, *, collection: str, embedding_model: str = "minilm") -> Memory:
         """A memory on a Chroma server (``chroma run``) over HTTP; one collection per run."""
-        parts = urlsplit(url)
-        client = chromadb.HttpClient(
-            host=parts.hostname or "127.0.0.1",
-            port=parts.port or (443 if parts.scheme == "https" else 8000),
-            ssl=parts.scheme == "https",
-            settings=_settings(),
-        )
-        return cls(client, embedding_model=embedding_model, collection=collection)
+        return cls(lambda: _chroma().http_client(url), embedding_model=embedding_model, collection=collection)
 
     def count(self) -> int:
         return self._collection.count()
