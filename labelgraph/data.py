@@ -2,31 +2,53 @@
 
 Readers are strict: every problem raises :class:`DataError` naming the file, the line and the field,
 before anything is written.
+
+Limits: a file the product reads must be a regular file (not a folder, FIFO, device or symbolic-link loop);
+a pool, seed or test file holds at most ``MAX_DATA_BYTES`` (1 GiB), an answers file ``MAX_ANSWERS_BYTES``
+(64 MiB); a JSON line nests at most ``MAX_JSON_DEPTH`` (64) levels, and its strings must be valid Unicode
+(a lone surrogate such as ``"\\ud83d"`` is an error, not a crash later).
 """
 
 from __future__ import annotations
 
 import csv
+import errno
+import glob
 import io
 import json
 import os
+import secrets
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 from pydantic import BaseModel, Field
 
 from labelgraph.errors import DataError
 
 __all__ = [
+    "MAX_ANSWERS_BYTES",
+    "MAX_DATA_BYTES",
+    "MAX_JSON_DEPTH",
     "Item",
     "LabelRecord",
     "Source",
+    "open_regular",
     "read_answers",
     "read_items",
+    "read_limited",
+    "remove_stale_temps",
     "write_atomic",
     "write_export",
 ]
+
+MAX_DATA_BYTES = 2**30
+"""Largest pool, seed or test file (1 GiB)."""
+MAX_ANSWERS_BYTES = 64 * 2**20
+"""Largest answers file (64 MiB)."""
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of a JSON line (the line's object is level 1)."""
 
 Source = Literal["human", "annotator", "seed", "synthetic", "student"]
 Status = Literal["seed", "human", "accepted", "proposed", "predicted"]
@@ -71,9 +93,59 @@ class LabelRecord(BaseModel):
     """Written by the generator (``parent``: the item it edits, for a counterfactual), whoever labelled it."""
 
 
-def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
-    with path.open("rb") as handle:
+def _kind(mode: int) -> str:
+    """A file type in words, for an error message."""
+    kinds = {
+        stat.S_ISDIR: "a folder",
+        stat.S_ISFIFO: "a FIFO (named pipe)",
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISSOCK: "a socket",
+    }
+    return next((name for test, name in kinds.items() if test(mode)), "not a regular file")
+
+
+def open_regular(path: Path, *, limit: int) -> BinaryIO:
+    """Open ``path`` to read if it is a regular file of at most ``limit`` bytes; else DataError.
+
+    Opened without blocking, so a FIFO cannot hang us; type and size come from the open file itself.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise DataError("file not found", path=path) from None
+    except OSError as error:
+        reason = "a symbolic link loop" if error.errno == errno.ELOOP else error.strerror
+        raise DataError(f"cannot open: {reason}", path=path) from None
+    except ValueError as error:  # a NUL in the path
+        raise DataError(f"cannot open: {error}", path=path) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise DataError(f"{_kind(info.st_mode)}, not a regular file", path=path)
+    if info.st_size > limit:
+        os.close(fd)
+        raise DataError(f"{info.st_size:,} bytes, more than the limit of {limit:,}", path=path)
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def read_limited(path: Path, *, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes (checked while reading too: it may grow)."""
+    with open_regular(path, limit=limit) as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise DataError(f"more than the limit of {limit:,} bytes", path=path)
+    return data
+
+
+def _decoded_lines(path: Path, limit: int) -> Iterator[tuple[int, str]]:
+    read = 0
+    with open_regular(path, limit=limit) as handle:
         for number, raw in enumerate(handle, start=1):
+            read += len(raw)
+            if read > limit:
+                raise DataError(f"more than the limit of {limit:,} bytes", path=path)
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as error:
@@ -85,21 +157,61 @@ def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
             yield number, line.removeprefix("\ufeff") if number == 1 else line  # Excel's byte-order mark
 
 
-def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _value_problem(row: dict[str, Any]) -> tuple[str, str | None] | None:
+    """Why a parsed JSON line cannot be stored (too deep, a lone surrogate), and the top-level field; or None."""
+    stack: list[tuple[Any, int, str | None]] = [(row, 1, None)]
+    while stack:
+        value, depth, field = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return f"nested deeper than {MAX_JSON_DEPTH} levels", field
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                stack.append((key, depth, field or key))
+                stack.append((inner, depth + 1, field or key))
+        elif isinstance(value, list):
+            stack.extend((inner, depth + 1, field) for inner in value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as error:
+                code = f"\\u{ord(value[error.start]):04x}"
+                return (
+                    f"a lone surrogate ({code}) at character {error.start + 1}: not valid Unicode "
+                    "(half of an emoji?); remove it or write the whole character",
+                    field,
+                )
+    return None
+
+
+def _json_row(line: str, path: Path, number: int) -> dict[str, Any]:
+    try:
+        row = json.loads(line, parse_constant=_no_constant)
+    except json.JSONDecodeError as error:
+        raise DataError(f"not valid JSON: {error.msg}", path=path, line=number) from None
+    except RecursionError:
+        raise DataError(f"not valid JSON: nested deeper than {MAX_JSON_DEPTH} levels", path=path, line=number) from None
+    except ValueError as error:  # NaN, Infinity, an integer of thousands of digits
+        raise DataError(f"not valid JSON: {error}", path=path, line=number) from None
+    if not isinstance(row, dict):
+        raise DataError("each line must be a JSON object", path=path, line=number)
+    problem = _value_problem(row)
+    if problem is not None:
+        raise DataError(problem[0], path=path, line=number, field=problem[1])
+    return row
+
+
+def _rows(path: Path, *, limit: int = MAX_DATA_BYTES) -> Iterator[tuple[int, dict[str, Any]]]:
     suffix = path.suffix.lower()
     if suffix in {".jsonl", ".ndjson", ".json"}:
-        for number, line in _decoded_lines(path):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise DataError(f"not valid JSON: {error.msg}", path=path, line=number) from None
-            if not isinstance(row, dict):
-                raise DataError("each line must be a JSON object", path=path, line=number)
-            yield number, row
+        for number, line in _decoded_lines(path, limit):
+            if line.strip():
+                yield number, _json_row(line, path, number)
     elif suffix in {".csv", ".tsv"}:
-        text = "".join(line for _, line in _decoded_lines(path))
+        text = "".join(line for _, line in _decoded_lines(path, limit))
         reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
         try:
             for row in reader:
@@ -110,6 +222,29 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             raise DataError(f"not valid CSV: {error}", path=path, line=reader.line_num) from None
     else:
         raise DataError(f"unsupported file type {suffix!r}: use .jsonl or .csv", path=path)
+
+
+def _no_column(field: str, row: dict[str, Any], path: Path, number: int, setting: str) -> DataError:
+    """The error for a field name that is not a column of the file, listing those that are."""
+    columns = ", ".join(repr(str(name)[:40]) for name in list(row)[:20]) or "none"
+    more = f" and {len(row) - 20} more" if len(row) > 20 else ""
+    return DataError(
+        f"no such column (the columns are {columns}{more}); name the right one with {setting} in the project file",
+        path=path,
+        line=number,
+        field=field,
+    )
+
+
+def _scalar(value: Any, what: str, path: Path, number: int, field: str) -> str | None:
+    """A string, number or null as text (None for null or ""); a list, object or true/false is an error."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise DataError(
+            f"{what} must be a string or a number, got {json.dumps(value)[:40]}", path=path, line=number, field=field
+        )
+    return str(value)
 
 
 def read_items(
@@ -125,15 +260,25 @@ def read_items(
     """Read a JSONL or CSV file of items; a missing id becomes ``<file stem>-<line>``.
 
     With ``labels`` given, a label outside that set is an error; with ``require_label``, so is a missing one.
+    A field that is not a column of the file's first row is named as such, with the columns there are.
     """
     path = Path(path)
-    if not path.exists():
-        raise DataError("file not found", path=path)
     known = list(labels) if labels is not None else None
     items: list[Item] = []
     seen: dict[str, int] = {}
     for number, row in _rows(path):
+        if not items:  # the first row: are the named fields columns at all?
+            if text_field not in row:
+                raise _no_column(text_field, row, path, number, "text_field")
+            if require_label and label_field not in row:
+                raise _no_column(label_field, row, path, number, "label_field")
+            if id_field != "id" and id_field not in row:
+                raise _no_column(id_field, row, path, number, "id_field")
         text = row.get(text_field)
+        if text is not None and not isinstance(text, str):
+            raise DataError(
+                f"text must be a string, got {json.dumps(text)[:40]}", path=path, line=number, field=text_field
+            )
         if not isinstance(text, str) or not text.strip():
             raise DataError("missing or empty text", path=path, line=number, field=text_field)
         if len(text) > max_text_chars:
@@ -143,8 +288,8 @@ def read_items(
                 line=number,
                 field=text_field,
             )
-        raw_id = row.get(id_field)
-        item_id = f"{path.stem}-{number}" if raw_id in (None, "") else str(raw_id)
+        raw_id = _scalar(row.get(id_field), "an id", path, number, id_field)
+        item_id = f"{path.stem}-{number}" if raw_id is None else raw_id
         if item_id in seen:
             raise DataError(
                 f"duplicate id {item_id!r} (first on line {seen[item_id]})",
@@ -153,8 +298,7 @@ def read_items(
                 field=id_field,
             )
         seen[item_id] = number
-        label = row.get(label_field)
-        label = None if label in (None, "") else str(label)
+        label = _scalar(row.get(label_field), "a label", path, number, label_field)
         if label is None and require_label:
             raise DataError("missing label", path=path, line=number, field=label_field)
         if label is not None and known is not None and label not in known:
@@ -173,28 +317,66 @@ def read_items(
 
 
 def read_answers(path: Path) -> list[tuple[int, str, str | None]]:
-    """Read an answers file: one ``{"id": ..., "label": ...}`` a line; ``"label": null`` skips the item."""
+    """Read an answers file: one ``{"id": ..., "label": ...}`` a line; ``"label": null`` skips the item.
+
+    One answer an item: an id twice in the file is an error naming both lines (the first answer would win).
+    """
     path = Path(path)
-    if not path.exists():
-        raise DataError("file not found", path=path)
     answers = []
-    for number, row in _rows(path):
-        if "id" not in row or row["id"] in (None, ""):
+    seen: dict[str, int] = {}
+    for number, row in _rows(path, limit=MAX_ANSWERS_BYTES):
+        item_id = _scalar(row.get("id"), "an id", path, number, "id")
+        if item_id is None:
             raise DataError("missing id", path=path, line=number, field="id")
+        if item_id in seen:
+            raise DataError(
+                f"a second answer for {item_id!r} (the first is on line {seen[item_id]}); keep one",
+                path=path,
+                line=number,
+                field="id",
+            )
+        seen[item_id] = number
         if "label" not in row:
             raise DataError("missing label (use null to skip)", path=path, line=number, field="label")
         label = row["label"]
-        answers.append((number, str(row["id"]), None if label is None else str(label)))
+        if label is not None:
+            label = _scalar(label, "a label", path, number, "label") or ""
+        answers.append((number, item_id, label))
     if not answers:
         raise DataError("no answers in file", path=path)
     return answers
 
 
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (one of another user counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Delete the ``.NAME.tmp-PID-*`` files a killed write of ``path`` left behind (PID no longer running)."""
+    removed = []
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):
+        pid = tmp.name.rpartition(".tmp-")[2].split("-")[0]
+        if pid.isdigit() and int(pid) > 0 and not _alive(int(pid)) and tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one."""
+    """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one.
+
+    Temporary files that killed writers of ``path`` left behind are removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    remove_stale_temps(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     try:
         with tmp.open("wb") as handle:
             handle.write(data)

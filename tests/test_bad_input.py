@@ -3,12 +3,39 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import yaml
 
+from labelgraph.data import LabelRecord, read_answers, read_items, write_export
+from labelgraph.errors import DataError
 from tests.conftest import invoke_cli as run_cli
 from tests.conftest import write_jsonl
+
+
+def within(seconds: float, call: Callable[[], Any]) -> Any:
+    """``call()`` in a thread that must finish in ``seconds`` (a hang fails the test instead of blocking it)."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as error:  # handed back to the test
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still running after {seconds} s"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def fails_clearly(result, *fragments: str) -> None:
@@ -175,4 +202,149 @@ def test_a_typo_in_a_plugin_name_leaves_no_run_folder_to_block_the_fix(make_proj
 def test_changed_settings_on_an_existing_run_are_refused(make_project):
     project = make_project()
     assert run_cli("run", project).exit_code == 0
-    fails_clearly(run_cli("run", edit_project(project, batch_size=5)), "other settings (changed: batch_size)")
+    fails_clearly(run_cli("run", edit_project(project, random_seed=5)), "other random_seed")
+
+
+# -- files that are not what they seem -------------------------------------------------------------------
+
+
+def test_an_input_that_is_not_a_regular_file_fails_at_once(tmp_path):
+    folder = tmp_path / "folder.jsonl"
+    folder.mkdir()
+    fifo = tmp_path / "fifo.jsonl"
+    os.mkfifo(fifo)  # nobody writes to it: reading it would block for ever
+    loop = tmp_path / "loop.jsonl"
+    loop.symlink_to(loop)
+    zero = tmp_path / "zero.jsonl"
+    zero.symlink_to("/dev/zero")  # endless: reading it would fill the memory
+    cases = {folder: "a folder", fifo: "a FIFO", loop: "symbolic link loop", zero: "a character device"}
+    for path, words in cases.items():
+        with pytest.raises(DataError, match=words):
+            within(5, lambda path=path: read_items(path))
+        with pytest.raises(DataError, match=words):
+            within(5, lambda path=path: read_answers(path))
+
+
+def test_a_fifo_as_the_pool_fails_clearly(make_project):
+    project = make_project()
+    pool = project.parent / "pool.jsonl"
+    pool.unlink()
+    os.mkfifo(pool)
+    fails_clearly(within(20, lambda: run_cli("run", project)), "pool.jsonl", "a FIFO (named pipe), not a regular file")
+    assert not (project.parent / "run").exists()
+
+
+def test_a_file_beyond_the_size_limit_is_refused(tmp_path, monkeypatch):
+    import labelgraph.data as data
+
+    path = write_jsonl(tmp_path / "answers.jsonl", [{"id": str(i), "label": "a"} for i in range(100)])
+    monkeypatch.setattr(data, "MAX_ANSWERS_BYTES", 1000)
+    with pytest.raises(DataError, match=r"answers.jsonl: [\d,]+ bytes, more than the limit of 1,000"):
+        read_answers(path)
+
+
+@pytest.mark.parametrize(
+    ("line", "fragments"),
+    [
+        ('{"text": ' + "[" * 1000 + "]" * 1000 + "}", ["line 2", "nested deeper than 64 levels"]),
+        ('{"text": "ok", "x": ' + "[" * 100 + "]" * 100 + "}", ["line 2, field 'x'", "nested deeper than 64"]),
+        (
+            '{"text": "a broken emoji \\ud83d here"}',
+            ["line 2, field 'text'", "lone surrogate (\\ud83d) at character 16"],
+        ),
+        ('{"text": "ok", "note": {"k": "\\udc00"}}', ["line 2, field 'note'", "lone surrogate"]),
+        ('{"text": "ok", "\\ud800": 1}', ["line 2", "lone surrogate"]),
+        ('{"text": "ok", "n": NaN}', ["line 2", "NaN is not a JSON number"]),
+        ('{"text": "ok", "n": ' + "1" * 5000 + "}", ["line 2", "not valid JSON", "digits"]),
+        ('{"text": ["a", "list"]}', ["line 2, field 'text'", "text must be a string"]),
+        ('{"text": "ok", "id": {"a": 1}}', ["line 2, field 'id'", "an id must be a string or a number"]),
+        ('{"text": "ok", "label": ["positive"]}', ["line 2, field 'label'", "a label must be a string or a number"]),
+    ],
+)
+def test_json_lines_that_cannot_be_stored_are_line_errors(tmp_path, line, fragments):
+    path = tmp_path / "pool.jsonl"
+    path.write_text('{"text": "fine"}\n' + line + "\n", encoding="utf-8")
+    with pytest.raises(DataError) as caught:
+        read_items(path, labels=["positive", "negative"])
+    for fragment in fragments:
+        assert fragment in str(caught.value), (fragment, str(caught.value))
+
+
+def test_a_lone_surrogate_in_the_pool_fails_before_the_run_folder(make_project):
+    project = make_project()
+    (project.parent / "pool.jsonl").write_text('{"id": "a", "text": "ok \\ud83d"}\n', encoding="utf-8")
+    fails_clearly(run_cli("run", project), "pool.jsonl, line 1, field 'text'", "lone surrogate")
+    assert not (project.parent / "run").exists()
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_a_wrong_text_field_names_the_columns_there_are(make_project, suffix):
+    project = make_project()
+    pool = project.parent / f"pool{suffix}"
+    if suffix == ".csv":
+        pool.write_text("id,review\n1,a fine film\n2,a dull film\n")
+    else:
+        write_jsonl(pool, [{"id": "1", "review": "a fine film"}, {"id": "2", "review": "a dull film"}])
+    edit_project(project, pool=pool.name)
+    line = "line 2" if suffix == ".csv" else "line 1"
+    fails_clearly(
+        run_cli("run", project),
+        f"pool{suffix}, {line}, field 'text': no such column (the columns are 'id', 'review')",
+        "text_field",
+    )
+
+
+def test_a_wrong_label_field_in_the_seed_names_the_columns(make_project):
+    project = edit_project(make_project(), label_field="sentiment")
+    fails_clearly(
+        run_cli("run", project), "seed.jsonl, line 1, field 'sentiment': no such column", "'label'", "label_field"
+    )
+
+
+def test_an_id_twice_in_one_answers_file_names_both_lines(tmp_path):
+    path = write_jsonl(
+        tmp_path / "a.jsonl", [{"id": "x", "label": "a"}, {"id": "y", "label": "b"}, {"id": "x", "label": "b"}]
+    )
+    with pytest.raises(
+        DataError, match=r"a.jsonl, line 3, field 'id': a second answer for 'x' \(the first is on line 1\)"
+    ):
+        read_answers(path)
+    path = write_jsonl(tmp_path / "b.jsonl", [{"id": "x", "label": "a"}, {"id": "x", "label": None}])
+    with pytest.raises(DataError, match=r"line 2, field 'id': a second answer for 'x' \(the first is on line 1\)"):
+        read_answers(path)
+
+
+def test_duplicate_answers_through_the_cli_store_nothing(make_project, gold, tmp_path):
+    project = make_project()
+    assert run_cli("run", project).exit_code == 0
+    pending = json.loads(run_cli("status", project, "--json").stdout)["pending"]
+    twice = write_jsonl(
+        tmp_path / "twice.jsonl",
+        [
+            {"id": pending[0], "label": gold[pending[0]]},
+            {"id": pending[1], "label": None},
+            {"id": pending[1], "label": "positive"},
+        ],
+    )
+    fails_clearly(run_cli("review", project, "--answers", twice), "twice.jsonl, line 3", "the first is on line 2")
+    status = json.loads(run_cli("status", project, "--json").stdout)
+    assert status["answered"] == [] and status["pending"] == pending
+
+
+def dead_pid() -> int:
+    """The id of a process that has ended."""
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(child.stdout)
+
+
+def test_export_removes_the_temporary_files_of_killed_exports(tmp_path):
+    out = tmp_path / "out.jsonl"
+    stale = tmp_path / f".out.jsonl.tmp-{dead_pid()}"  # as a killed export of the old naming left it
+    stale_new = tmp_path / f".out.jsonl.tmp-{dead_pid()}-0a1b2c3d"
+    alive = tmp_path / f".out.jsonl.tmp-{os.getppid()}-00000000"  # a live writer's file is left alone
+    other = tmp_path / f".other.jsonl.tmp-{dead_pid()}"  # another file's: not ours to judge here
+    for path in (stale, stale_new, alive, other):
+        path.write_text("half an export")
+    record = LabelRecord(id="a", text="t", label="x", source="human", status="human", round=1)
+    assert write_export([record], out) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out.jsonl", alive.name, other.name])
