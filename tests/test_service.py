@@ -103,3 +103,34 @@ def test_fifty_concurrent_submissions_commit_exactly_once(make_project, gold, tm
         human = {row["id"]: row["label"] for row in labels if row["source"] == "human"}
         assert human == winners  # each item once, with the first answer that landed
         assert status["human_labels"] == 20
+
+
+def test_status_is_computed_once_per_checkpoint_and_answers_show_at_once(make_project, gold, tmp_path, monkeypatch):
+    from labelgraph.run import Run
+    from labelgraph.service.runs import RunRegistry
+
+    computed = []
+    real_status = Run.status
+    monkeypatch.setattr(Run, "status", lambda run: computed.append(1) or real_status(run))
+    registry = RunRegistry(tmp_path / "runs", [tmp_path])
+    try:
+        name = registry.create(str(make_project(budget=20))).config.name
+        registry.step(name)
+        registry.wait(name, timeout=300)
+        computed.clear()
+        first = registry.status(name)
+        assert first.phase == "paused" and len(first.pending) == 10
+        assert all(registry.status(name) is first for _ in range(20)) and len(computed) == 1  # one per checkpoint
+        item = first.pending[0]
+        registry.get(name).answer({item: gold[item]})
+        after = registry.status(name)  # an answer changes no checkpoint, but shows at once
+        assert after.answered == [item] and item not in after.pending and len(computed) == 1
+        registry.get(name).answer({i: gold[i] for i in after.pending})
+        registry.step(name)
+        registry.wait(name, timeout=300)
+        computed.clear()  # the step computed its own status at its end
+        moved = registry.status(name)  # a new checkpoint: computed again, once
+        assert moved.round == 2 and moved.human_labels == 10 and registry.status(name) is moved
+        assert len(computed) == 1
+    finally:
+        registry.close()

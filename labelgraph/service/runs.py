@@ -1,6 +1,8 @@
 """The runs a service holds: one folder each under the service's runs folder, one stepping thread per run.
 
 Only project files inside the folders the service was given may be opened: regular files of at most 1 MB.
+A run's status is computed once per checkpoint and kept (answers are read fresh each time): many reviewers
+polling cost one status a node, not one a request. While a node works, its counts and cost show at its end.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from labelgraph.config import load_project
 from labelgraph.errors import ConfigError, RunNotFound
 from labelgraph.run import Run, RunStatus, check_plugins
 from labelgraph.workspace import RUN_FILE, Workspace
+
+Key = tuple[tuple[str, int] | None, bool]
+UNSETTLED = frozenset({"running", "interrupted"})
+"""Phases that turn on whether some process holds the run, which no checkpoint records: never reused."""
 
 __all__ = ["PROJECT_LIMIT", "ProjectRefused", "RunRegistry", "project_file"]
 
@@ -65,6 +71,28 @@ def project_file(given: str, folders: Sequence[Path]) -> Path:
     return real
 
 
+def checkpoint_key(run: Run) -> tuple[str, int] | None:
+    """The latest checkpoint's id and how many pending writes it has (None before the first)."""
+    saved = run.graph.checkpointer.get_tuple({"configurable": {"thread_id": run.workspace.thread_id}})  # type: ignore[union-attr]
+    if saved is None:
+        return None
+    return saved.config["configurable"]["checkpoint_id"], len(saved.pending_writes or ())
+
+
+def with_answers(run: Run, status: RunStatus) -> RunStatus:
+    """``status`` with the answers stored since it was computed (they change no checkpoint)."""
+    waiting = [*status.pending, *status.answered]
+    answered = run.inbox.answered(waiting)
+    if set(answered) == set(status.answered):
+        return status
+    return status.model_copy(
+        update={
+            "pending": [item for item in waiting if item not in answered],
+            "answered": [item for item in waiting if item in answered],
+        }
+    )
+
+
 class RunRegistry:
     """Open runs by name. Steps run one at a time per run, off the request threads; answers never wait."""
 
@@ -77,6 +105,7 @@ class RunRegistry:
         self._stepping: dict[str, Future] = {}
         self._errors: dict[str, str] = {}
         self._creating: dict[str, threading.Lock] = {}
+        self._statuses: dict[str, tuple[Key, RunStatus]] = {}
         self._lock = threading.Lock()
 
     def names(self) -> list[str]:
@@ -147,7 +176,18 @@ class RunRegistry:
         return self._errors.get(name)
 
     def status(self, name: str) -> RunStatus:
-        return self.get(name).status()
+        """The run's status: computed again only when its checkpoint (or whether it is advancing) changed."""
+        run = self.get(name)
+        busy = self.busy(name)
+        key: Key = (checkpoint_key(run), busy)  # read before the status: a newer status never gets an older key
+        with self._lock:
+            kept = self._statuses.get(name)
+        if kept is not None and kept[0] == key and (busy or kept[1].phase not in UNSETTLED):
+            return with_answers(run, kept[1])
+        status = run.status()
+        with self._lock:
+            self._statuses[name] = (key, status)
+        return status
 
     def close(self) -> None:
         for executor in self._steppers.values():
