@@ -1,14 +1,39 @@
-"""Project settings: one YAML file, validated by pydantic, with paths resolved against the file's folder."""
+"""Project settings: one YAML file, validated by pydantic, with paths resolved against the file's folder.
+
+Limits: a project file is a regular file of at most ``MAX_PROJECT_BYTES`` (1 MB) of UTF-8 YAML, nested at most
+``MAX_YAML_DEPTH`` (100) levels and at most ``MAX_YAML_NODES`` (100,000) values once aliases are expanded (an
+alias bomb fails at once); a key given twice in one mapping is an error. Numbers must be finite.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from labelgraph.errors import ConfigError
+from labelgraph.data import read_limited
+from labelgraph.errors import ConfigError, DataError
+
+MAX_PROJECT_BYTES = 1_000_000
+"""Largest project file."""
+MAX_YAML_DEPTH = 100
+"""Deepest nesting of a project file, aliases expanded."""
+MAX_YAML_NODES = 100_000
+"""Most values in a project file, aliases expanded."""
+
+_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
+NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 __all__ = [
     "CheckpointSettings",
@@ -21,6 +46,7 @@ __all__ = [
     "QualitySettings",
     "StabilitySettings",
     "ToolSettings",
+    "check_run_dir",
     "format_validation_error",
     "load_project",
 ]
@@ -29,12 +55,12 @@ __all__ = [
 class CriticSettings(BaseModel):
     """How the critic turns its signals into ``p_correct``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
 
     min_checks: int = Field(
         20, ge=4, description="checked machine labels needed before p_correct ranks labels (before: their accuracy)"
     )
-    cs: list[float] = Field(
+    cs: list[Annotated[float, Field(gt=0)]] = Field(
         [0.01, 0.03, 0.1, 0.3, 1.0, 3.0], min_length=1, description="inverse regularisations tried by cross-validation"
     )
     folds: int = Field(5, ge=2, le=20, description="folds of the out-of-fold consensus model")
@@ -45,7 +71,7 @@ class CriticSettings(BaseModel):
 class QualitySettings(BaseModel):
     """The quality target: machine labels are accepted while the accepted set's lower accuracy bound meets it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
 
     enabled: bool = Field(
         True, description="false: accept every machine label unchecked (no quality target; a baseline for evals)"
@@ -64,7 +90,7 @@ class QualitySettings(BaseModel):
 class MachineSettings(BaseModel):
     """The machine lane: how much of the pool the annotator labels, and how much a round."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
 
     scope: float | int | Literal["all"] = Field(
         "all", description="'all', a number of texts, or a share of the pool (0 to 1)"
@@ -94,7 +120,7 @@ class MachineSettings(BaseModel):
 class Prices(BaseModel):
     """US dollars per million tokens, to turn token counts into cost."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
 
     input: float = Field(0.0, ge=0)
     output: float = Field(0.0, ge=0)
@@ -103,9 +129,9 @@ class Prices(BaseModel):
 class LLMSettings(BaseModel):
     """A chat model: a LangChain ``init_chat_model`` string, or an OpenAI-compatible endpoint (``base_url``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
 
-    model: str = Field(description="'openai:gpt-4o-mini', 'ollama:qwen2.5', or the model name at base_url")
+    model: NonBlank = Field(description="'openai:gpt-4o-mini', 'ollama:qwen2.5', or the model name at base_url")
     base_url: str | None = Field(None, description="an OpenAI-compatible server: vLLM, Ollama, llama.cpp, OpenAI")
     api_key_env: str | None = Field(None, description="the environment variable that holds the API key")
     temperature: float = Field(0.0, ge=0, le=2)
@@ -134,7 +160,7 @@ class LLMSettings(BaseModel):
 class GeneratorSettings(BaseModel):
     """The LLM generator: new texts for rare labels and counterfactual edits of uncertain items."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
 
     per_round: int = Field(4, ge=1, le=100, description="most synthetic texts a round may add")
     counterfactuals: bool = Field(True, description="also edit uncertain items minimally to flip their label")
@@ -144,7 +170,7 @@ class GeneratorSettings(BaseModel):
 class MemorySettings(BaseModel):
     """Where the vector memory lives: embedded in the run folder (default), or a Chroma server."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
 
     url: str | None = Field(None, description="a Chroma server, e.g. http://127.0.0.1:8000 ('chroma run')")
 
@@ -159,7 +185,7 @@ class MemorySettings(BaseModel):
 class StabilitySettings(BaseModel):
     """Stop once the student's predictions on a fixed sample of the pool stop changing between rounds."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
 
     kappa: float = Field(0.99, ge=-1, le=1, description="Cohen's kappa between consecutive rounds' predictions")
     rounds: int = Field(3, ge=1, description="consecutive rounds at or above kappa")
@@ -169,7 +195,7 @@ class StabilitySettings(BaseModel):
 class CheckpointSettings(BaseModel):
     """Where checkpoints live: SQLite in the run folder (default), or PostgreSQL named by an environment variable."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
 
     postgres_env: str | None = Field(
         None, description="the environment variable that holds a postgresql:// DSN (kept out of the project file)"
@@ -179,9 +205,9 @@ class CheckpointSettings(BaseModel):
 class ToolSettings(BaseModel):
     """A tool by dotted path or entry-point name; ``vote: true`` makes it a labelling function."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
 
-    path: str
+    path: NonBlank
     vote: bool = False
 
     @model_validator(mode="before")
@@ -190,10 +216,30 @@ class ToolSettings(BaseModel):
         return {"path": value} if isinstance(value, str) else value
 
 
+def _label_name(value: Any) -> str:
+    """A label name from YAML: a string, or a whole number (written as text)."""
+    if isinstance(value, bool):
+        raise ValueError(f"label {value} is read as true/false: quote it ('{'yes' if value else 'no'}')")
+    if isinstance(value, int):
+        return str(value)
+    if not isinstance(value, str):
+        raise ValueError(f"a label name is a string, got {type(value).__name__} {str(value)[:40]!r}")
+    return value
+
+
+def _label_description(value: Any) -> str:
+    """A label's description: a string, or nothing."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"a label's description is a string, got {type(value).__name__} {str(value)[:40]!r}")
+    return value
+
+
 class ProjectConfig(BaseModel):
     """A labelling project: the pool, the labels, and how the loop runs."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     pool: Path
@@ -207,8 +253,8 @@ class ProjectConfig(BaseModel):
     budget: int = Field(100, ge=1, description="human labels the run may ask for")
     max_rounds: int = Field(10, ge=1)
     stop_when_stable: StabilitySettings | None = Field(None, description="stop when predictions stabilise")
-    strategy: str = "hybrid"
-    annotator: str = Field("embedded", description="embedded | llm | none | module:factory")
+    strategy: NonBlank = "hybrid"
+    annotator: NonBlank = Field("embedded", description="embedded | llm | none | module:factory")
     critic: CriticSettings = CriticSettings()
     student_learns_from: Literal["auto", "accepted", "all"] = Field(
         "auto",
@@ -223,19 +269,25 @@ class ProjectConfig(BaseModel):
     tools: list[ToolSettings] = Field(default_factory=list, description="LangChain tools the agents may use")
     tool_steps: int = Field(3, ge=1, le=10, description="most tool calls an LLM agent makes for one item")
     neighbours: int = Field(10, ge=1, description="labelled neighbours the annotator and critic consult")
-    embedding_model: str = "minilm"
+    embedding_model: NonBlank = "minilm"
     memory: MemorySettings = MemorySettings()
     checkpoints: CheckpointSettings = CheckpointSettings()
     run_dir: Path | None = None
-    random_seed: int = 0
+    random_seed: int = Field(0, ge=0, le=2**32 - 1, description="seed of every random choice (0 to 2**32 - 1)")
     max_text_chars: int = Field(20_000, ge=1)
 
     @field_validator("labels", mode="before")
     @classmethod
     def _labels_from_list(cls, value: Any) -> Any:
         if isinstance(value, list):
-            return {str(name): "" for name in value}
-        return value
+            names = [_label_name(name) for name in value]
+            twice = sorted({name for name in names if names.count(name) > 1})
+            if twice:
+                raise ValueError(f"label {twice[0]!r} is listed twice")
+            return dict.fromkeys(names, "")
+        if isinstance(value, dict):
+            return {_label_name(name): _label_description(text) for name, text in value.items()}
+        raise ValueError("labels are a list of names, or a mapping of name -> one-line description")
 
     @field_validator("labels")
     @classmethod
@@ -245,6 +297,15 @@ class ProjectConfig(BaseModel):
         for name in value:
             if not name.strip():
                 raise ValueError("a label name is empty")
+            if not name.isprintable():
+                raise ValueError(f"label {name!r} has a line break or control character")
+        return value
+
+    @field_validator("pool", "seed", "test", "run_dir")
+    @classmethod
+    def _no_nul(cls, value: Path | None) -> Path | None:
+        if value is not None and "\0" in str(value):
+            raise ValueError("a path cannot hold a NUL character")
         return value
 
     @model_validator(mode="after")
@@ -262,8 +323,8 @@ class ProjectConfig(BaseModel):
     def resolved(self, base: Path) -> ProjectConfig:
         """A copy with every relative path made absolute against ``base``."""
 
-        def absolute(path: Path | None) -> Path | None:
-            return None if path is None else (path if path.is_absolute() else (base / path).resolve())
+        def absolute(path: Path | None) -> Path | None:  # realpath: a symbolic-link loop is left to the reader
+            return None if path is None else (path if path.is_absolute() else Path(os.path.realpath(base / path)))
 
         run_dir = self.run_dir if self.run_dir is not None else Path("runs") / self.name
         return self.model_copy(
@@ -309,24 +370,133 @@ def format_validation_error(error: ValidationError, source: object, document: ya
     return "\n".join(lines)
 
 
+class _YAMLLimit(yaml.YAMLError):
+    """A project file beyond the loader's limits (depth, size once aliases are expanded, a key twice)."""
+
+    def __init__(self, problem: str, mark: yaml.Mark | None):
+        super().__init__(problem)
+        self.problem, self.problem_mark = problem, mark
+
+
+class _LimitedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing to compose a document nested deeper than ``MAX_YAML_DEPTH``."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self._depth >= MAX_YAML_DEPTH:
+            raise _YAMLLimit(f"nested deeper than {MAX_YAML_DEPTH} levels", self.peek_event().start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self._depth -= 1
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+def _check_keys(node: yaml.Node) -> None:
+    """A key given twice in one mapping is an error (YAML readers disagree on which one wins)."""
+    if not isinstance(node, yaml.MappingNode):
+        return
+    seen: set[str] = set()
+    for key, _ in node.value:
+        if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+            if key.value in seen:
+                raise _YAMLLimit(f"the key {key.value[:40]!r} is given twice", key.start_mark)
+            seen.add(key.value)
+
+
+def _check_expanded(root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand it beyond ``MAX_YAML_NODES`` values or ``MAX_YAML_DEPTH`` levels.
+
+    Each distinct node is visited once (sizes are memoised), so an alias bomb is measured, never expanded."""
+    size: dict[int, tuple[int, int]] = {}  # id(node) -> (values, depth), aliases expanded
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            parts = [size[id(child)] for child in _children(node)]
+            values = 1 + sum(count for count, _ in parts)
+            depth = 1 + max((level for _, level in parts), default=0)
+            if values > MAX_YAML_NODES or depth > MAX_YAML_DEPTH:
+                limit = f"more than {MAX_YAML_NODES:,} values" if values > MAX_YAML_NODES else "too deeply nested"
+                raise _YAMLLimit(f"aliases expand the document to {limit}", node.start_mark)
+            size[key] = (values, depth)
+            open_nodes.discard(key)
+        elif key in open_nodes:
+            raise _YAMLLimit("an alias refers to a value that holds it", node.start_mark)
+        elif key not in size:
+            _check_keys(node)
+            open_nodes.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in _children(node))
+
+
+def _parse_yaml(text: str) -> tuple[Any, yaml.Node | None]:
+    """The document and its node tree, within the loader's limits; yaml.YAMLError otherwise."""
+    loader = _LimitedLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, None
+        _check_expanded(node)
+        return loader.construct_document(node), node
+    finally:
+        loader.dispose()
+
+
+def check_run_dir(config: ProjectConfig, project_dir: Path | None = None) -> None:
+    """Refuse a run folder that is (or holds) the project's folder, or that holds one of its input files."""
+    assert config.run_dir is not None, "config must be resolved first"
+    run_dir = Path(os.path.realpath(config.run_dir))
+    advice = f"name a folder of its own for run_dir, e.g. runs/{config.name}"
+    if project_dir is not None and Path(os.path.realpath(project_dir)).is_relative_to(run_dir):
+        raise ConfigError(
+            f"run_dir {run_dir} is the project's own folder or holds it: the run would write its files among "
+            f"yours; {advice}"
+        )
+    for field in ("pool", "seed", "test"):
+        path = getattr(config, field)
+        if path is not None and Path(os.path.realpath(path)).is_relative_to(run_dir):
+            raise ConfigError(
+                f"run_dir {run_dir} holds the {field} file {path}: the run would write its files among yours; {advice}"
+            )
+
+
 def load_project(path: str | Path) -> ProjectConfig:
-    """Read, validate and resolve a project file; raise ConfigError naming the file, line or field."""
+    """Read, validate and resolve a project file; raise ConfigError naming the file, line or field.
+
+    A new run's folder is checked too (see ``check_run_dir``); an existing one is left to open as it is."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: project file not found") from None
+        text = read_limited(path, limit=MAX_PROJECT_BYTES).decode("utf-8")
+        raw, document = _parse_yaml(text)
+    except DataError as error:
+        message = str(error).replace("file not found", "project file not found")
+        raise ConfigError(message) from None
     except UnicodeDecodeError as error:
         raise ConfigError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(error, 'problem', error)}") from None
+        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(error, 'problem', None) or error}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a project file is a YAML mapping of settings")
     try:
         config = ProjectConfig.model_validate(raw)
     except ValidationError as error:
-        document = yaml.compose(path.read_text(encoding="utf-8"))
         raise ConfigError(format_validation_error(error, path, document)) from None
-    return config.resolved(path.resolve().parent)
+    resolved = config.resolved(Path(os.path.realpath(path)).parent)
+    assert resolved.run_dir is not None
+    if not (resolved.run_dir / "run.json").exists():
+        check_run_dir(resolved, Path(os.path.realpath(path)).parent)
+    return resolved

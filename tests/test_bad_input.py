@@ -106,6 +106,17 @@ def test_csv_pool_works_and_bad_csv_is_named(make_project):
         ({"batch_size": 0}, ["field 'batch_size'"]),
         ({"strategy": "psychic"}, ["unknown strategy 'psychic'"]),
         ({"colour": "blue"}, ["field 'colour'"]),
+        ({"random_seed": -1}, ["field 'random_seed'", "greater than or equal to 0"]),
+        ({"random_seed": 2**32}, ["field 'random_seed'", "less than or equal to 4294967295"]),
+        ({"embedding_model": ""}, ["field 'embedding_model'", "at least 1 character"]),
+        ({"llm": ""}, ["field 'llm.model'", "at least 1 character"]),
+        ({"labels": [True, False]}, ["field 'labels'", "quote it ('yes')"]),
+        ({"labels": ["a", "b", "a"]}, ["field 'labels'", "label 'a' is listed twice"]),
+        ({"labels": {"a": ["x"], "b": ""}}, ["field 'labels'", "a label's description is a string"]),
+        ({"labels": "positive negative"}, ["field 'labels'", "a list of names, or a mapping"]),
+        ({"quality": {"target_accuracy": float("nan")}}, ["field 'quality.target_accuracy'", "finite number"]),
+        ({"critic": {"cs": [0.0]}}, ["field 'critic.cs.0'", "greater than 0"]),
+        ({"test": "a\0b"}, ["field 'test'", "NUL"]),
     ],
 )
 def test_invalid_project(make_project, changes, fragments):
@@ -348,3 +359,82 @@ def test_export_removes_the_temporary_files_of_killed_exports(tmp_path):
     record = LabelRecord(id="a", text="t", label="x", source="human", status="human", round=1)
     assert write_export([record], out) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out.jsonl", alive.name, other.name])
+
+
+# -- project files ---------------------------------------------------------------------------------------
+
+HEAD = "name: t\npool: pool.jsonl\nlabels: [positive, negative]\n"
+
+
+def billion_laughs(levels: int = 9) -> str:
+    rows = ["l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    rows += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels + 1)]
+    return "x:\n" + "".join(f"  {row}\n" for row in rows)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        (HEAD + "x: " + "[" * 500 + "]" * 500 + "\n", ["line 4", "nested deeper than 100 levels"]),
+        (HEAD + "".join("  " * i + f"k{i}:\n" for i in range(150)), ["nested deeper than 100 levels"]),
+        (HEAD + billion_laughs(), ["aliases expand the document to more than 100,000 values"]),
+        (HEAD + "x: &a [1, *a]\n", ["line 4", "an alias refers to a value that holds it"]),
+        (HEAD + "budget: 10\nbudget: 100\n", ["line 5", "the key 'budget' is given twice"]),
+        ("name: t\npool: pool.jsonl\nlabels: !!omap [a: x, b: y]\n", ["line 3: field 'labels'", "tuple"]),
+        (HEAD + "x: !!python/object:os.system x\n", ["line 4", "not valid YAML"]),
+        (HEAD + "---\n" + HEAD, ["not valid YAML", "another document"]),
+        (HEAD + "#" * 1_000_001, ["project.yaml", "more than the limit of 1,000,000"]),
+    ],
+)
+def test_hostile_project_files_fail_fast_in_one_line(tmp_path, text, fragments):
+    import time
+    import tracemalloc
+
+    from labelgraph.config import load_project
+    from labelgraph.errors import ConfigError
+
+    path = tmp_path / "project.yaml"
+    path.write_text(text)
+    tracemalloc.start()
+    started = time.perf_counter()
+    with pytest.raises(ConfigError):
+        within(5, lambda: load_project(path))  # the alias bomb ran for minutes at 2 GB
+    took, peak = time.perf_counter() - started, tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert took < 0.5 and peak < 50 * 2**20, f"{took:.2f} s, peak {peak / 2**20:.0f} MB"
+    result = run_cli("run", path)
+    fails_clearly(result, *fragments)
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_project_file_that_is_not_a_regular_file(tmp_path):
+    fifo = tmp_path / "project.yaml"
+    os.mkfifo(fifo)
+    fails_clearly(within(10, lambda: run_cli("run", fifo)), "project.yaml", "a FIFO (named pipe), not a regular file")
+    fails_clearly(run_cli("run", tmp_path), str(tmp_path), "a folder, not a regular file")
+    fails_clearly(run_cli("run", tmp_path / "nowhere.yaml"), "nowhere.yaml: project file not found")
+
+
+@pytest.mark.parametrize("run_dir", [".", "..", "data"])
+def test_a_run_folder_that_would_hold_the_inputs_is_refused(make_project, run_dir):
+    project = make_project()
+    data = project.parent / "data"
+    data.mkdir()
+    for name in ("pool.jsonl", "seed.jsonl", "test.jsonl"):
+        (project.parent / name).rename(data / name)
+    project = edit_project(
+        project, pool="data/pool.jsonl", seed="data/seed.jsonl", test="data/test.jsonl", run_dir=run_dir
+    )
+    before = {path: path.read_bytes() for path in data.iterdir()}
+    fails_clearly(run_cli("run", project), "run_dir", "name a folder of its own for run_dir")
+    assert {path: path.read_bytes() for path in data.iterdir()} == before  # test.jsonl was overwritten
+    assert sorted(path.name for path in project.parent.iterdir()) == ["data", "project.yaml"]
+
+
+def test_a_run_folder_that_is_the_project_folder_is_refused(make_project, tmp_path):
+    project = make_project()
+    elsewhere = tmp_path / "inputs"
+    elsewhere.mkdir()
+    (project.parent / "pool.jsonl").rename(elsewhere / "pool.jsonl")
+    project = edit_project(project, pool=str(elsewhere / "pool.jsonl"), seed=None, test=None, run_dir=".")
+    fails_clearly(run_cli("run", project), "is the project's own folder")
