@@ -9,7 +9,8 @@ and where (file, line, field), and the CLI prints it without a traceback.
     ├── ReviewError        an answer does not fit the pending reviews
     │   └── ConflictError  the item was already answered or committed
     ├── RunError           a run folder is incomplete or in the wrong state
-    │   └── RunNotFound    there is no such run
+    │   ├── RunNotFound    there is no such run
+    │   └── RunDamaged     a file of the run folder is damaged (named, with what can be done)
     └── PluginError        a dotted path or entry point does not resolve to a usable plug-in
 """
 
@@ -22,6 +23,7 @@ __all__ = [
     "LabelgraphError",
     "PluginError",
     "ReviewError",
+    "RunDamaged",
     "RunError",
     "RunNotFound",
 ]
@@ -70,3 +72,7 @@ class RunNotFound(RunError):
 
 class PluginError(LabelgraphError):
     """A dotted path or entry point does not resolve to a usable plug-in."""
+
+
+class RunDamaged(RunError):
+    """A file of a run folder cannot be read as what it should be; the message names it and what can be done."""

@@ -7,6 +7,9 @@ RUN/test.jsonl, RUN/test_vectors.npy   the held-out set, if the project names on
 RUN/checkpoints.sqlite  the LangGraph checkpoints (one thread per run)
 RUN/reviews.sqlite      answers given by people, kept until committed
 RUN/memory/             the Chroma store of labelled items
+
+Opening a folder checks every file first (JSON lines parse, vectors have the right shape, each SQLite file passes
+``PRAGMA quick_check``): a damaged one is named, with what can be done, before any code reads it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import fcntl
 import io
 import json
 import os
+import sqlite3
 import time
 import uuid
 from contextlib import contextmanager
@@ -22,15 +26,57 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from pydantic import ValidationError
 
-from labelgraph.config import ProjectConfig
-from labelgraph.data import Item, read_items, write_atomic
+from labelgraph.config import ProjectConfig, check_run_dir
+from labelgraph.data import Item, open_regular, read_items, read_limited, write_atomic
 from labelgraph.embeddings import Embedder, get_embedder
-from labelgraph.errors import DataError, RunError, RunNotFound
+from labelgraph.errors import DataError, RunDamaged, RunError, RunNotFound
 
 __all__ = ["Workspace"]
 
 RUN_FILE = "run.json"
+MAX_RUN_FILE_BYTES = 64 * 2**20
+"""Largest run.json (settings and their history)."""
+NO_LIMIT = 2**62
+
+_NEW_RUN = "start a new run in another folder"
+_CONTENTS = {  # what each file holds, and what can be done if it is damaged
+    RUN_FILE: ("the run's settings", f"restore it from a backup, or {_NEW_RUN}"),
+    "items.jsonl": ("the run's copy of the project's texts", f"restore it from a backup, or {_NEW_RUN}"),
+    "vectors.npy": ("the texts' embeddings", f"restore it from a backup, or {_NEW_RUN}"),
+    "test.jsonl": ("the run's copy of the test set", f"restore it from a backup, or {_NEW_RUN}"),
+    "test_vectors.npy": ("the test set's embeddings", f"restore it from a backup, or {_NEW_RUN}"),
+    "checkpoints.sqlite": ("the loop's checkpoints", f"restore it from a backup, or {_NEW_RUN}"),
+    "reviews.sqlite": (
+        "answers not yet committed",
+        "restore it from a backup, or move it aside to go on without those answers (they are asked again)",
+    ),
+    "labels.sqlite": ("the run's labels", "restore it from a backup"),
+    "synthetic.sqlite": ("the generated texts", "restore it from a backup"),
+    "llm_cache.sqlite": (
+        "the LLM's answers and their cost",
+        "restore it from a backup, or move it aside (the LLM is then asked, and paid, again)",
+    ),
+    "chroma.sqlite3": (
+        "the memory of people's labels",
+        "move the memory folder aside: 'labelgraph resume' builds it again from labels.sqlite",
+    ),
+}
+SQLITE_FILES = (
+    "checkpoints.sqlite",
+    "reviews.sqlite",
+    "labels.sqlite",
+    "synthetic.sqlite",
+    "llm_cache.sqlite",
+    "memory/chroma.sqlite3",
+)
+
+
+def _damaged(path: Path, reason: str) -> RunDamaged:
+    """The one-line error for a damaged file of a run folder: what it holds, and what can be done."""
+    holds, remedy = _CONTENTS.get(path.name, ("part of the run", "restore it from a backup"))
+    return RunDamaged(f"{path} is damaged ({reason}); it holds {holds}: {remedy}. Nothing was changed.")
 
 
 def _save_vectors(path: Path, vectors: np.ndarray) -> None:
@@ -44,8 +90,88 @@ def _save_items(path: Path, items: list[Item]) -> None:
 
 
 def _load_items(path: Path) -> list[Item]:
-    with path.open(encoding="utf-8") as handle:
-        return [Item.model_validate_json(line) for line in handle if line.strip()]
+    """The items of a run folder's JSON lines file; RunDamaged naming the line that cannot be read."""
+    items = []
+    try:
+        with open_regular(path, limit=NO_LIMIT) as handle:
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    try:
+                        items.append(Item.model_validate_json(line))
+                    except ValidationError as error:
+                        first = error.errors()[0]["msg"][:120]
+                        raise _damaged(path, f"line {number} is not an item: {first}") from None
+    except DataError as error:
+        raise _damaged(path, str(error).removeprefix(f"{path}: ")) from None
+    if not items:
+        raise _damaged(path, "no items")
+    return items
+
+
+def _load_vectors(path: Path, rows: int, dim: int | None = None) -> np.ndarray:
+    """A float32 matrix of ``rows`` rows (and ``dim`` columns), finite; RunDamaged otherwise."""
+    try:
+        open_regular(path, limit=NO_LIMIT).close()
+        mapped = np.load(path, mmap_mode="r", allow_pickle=False)  # a shape larger than the file fails here
+    except DataError as error:
+        raise _damaged(path, str(error).removeprefix(f"{path}: ")) from None
+    except (ValueError, OSError, EOFError) as error:
+        reason = str(error).splitlines()[0][:120]
+        if "pickle" in reason:  # no NumPy header: np.load took it for a pickle, which it never loads
+            reason = "no NumPy header"
+        elif "mmap length" in reason:
+            reason = "shorter than its header says"
+        raise _damaged(path, f"not a NumPy array file: {reason}") from None
+    shape = getattr(mapped, "shape", None)
+    if not isinstance(mapped, np.ndarray) or mapped.dtype != np.float32 or len(mapped.shape) != 2:
+        raise _damaged(path, f"not a float32 matrix (shape {shape})")
+    if mapped.shape[0] != rows or (dim is not None and mapped.shape[1] != dim):
+        expected = f"{rows} x {dim}" if dim is not None else f"{rows} rows"
+        raise _damaged(path, f"{mapped.shape[0]} x {mapped.shape[1]} vectors for {expected}")
+    vectors = np.array(mapped)
+    del mapped
+    if not np.isfinite(vectors).all():
+        raise _damaged(path, "vectors hold NaN or infinite values")
+    return vectors
+
+
+def _check_sqlite(path: Path) -> None:
+    """RunDamaged unless ``path`` is a SQLite database that passes ``PRAGMA quick_check`` (never created here)."""
+    try:
+        open_regular(path, limit=NO_LIMIT).close()
+    except DataError as error:
+        raise _damaged(path, str(error).removeprefix(f"{path}: ")) from None
+    try:
+        connection = sqlite3.connect(f"{Path(os.path.abspath(path)).as_uri()}?mode=rw", uri=True, timeout=10)
+        try:
+            result = connection.execute("PRAGMA quick_check").fetchall()
+        finally:
+            connection.close()
+    except sqlite3.Error as error:
+        raise _damaged(path, str(error)) from None
+    if result != [("ok",)]:
+        raise _damaged(path, f"quick_check: {str(result[0][0])[:120] if result else 'no answer'}")
+
+
+def _read_meta(path: Path) -> tuple[ProjectConfig, str]:
+    """The settings and thread id in a run folder's run.json; RunDamaged if it cannot be read."""
+    file = path / RUN_FILE
+    try:
+        meta = json.loads(read_limited(file, limit=MAX_RUN_FILE_BYTES))
+    except DataError as error:
+        raise _damaged(file, str(error).removeprefix(f"{file}: ")) from None
+    except (ValueError, RecursionError) as error:  # JSON errors, bytes that are not UTF-8
+        raise _damaged(file, f"not valid JSON: {str(error).splitlines()[0][:120]}") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("thread_id"), str) or "config" not in meta:
+        raise _damaged(file, "not a run file: no thread_id or config")
+    try:
+        return ProjectConfig.model_validate(meta["config"]), meta["thread_id"]
+    except ValueError as error:  # pydantic
+        first = str(error).splitlines()[0]
+        raise RunError(
+            f"{file}: not a run file this version of labelgraph can read ({first}); "
+            f"{_NEW_RUN} (the old folder is left as it is)"
+        ) from None
 
 
 FIXED_SETTINGS = frozenset(
@@ -102,6 +228,7 @@ class Workspace:
                 existing.change_settings(config, changed)
                 return cls.open(path)
             return existing
+        check_run_dir(config)  # never write among the user's own files
         names = config.label_names
         read = {
             "text_field": config.text_field,
@@ -140,27 +267,20 @@ class Workspace:
 
     @classmethod
     def open(cls, path: Path) -> Workspace:
+        """The run in folder ``path``, every file checked first: RunDamaged names a damaged one."""
         path = Path(path)
         if not (path / RUN_FILE).exists():
             raise RunNotFound(f"{path}: not a run folder (no {RUN_FILE}); start one with 'labelgraph run PROJECT'")
-        try:
-            meta = json.loads((path / RUN_FILE).read_text(encoding="utf-8"))
-            config = ProjectConfig.model_validate(meta["config"])
-            thread_id = str(meta["thread_id"])
-        except (ValueError, KeyError, TypeError) as error:  # JSON, pydantic and missing-key errors alike
-            first = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise RunError(
-                f"{path / RUN_FILE}: not a run file this version of labelgraph can read ({first}); "
-                "start a new run in another folder (the old folder is left as it is)"
-            ) from None
+        config, thread_id = _read_meta(path)
         items = _load_items(path / "items.jsonl")
-        vectors = np.load(path / "vectors.npy")
-        if len(vectors) != len(items):
-            raise DataError(f"{len(vectors)} vectors for {len(items)} items: the run folder is damaged", path=path)
+        vectors = _load_vectors(path / "vectors.npy", len(items))
         test_items, test_vectors = [], np.zeros((0, vectors.shape[1]), dtype=np.float32)
         if (path / "test.jsonl").exists():
             test_items = _load_items(path / "test.jsonl")
-            test_vectors = np.load(path / "test_vectors.npy")
+            test_vectors = _load_vectors(path / "test_vectors.npy", len(test_items), vectors.shape[1])
+        for name in SQLITE_FILES:
+            if os.path.lexists(path / name):
+                _check_sqlite(path / name)
         return cls(path, config, thread_id, items, vectors, test_items, test_vectors)
 
     def change_settings(self, config: ProjectConfig, changed: list[str]) -> None:

@@ -438,3 +438,99 @@ def test_a_run_folder_that_is_the_project_folder_is_refused(make_project, tmp_pa
     (project.parent / "pool.jsonl").rename(elsewhere / "pool.jsonl")
     project = edit_project(project, pool=str(elsewhere / "pool.jsonl"), seed=None, test=None, run_dir=".")
     fails_clearly(run_cli("run", project), "is the project's own folder")
+
+
+# -- damaged run folders ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def paused_run(tmp_path_factory):
+    """A run folder paused for review, made once for the damage tests (each damages a copy)."""
+    from tests.conftest import EXAMPLE, LABELS, read_jsonl
+
+    folder = tmp_path_factory.mktemp("paused")
+    for name, size in (("pool", 40), ("seed", 4), ("test", 20)):
+        write_jsonl(folder / f"{name}.jsonl", read_jsonl(EXAMPLE / f"{name}.jsonl")[:size])
+    config = {"name": "t", "pool": "pool.jsonl", "seed": "seed.jsonl", "test": "test.jsonl", "labels": LABELS}
+    (folder / "project.yaml").write_text(yaml.safe_dump({**config, "batch_size": 5, "budget": 10, "run_dir": "run"}))
+    from tests.conftest import run_cli as run_in_a_process  # closes its databases: no WAL left beside them
+
+    assert run_in_a_process("run", folder / "project.yaml").returncode == 0
+    assert not list((folder / "run").glob("*-wal"))
+    return folder / "run"
+
+
+def garbage(data: bytes) -> bytes:
+    return bytes((index * 131 + 7) % 256 for index in range(max(len(data), 4096)))
+
+
+DAMAGES: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
+    "run.json truncated": ("run.json", lambda data: data[: len(data) // 2]),
+    "run.json without keys": ("run.json", lambda data: b'{"config": {}}'),
+    "run.json nested": ("run.json", lambda data: b"[" * 5000 + b"]" * 5000),
+    "checkpoints garbage": ("checkpoints.sqlite", garbage),
+    "checkpoints truncated": ("checkpoints.sqlite", lambda data: data[:5000]),
+    "reviews garbage": ("reviews.sqlite", garbage),
+    "labels garbage": ("labels.sqlite", garbage),
+    "synthetic garbage": ("synthetic.sqlite", garbage),
+    "chroma garbage": ("memory/chroma.sqlite3", garbage),
+    "items truncated": ("items.jsonl", lambda data: data[: len(data) // 2]),
+    "items empty": ("items.jsonl", lambda data: b""),
+    "vectors garbage": ("vectors.npy", garbage),
+    "vectors truncated": ("vectors.npy", lambda data: data[: len(data) // 2]),
+    "test vectors garbage": ("test_vectors.npy", garbage),
+}
+
+
+def snapshot(folder) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_a_damaged_run_folder_is_named_and_left_as_it_is(paused_run, tmp_path, damage):
+    import shutil
+
+    name, spoil = DAMAGES[damage]
+    run = tmp_path / "run"
+    shutil.copytree(paused_run, run)
+    (run / name).write_bytes(spoil((run / name).read_bytes()))
+    before = snapshot(run)
+    for command in (["status"], ["resume"], ["export", "-o", tmp_path / "out.jsonl"]):
+        result = run_cli(*command, run)
+        fails_clearly(result, f"{run / name} is", "it holds", "Nothing was changed")
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert snapshot(run) == before
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_run_folder_file_that_is_a_fifo(paused_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(paused_run, run)
+    (run / "reviews.sqlite").unlink()
+    os.mkfifo(run / "reviews.sqlite")
+    fails_clearly(within(20, lambda: run_cli("status", run)), "reviews.sqlite is damaged (a FIFO")
+
+
+def test_a_moved_aside_memory_is_built_again(paused_run, tmp_path):
+    """What the message for a damaged memory promises: move it aside, and resume builds it again."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(paused_run, run)
+    (run / "memory" / "chroma.sqlite3").write_bytes(garbage(b""))
+    fails_clearly(run_cli("status", run), "move the memory folder aside")
+    (run / "memory").rename(tmp_path / "memory.damaged")
+    pending = json.loads(run_cli("status", run, "--json").stdout)["pending"]
+    answers = write_jsonl(tmp_path / "answers.jsonl", [{"id": item_id, "label": "positive"} for item_id in pending])
+    assert run_cli("review", run, "--answers", answers).exit_code == 0
+    assert run_cli("resume", run).exit_code == 0
+    from labelgraph.run import Run
+
+    reopened = Run.open(run)
+    try:
+        people = {h.id for h in reopened.store.human().values() if h.label is not None}
+        assert reopened.memory.ids() == people and len(people) == 4 + len(pending)
+    finally:
+        reopened.close()
