@@ -1,9 +1,11 @@
 """The LLM layer: a chat model from the project file, bounded async concurrency, retries, a persistent
 response cache in the run folder, and token / cost accounting per agent and round.
 
-Every call goes through :meth:`LLMClient.chat`: the response cache answers repeats (a resumed or repeated
-run never pays twice); otherwise the request is retried with exponential backoff and jitter on timeouts,
-429 (honouring Retry-After) and 5xx, and not retried on other 4xx.
+Every call goes through :meth:`LLMClient.chat`: the response cache answers repeats (an answer that arrived
+is never paid for twice); otherwise the request is retried with exponential backoff and jitter on timeouts,
+connection failures, a 200 whose body was cut off, 429 (honouring Retry-After) and 5xx, and not retried on
+other 4xx. The ledger notes each request as it is sent: one whose answer never arrived (the process was killed
+with it in flight) stays counted as a call, ``unanswered``, with its tokens unknown.
 """
 
 from __future__ import annotations
@@ -66,12 +68,16 @@ def make_chat_model(settings: LLMSettings) -> BaseChatModel:
         raise ConfigError(f"llm: cannot make a chat model from {settings.model!r}: {error}") from None
 
 
+CUT_OFF = frozenset({"APIConnectionError", "RemoteProtocolError", "IncompleteRead", "JSONDecodeError"})
+"""Errors of an answer that did not arrive whole: the connection dropped, or a 200's body stops mid-JSON."""
+
+
 def retryable(error: BaseException) -> bool:
-    """Timeouts, connection failures, 408, 409, 429 and 5xx may succeed later; other 4xx cannot."""
-    if isinstance(error, asyncio.TimeoutError | TimeoutError):
+    """Timeouts, connection failures, cut-off bodies, 408, 409, 429 and 5xx may succeed later; other 4xx cannot."""
+    if isinstance(error, asyncio.TimeoutError | TimeoutError | ConnectionError):
         return True
     names = {cls.__name__ for cls in type(error).__mro__}
-    if any("Timeout" in name for name in names) or "APIConnectionError" in names:
+    if any("Timeout" in name for name in names) or names & CUT_OFF:
         return True
     status = getattr(error, "status_code", None) or getattr(getattr(error, "response", None), "status_code", None)
     return isinstance(status, int) and (status in (408, 409, 429) or status >= 500)
@@ -132,6 +138,10 @@ def retry_after(milliseconds: str | None, header: str | None) -> float | None:
 
 class Usage(BaseModel):
     calls: int = 0
+    """Requests sent (answered, and ``unanswered``)."""
+    unanswered: int = 0
+    """Requests sent with no answer recorded: in flight now, or lost when a process stopped with them in flight
+    (the server may have billed them; their tokens are unknown, so ``cost`` leaves them out)."""
     cached: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -156,6 +166,9 @@ CREATE TABLE IF NOT EXISTS usage (
     key TEXT NOT NULL, agent TEXT NOT NULL, round INTEGER NOT NULL,
     input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cost REAL NOT NULL,
     PRIMARY KEY (key, agent, round)
+);
+CREATE TABLE IF NOT EXISTS unanswered (
+    id INTEGER PRIMARY KEY, key TEXT NOT NULL, agent TEXT NOT NULL, round INTEGER NOT NULL, sent REAL NOT NULL
 );
 """
 
@@ -199,10 +212,26 @@ class LLMClient:
             row = self._db.execute("SELECT reply FROM responses WHERE key = ?", (key,)).fetchone()
         return Reply.model_validate_json(row[0]) if row else None
 
-    def _record(self, key: str, reply: Reply, agent: str, round_number: int) -> None:
-        """The answer and what it cost, in one transaction: a crash keeps both or neither."""
+    def _sent(self, key: str, agent: str, round_number: int) -> int:
+        """Note a request as sent, before its answer: if the process dies first, the ledger still counts it."""
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT INTO unanswered (key, agent, round, sent) VALUES (?, ?, ?, ?)",
+                (key, agent, round_number, time.time()),
+            )
+        return int(cursor.lastrowid or 0)
+
+    def _failed(self, sent: int) -> None:
+        """The request ended with an error the server sent or the client saw: nothing was answered to pay for."""
+        with self._lock:
+            self._db.execute("DELETE FROM unanswered WHERE id = ?", (sent,))
+
+    def _record(self, key: str, reply: Reply, agent: str, round_number: int, sent: int) -> None:
+        """The answer and what it cost, in one transaction (a crash keeps both or neither); the request's
+        note as sent goes in the same transaction."""
         with self._lock:
             self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM unanswered WHERE id = ?", (sent,))
             self._db.execute(
                 "INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", (key, reply.model_dump_json(), time.time())
             )
@@ -261,15 +290,22 @@ class LLMClient:
         if self.settings.logprobs:
             options.update(logprobs=True, top_logprobs=5)
         bound = (self.model.bind_tools(tools) if tools else self.model).bind(**options)
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception(retryable),
-            wait=_WaitRetryAfter(self.settings.max_wait),
-            stop=stop_after_attempt(self.settings.max_retries + 1),
-            reraise=True,
-        ):
-            with attempt:
-                async with self._limit():
-                    message = await bound.ainvoke(messages)
+        round_number, sent = self.round_number, 0
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(retryable),
+                wait=_WaitRetryAfter(self.settings.max_wait),
+                stop=stop_after_attempt(self.settings.max_retries + 1),
+                reraise=True,
+            ):
+                with attempt:
+                    async with self._limit():
+                        sent = sent or self._sent(key, agent, round_number)
+                        message = await bound.ainvoke(messages)
+        except Exception:  # a kill or a cancellation keeps the note: that request may be billed
+            if sent:
+                self._failed(sent)
+            raise
         usage = getattr(message, "usage_metadata", None) or {}
         tokens_in, tokens_out = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
         prices = self.settings.prices
@@ -285,18 +321,21 @@ class LLMClient:
         self.session.input_tokens += tokens_in
         self.session.output_tokens += tokens_out
         self.session.cost += reply.cost
-        self._record(key, reply, agent, self.round_number)
+        self._record(key, reply, agent, round_number, sent)
         return reply
 
     def usage(self, *, by: str = "agent") -> dict[str, Usage]:
-        """Tokens and cost recorded in this run folder, by ``agent`` or by ``round``."""
+        """Tokens and cost recorded in this run folder, by ``agent`` or by ``round``; calls include unanswered."""
         column = {"agent": "agent", "round": "round"}[by]
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {column}, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cost) FROM usage GROUP BY 1"
+                f"SELECT {column}, COUNT(*), SUM(lost), SUM(input_tokens), SUM(output_tokens), SUM(cost) FROM ("
+                f"SELECT {column}, 0 AS lost, input_tokens, output_tokens, cost FROM usage UNION ALL "
+                f"SELECT {column}, 1, 0, 0, 0.0 FROM unanswered) GROUP BY 1"
             ).fetchall()
         return {
-            str(k): Usage(calls=n, input_tokens=i or 0, output_tokens=o or 0, cost=c or 0.0) for k, n, i, o, c in rows
+            str(k): Usage(calls=n, unanswered=u or 0, input_tokens=i or 0, output_tokens=o or 0, cost=c or 0.0)
+            for k, n, u, i, o, c in rows
         }
 
     def total_cost(self) -> float:

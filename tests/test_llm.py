@@ -1,11 +1,16 @@
 """The LLM layer and agents against a scripted OpenAI-compatible server over real HTTP (the real client parses,
-validates and retries): samples, logprobs, 429 with Retry-After, 500, 400, timeouts, malformed JSON, labels
-outside the set, prompt injection, the response cache, cost accounting and the LLM critic."""
+validates and retries): samples, logprobs, 429 with Retry-After, 500, 400, timeouts, 200s cut off mid-body,
+malformed JSON, labels outside the set, prompt injection, the response cache, cost accounting (requests in
+flight when the process is killed included) and the LLM critic."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -106,12 +111,64 @@ def test_429_waits_for_retry_after_then_succeeds(tmp_path):
     assert server.arrivals[1] - server.arrivals[0] >= 1.1
 
 
-@pytest.mark.parametrize("fault", [Fault("500"), Fault("slow", seconds=3.0)])
-def test_5xx_and_timeouts_are_retried(tmp_path, fault):
+@pytest.mark.parametrize("fault", [Fault("500"), Fault("slow", seconds=3.0), Fault("truncated"), Fault("cut")])
+def test_5xx_timeouts_and_cut_off_bodies_are_retried(tmp_path, fault):
     with ScriptedLLM() as server:
         server.fail_next(fault)
         [one] = annotate(client(server, tmp_path, timeout=1.0), ["fine"])
     assert one.label == "positive" and len(server.requests) == 2
+
+
+def test_a_run_with_30_percent_faults_labels_every_item(tmp_path):
+    pattern = [Fault("cut"), Fault("ok"), Fault("ok"), Fault("truncated"), Fault("ok"), Fault("ok"), Fault("500")]
+    with ScriptedLLM(labeller=lambda text: "negative") as server:
+        server.fail_next(*(pattern + [Fault("ok")] * 3) * 3)  # 9 faults in the first 30 requests
+        llm = client(server, tmp_path, concurrency=4, max_retries=6, max_wait=1.0)
+        labelled = annotate(llm, [f"text {n}" for n in range(20)])
+    assert [one.error for one in labelled if one.label is None] == []  # none goes to a person for a fault
+    assert all(one.label == "negative" for one in labelled)
+    assert len(server.requests) > 20 and llm.usage()["annotator"].calls == 20  # faults are not paid calls
+
+
+KILLED = """
+import asyncio, sys
+from pathlib import Path
+from langchain_core.messages import HumanMessage
+from labelgraph.config import LLMSettings
+from labelgraph.llm import LLMClient
+
+llm = LLMClient(LLMSettings(model="scripted", base_url=sys.argv[1], concurrency=4), Path(sys.argv[2]))
+
+
+async def ask_all():
+    return await asyncio.gather(*(llm.chat([HumanMessage(f"text {n}")], agent="annotator") for n in range(8)))
+
+llm.run(ask_all())
+"""
+
+
+def test_requests_in_flight_at_a_kill_stay_counted_as_calls(tmp_path):
+    cache = tmp_path / "cache.sqlite"
+    with ScriptedLLM(latency=1.0) as server:
+        command = [sys.executable, "-c", KILLED, server.url, str(cache)]
+        process = subprocess.Popen(command)
+        deadline = time.monotonic() + 60
+        while len(server.requests) < 6:  # four answered, the next four sent and waiting for their answers
+            assert time.monotonic() < deadline and process.poll() is None, "the calls never started"
+            time.sleep(0.05)
+        time.sleep(0.3)  # the first four answers recorded; the next four still a second from theirs
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        time.sleep(0.3)
+        billed = len(server.requests)
+        llm = client(server, tmp_path)
+        killed = llm.usage()["annotator"]
+        assert killed.calls == billed == 8 and killed.unanswered == 4  # every request the server got
+        assert subprocess.run([*command]).returncode == 0  # resumed: the lost ones are sent again
+        again = llm.usage()["annotator"]
+        assert len(server.requests) == billed + killed.unanswered == 8 + killed.unanswered
+    assert again.calls == len(server.requests) and again.unanswered == killed.unanswered
+    assert again.input_tokens > killed.input_tokens  # the answers that arrived are paid and counted
 
 
 def test_4xx_is_not_retried_and_the_item_fails_without_a_label(tmp_path):

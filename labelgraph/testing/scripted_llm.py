@@ -6,7 +6,8 @@
 When the request offers tools, it first calls the first one with the item's text, then answers.
 It answers annotator prompts with ``{"label", "confidence", "rationale"}`` from ``labeller(text)`` and critic
 prompts with ``{"verdict", "reason"}`` from ``judge(text, label)``. Queued faults apply to the next requests:
-429 with Retry-After, 500, a delay past the client's timeout, malformed JSON, a label outside the set.
+429 with Retry-After, 500, a delay past the client's timeout, malformed JSON, a label outside the set, a 200
+whose body stops halfway (``truncated``: the connection closes mid-body; ``cut``: the JSON itself is cut off).
 Every request body is kept in ``requests``, so a test can count calls and read what the model was sent.
 """
 
@@ -42,7 +43,7 @@ class _QuietServer(ThreadingHTTPServer):
 
 @dataclass
 class Fault:
-    """What to do instead of a normal answer: ``kind`` is 429, 500, slow, malformed or outside."""
+    """What to do instead of a normal answer: ``kind`` is 429, 500, 400, slow, malformed, outside, truncated or cut."""
 
     kind: str
     seconds: float = 0.0
@@ -177,14 +178,27 @@ class ScriptedLLM:
             def log_message(self, *args: Any) -> None:  # quiet
                 pass
 
-            def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+            def _send(
+                self,
+                status: int,
+                payload: dict[str, Any],
+                headers: dict[str, str] | None = None,
+                fault: Fault | None = None,
+            ) -> None:
                 data = json.dumps(payload).encode()
+                if fault and fault.kind == "cut":  # a whole response whose JSON stops halfway
+                    data = data[: len(data) // 2]
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 for key, value in (headers or {}).items():
                     self.send_header(key, value)
                 self.end_headers()
+                if fault and fault.kind == "truncated":  # half the promised body, then the connection closes
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
                 self.wfile.write(data)
 
             def do_POST(self) -> None:
@@ -232,6 +246,7 @@ class ScriptedLLM:
                             "total_tokens": prompt_tokens + len(content) // 4,
                         },
                     },
+                    fault=fault,
                 )
 
         return Handler
