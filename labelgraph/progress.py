@@ -54,6 +54,11 @@ def _clock(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{rest:02d}" if hours else f"{minutes}:{rest:02d}"
 
 
+def _pace(rate: float) -> str:
+    """Items a second, or seconds an item when slower than one a second."""
+    return f"{rate:,.1f}/s" if rate >= 1 else f"{1 / rate:,.1f} s each" if rate > 0 else ""
+
+
 class _Lines:
     """Plain mode: a line when the task starts, as it goes (see EVERY_SECONDS), and at the end."""
 
@@ -82,15 +87,15 @@ class _Lines:
             self.said_tenth, self.said_at = tenth, now
             rate = self._rate(now)
             if not self.total:
-                self._say(f"{self.done:,} done, {rate:,.1f}/s, {_clock(now - self.start)} so far")
+                self._say(f"{self.done:,} done, {_pace(rate)}, {_clock(now - self.start)} so far")
                 return
             eta = (self.total - self.done) / rate if rate else None
-            self._say(f"{self.done:,}/{self.total:,} ({self.done / self.total:.0%}), {rate:,.1f}/s, ETA {_clock(eta)}")
+            self._say(f"{self.done:,}/{self.total:,} ({self.done / self.total:.0%}), {_pace(rate)}, ETA {_clock(eta)}")
 
     def close(self) -> None:
         now = time.monotonic()
         of = f"/{self.total:,}" if self.total else ""
-        self._say(f"{self.done:,}{of} done in {_clock(now - self.start)} ({self._rate(now):,.1f}/s)")
+        self._say(f"{self.done:,}{of} done in {_clock(now - self.start)} ({_pace(self._rate(now))})")
 
 
 def _new_bar() -> Any:
@@ -109,7 +114,7 @@ def _new_bar() -> Any:
     class Rate(ProgressColumn):
         def render(self, task: Any) -> Text:
             speed = task.finished_speed or task.speed
-            return Text(f"{speed:,.1f}/s" if speed else "", style="progress.data.speed")
+            return Text(_pace(speed or 0.0), style="progress.data.speed")
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), Rate(), TimeElapsedColumn())
     return Progress(*columns, TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True))

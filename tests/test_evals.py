@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
+from rich.console import Console
 
 from labelgraph.data import Item
 from labelgraph.evals.annotators import NoAnnotator, ReplayAnnotator, SimulatedAnnotator
 from labelgraph.evals.metrics import aulc, labels_to_reach, mean_std
+from labelgraph.evals.report import print_report, sections
 from labelgraph.labelstore import LabelStore
 from tests.conftest import EXAMPLE, invoke_cli, read_jsonl, write_jsonl
 
@@ -132,7 +136,9 @@ def test_small_eval_through_the_cli(tmp_path):
             assert lane["annotator_alone"] == figures["annotator_alone"]
             assert lane["routing_auroc"] is None or 0 <= lane["routing_auroc"] <= 1
             assert lane["accuracy_coverage"] and lane["accuracy_coverage"][-1]["coverage"] == 1.0
+            assert lane["labels"] == 6 + 20 and lane["seed_labels"] == 6  # the seed set counted, as in the summary
         summary = results["summary"][strategy]
+        assert summary["labels"]["mean"] == 26
         assert summary["aulc"]["n"] == 2 and summary["aulc"]["std"] >= 0
         assert summary["human_labels"]["mean"] == 20 and summary["machine_accepted"]["mean"] == 0
         assert summary["accepted_accuracy"]["n"] == 0  # no seed accepted anything: no figure, not a zero
@@ -146,6 +152,7 @@ def test_small_eval_through_the_cli(tmp_path):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (out / "report.md").read_text()
     assert "| random |" in report and "| margin |" in report
+    assert " ± " in report and "2 seeds [0, 1]" in report
     assert "## The two lanes" not in report  # shown once some run accepted machine labels
 
     again = invoke_cli(*args)  # finished runs are reused: the same figures
@@ -189,11 +196,29 @@ def test_eval_reports_the_accepted_machine_labels_against_gold(tmp_path):
     summary = results["summary"]["random"]
     assert summary["machine_accepted"]["mean"] == lane["machine_accepted"]
     assert summary["accepted_accuracy"]["mean"] == lane["accepted_accuracy"]
+    # both tables count the same labels: the seed set, people's and the accepted machine labels
+    assert lane["labels"] == 6 + 100 + lane["machine_accepted"] == summary["labels"]["mean"]
     report = (out / "report.md").read_text()
     assert "## The two lanes" in report
-    row = f"| random-s0 | {lane['coverage']:.1%} | {lane['machine_accepted']} | {lane['accepted_accuracy']:.1%} |"
+    row = (
+        f"| random-s0 | {lane['labels']} | {lane['coverage']:.1%} | {lane['machine_accepted']} "
+        f"| {lane['accepted_accuracy']:.1%} |"
+    )
     assert row in report
+    summary_row = next(line for line in report.splitlines() if line.startswith("| random |"))
+    assert f" | {lane['labels']} | " in summary_row
+    assert "±" not in report and "1 seed [0]" in report  # one seed: no spread to show
     assert (out / "accuracy_coverage.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # piped into a log, 80 columns: every table row on one line, no cell cut short
+    piped = io.StringIO()
+    print_report(results, Console(file=piped, width=80, highlight=False, soft_wrap=True))
+    lines = piped.getvalue().splitlines()
+    assert "…" not in piped.getvalue()
+    rows = [row for block in sections(results) if isinstance(block, tuple) for row in [block[0], *block[1]]]
+    assert len(rows) == 4  # two tables, a header and a row each
+    for row in rows:
+        assert any(re.fullmatch(r"\s+".join(map(re.escape, row)) + r"\s*", line) for line in lines), (row, lines)
 
 
 def test_critic_off_accepts_every_annotation(tmp_path):
@@ -224,6 +249,7 @@ def test_eval_names_the_files_it_wrote(tmp_path):
     line = next(line for line in result.stdout.splitlines() if line.startswith("wrote "))
     named = {name.strip().rsplit("/", 1)[-1] for name in line.removeprefix("wrote ").split(",")}
     assert named == {path.name for path in out.iterdir() if path.is_file()}
+    assert "accuracy_coverage.png" not in named  # no machine labels: no accuracy to plot against coverage
 
 
 def test_unknown_dataset_is_a_clear_error(tmp_path):

@@ -6,9 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markdown import Markdown
-from rich.progress import Progress
 
 __all__ = ["eval_command"]
 
@@ -43,10 +40,12 @@ def eval_command(
     from pydantic import ValidationError
 
     from labelgraph.config import LLMSettings, format_validation_error
+    from labelgraph.console import stdout_console
     from labelgraph.errors import ConfigError
     from labelgraph.evals.datasets import load_dataset
-    from labelgraph.evals.report import write_report
+    from labelgraph.evals.report import print_report, write_report
     from labelgraph.evals.simulate import EvalSpec, run_eval
+    from labelgraph.progress import task
 
     try:  # the options first: a mistake is one line, before any text is embedded
         llm = LLMSettings(model=llm_model, base_url=llm_base_url) if llm_model else None
@@ -69,10 +68,9 @@ def eval_command(
         raise ConfigError(format_validation_error(error, "labelgraph eval options")) from None
     data = load_dataset(dataset, train=train, test=test, pool_size=pool_size or None, test_size=test_size or None)
     folder = out or Path("evals") / f"{data.name}-{annotator.split(':')[0]}"
-    console = Console()
-    with Progress(console=console) as progress:
-        task = progress.add_task(f"{data.name}: runs", total=len(spec.strategies) * len(spec.seeds))
-        results = run_eval(spec, data, folder, on_run=lambda strategy, seed: progress.advance(task))
-    write_report(results, folder)
-    console.print(Markdown((folder / "report.md").read_text(encoding="utf-8").split("![")[0]))
-    console.print(f"wrote {folder}/results.json, report.md, learning_curves.png, coverage.png, accuracy_coverage.png")
+    with task(f"{data.name}: eval runs", total=len(spec.strategies) * len(spec.seeds)) as advance:
+        results = run_eval(spec, data, folder, on_run=lambda strategy, seed: advance())
+    written = write_report(results, folder)
+    console = stdout_console()
+    print_report(results, console)
+    console.print(f"wrote {folder}/{', '.join(written)}", markup=False)

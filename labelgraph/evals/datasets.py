@@ -70,7 +70,7 @@ def load_dataset(
     if unknown:
         raise ConfigError(f"{test}: labels {unknown} do not occur in {train}")
     return Dataset(
-        name=name or Path(train).parent.name,
+        name=name or Path(train).resolve().parent.name,
         labels=labels,  # type: ignore[arg-type]
         train=_sample(train_items, pool_size, sample_seed),
         test=_sample(test_items, test_size, sample_seed + 1),

@@ -7,8 +7,10 @@ results.json schema:
     reference: {labels, accuracy, macro_f1}  the same student on every gold training label
     curves: {strategy: {seed: [point]}}      point = {round, human_labels, labels, coverage, accepted,
                                              estimated_accuracy, macro_f1, accuracy, by_kind, llm_calls,
-                                             llm_tokens, llm_cost} (round 0: the student on the seed labels)
-    lanes: {"strategy-sSEED": {...}}         against gold at the end of the run: pool, coverage, machine_accepted,
+                                             llm_tokens, llm_cost} (round 0: the student on the seed labels;
+                                             labels: what the student trained on that round)
+    lanes: {"strategy-sSEED": {...}}         against gold at the end of the run: pool, labels (seed, human and
+                                             accepted machine labels), seed_labels, coverage, machine_accepted,
                                              accepted_accuracy (true), estimated_label_accuracy, estimate_lower,
                                              estimate_upper, estimate_error, audits, human_labels, human_by_kind,
                                              annotator_alone (the scored machine labels' accuracy), routing_auroc
@@ -17,7 +19,8 @@ results.json schema:
                                              the true accuracy at each point)
     summary: {strategy: {figure: {mean, std, n}}}  aulc (area under macro-F1 vs human labels over 0..budget, /
                                              budget), final_macro_f1, final_macro_f1_share (of full supervision),
-                                             final_label_accuracy, human_labels, labels, coverage, machine_accepted,
+                                             final_label_accuracy, human_labels, labels (as in lanes: the seed set
+                                             counted), coverage, machine_accepted,
                                              accepted_accuracy, estimated_label_accuracy, estimate_lower,
                                              estimate_error, routing_auroc, annotator_alone_accuracy,
                                              labels_to_90 / labels_to_95 (of full supervision), llm_calls, llm_cost
@@ -34,10 +37,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from rich.console import Console
 
+from labelgraph.console import print_table
 from labelgraph.data import write_atomic
 
-__all__ = ["write_report"]
+__all__ = ["markdown", "print_report", "sections", "write_report"]
 
 
 def _band(points_by_seed: dict[str, list[dict[str, Any]]], key: str, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -54,7 +59,7 @@ def _plot(results: dict[str, Any], key: str, ylabel: str, path: Path, reference:
     figure, axes = plt.subplots(figsize=(7, 4.2), dpi=120)
     for strategy, by_seed in results["curves"].items():
         mean, std = _band(by_seed, key, grid)
-        axes.plot(grid, mean, label=f"{strategy} ({len(by_seed)} seeds)")
+        axes.plot(grid, mean, label=f"{strategy} ({_count(len(by_seed), 'seed')})")
         low, high = mean - std, mean + std
         low, high = np.clip(low, 0, 1), np.clip(high, 0, 1)  # accuracies and F1 live in [0, 1]
         axes.fill_between(grid, low, high, alpha=0.2)
@@ -70,6 +75,10 @@ def _plot(results: dict[str, Any], key: str, ylabel: str, path: Path, reference:
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def _pct(value: float | None) -> str:
@@ -97,78 +106,123 @@ def _plot_accuracy_coverage(results: dict[str, Any], path: Path) -> None:
     plt.close(figure)
 
 
-def _cell(figure: dict[str, Any], digits: int = 3) -> str:
+def _cell(figure: dict[str, Any], seeds: int, digits: int = 3) -> str:
+    """Mean ± standard deviation over seeds; the mean alone for one seed; "-" where no seed has the figure."""
     if figure["mean"] is None:
-        return "not reached"
-    return f"{figure['mean']:.{digits}f} ± {figure['std']:.{digits}f}"
+        return "-"
+    spread = f" ± {figure['std']:.{digits}f}" if seeds > 1 else ""
+    return f"{figure['mean']:.{digits}f}{spread}"
 
 
-def markdown(results: dict[str, Any]) -> str:
+Table = tuple[list[str], list[list[str]]]
+"""A table: its header and its rows of cells."""
+
+
+def sections(results: dict[str, Any]) -> list[str | Table]:
+    """The report as markdown paragraphs and tables, for ``report.md`` and the terminal alike."""
     spec, ref = results["spec"], results["reference"]
-    lines = [
+    seeds = len(spec["seeds"])
+    out: list[str | Table] = [
         f"# Eval: {results['dataset']}",
-        "",
         f"Simulation: {results['simulation']['person']}; annotator `{spec['annotator']}`"
         + (" (a simulation of an annotator)" if results["simulation"]["annotator_is_simulated"] else "")
-        + f"; critic {spec['critic']}.",
+        + f"; critic {spec['critic']}.\n"
         f"Pool {results['pool']} texts, test {results['test']}; seed set {spec['seed_size']}, batch "
-        f"{spec['batch_size']}, budget {spec['budget']} human labels, at most {spec['rounds']} rounds, seeds "
-        f"{spec['seeds']}.",
+        f"{spec['batch_size']}, budget {spec['budget']} human labels, at most {spec['rounds']} rounds, "
+        f"{_count(seeds, 'seed')} {spec['seeds']}.\n"
         f"Full supervision (the same student on all {ref['labels']} gold training labels): macro-F1 "
         f"{ref['macro_f1']:.3f}, accuracy {ref['accuracy']:.3f}.",
-        "",
-        "| strategy | AULC | final macro-F1 | share of full | coverage | accepted accuracy | estimate error "
-        "| routing AUROC | human labels | labels | to 90% | to 95% |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    header = ["strategy", "AULC", "final macro-F1", "share of full", "coverage", "accepted accuracy",
+              "estimate error", "routing AUROC", "human labels", "labels", "to 90%", "to 95%"]  # fmt: skip
+    rows = []
     for strategy, s in results["summary"].items():
         reach = [
-            f"{s[k]['mean']:.0f} ({s[k]['n']}/{len(spec['seeds'])})" if s[k]["mean"] is not None else "not reached"
+            f"{s[k]['mean']:.0f} ({s[k]['n']}/{seeds})" if s[k]["mean"] is not None else "not reached"
             for k in ("labels_to_90", "labels_to_95")
         ]
-        lines.append(
-            f"| {strategy} | {_cell(s['aulc'])} | {_cell(s['final_macro_f1'])} | {_cell(s['final_macro_f1_share'])} "
-            f"| {_cell(s['coverage'])} | {_cell(s['accepted_accuracy'])} | {_cell(s['estimate_error'])} "
-            f"| {_cell(s['routing_auroc'])} | {s['human_labels']['mean']:.0f} | {s['labels']['mean']:.0f} "
-            f"| {reach[0]} | {reach[1]} |"
-        )
-    lines += ["", "Mean ± standard deviation over seeds; AULC is the area under macro-F1 against human labels",
-              "from 0 to the budget, divided by the budget (a run that stops early counts its last value to the",
-              "end). \"to 90%\": human labels until macro-F1 reaches 90% of full supervision (in how many seeds).",
-              ""]  # fmt: skip
-    if any(r["machine_accepted"] for r in results["lanes"].values()):
-        lines += [
-            "## The two lanes",
-            "",
-            "| run | coverage | accepted | their true accuracy | estimated (lower bound) | audits "
-            "| routing AUROC | annotator alone | all labels' accuracy | human: explore/fix/audit |",
-            "|---|---|---|---|---|---|---|---|---|---|",
-        ]
+        figures = ("aulc", "final_macro_f1", "final_macro_f1_share", "coverage", "accepted_accuracy", "estimate_error")
+        rows.append(
+            [strategy, *(_cell(s[k], seeds) for k in figures), _cell(s["routing_auroc"], seeds),
+             f"{s['human_labels']['mean']:.0f}", f"{s['labels']['mean']:.0f}", *reach]
+        )  # fmt: skip
+    spread = "Mean ± standard deviation over seeds; " if seeds > 1 else "One seed: no spread. "
+    lanes = any(r["machine_accepted"] for r in results["lanes"].values())
+    out += [
+        (header, rows),
+        f"{spread}AULC is the area under macro-F1 against human labels\n"
+        "from 0 to the budget, divided by the budget (a run that stops early counts its last value to the\n"
+        'end). "labels": every label the run vouches for at its end, the seed set\'s included (seed, human and\n'
+        f'accepted machine labels){", here and in the table of the two lanes" if lanes else ""}. "to 90%": human\n'
+        "labels until macro-F1 reaches 90% of full supervision (in how many seeds).",
+    ]
+    if lanes:
+        header = ["run", "labels", "coverage", "accepted", "their true accuracy", "estimated (lower bound)", "audits",
+                  "routing AUROC", "annotator alone", "all labels' accuracy", "human: explore/fix/audit"]  # fmt: skip
+        rows = []
         for name, r in results["lanes"].items():
             kinds = r["human_by_kind"]
-            lines.append(
-                f"| {name} | {r['coverage']:.1%} | {r['machine_accepted']} | {_pct(r['accepted_accuracy'])} "
-                f"| {_pct(r['estimated_label_accuracy'])} ({_pct(r['estimate_lower'])}) | {r['audits']} "
-                f"| {r['routing_auroc']} | {_pct(r['annotator_alone'])} | {_pct(r['final_label_accuracy'])} "
-                f"| {kinds.get('explore', 0)}/{kinds.get('fix', 0)}/{kinds.get('audit', 0)} |"
-            )
-        lines += [
-            "",
-            '"their true accuracy": of the accepted machine labels, against gold; "estimated": what the run',
-            "itself reports (its lower bound at the configured confidence); AUROC of p_correct against",
+            rows.append(
+                [name, str(r["labels"]), f"{r['coverage']:.1%}", str(r["machine_accepted"]),
+                 _pct(r["accepted_accuracy"]), f"{_pct(r['estimated_label_accuracy'])} ({_pct(r['estimate_lower'])})",
+                 str(r["audits"]), str(r["routing_auroc"] if r["routing_auroc"] is not None else "-"),
+                 _pct(r["annotator_alone"]), _pct(r["final_label_accuracy"]),
+                 f"{kinds.get('explore', 0)}/{kinds.get('fix', 0)}/{kinds.get('audit', 0)}"]
+            )  # fmt: skip
+        out += [
+            "## The two lanes",
+            (header, rows),
+            '"their true accuracy": of the accepted machine labels, against gold; "estimated": what the run\n'
+            "itself reports (its lower bound at the configured confidence); AUROC of p_correct against\n"
             'whether the machine label is right; "annotator alone": the machine labels the critic scored.',
-            "",
-            "![accuracy and coverage](accuracy_coverage.png)",
-            "",
         ]
-    lines += ["![learning curves](learning_curves.png)", "", "![coverage](coverage.png)", ""]
-    return "\n".join(lines)
+    return out
 
 
-def write_report(results: dict[str, Any], out: Path) -> None:
+def _markdown_table(table: Table) -> str:
+    header, rows = table
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def markdown(results: dict[str, Any], images: list[str] | None = None) -> str:
+    """``report.md``: the sections, then the plots named in ``images`` (file names)."""
+    titles = {
+        "accuracy_coverage.png": "accuracy and coverage",
+        "learning_curves.png": "learning curves",
+        "coverage.png": "coverage",
+    }
+    blocks = [block if isinstance(block, str) else _markdown_table(block) for block in sections(results)]
+    blocks += [f"![{titles.get(name, name)}]({name})" for name in images or []]
+    return "\n\n".join(blocks) + "\n"
+
+
+def print_report(results: dict[str, Any], console: Console) -> None:
+    """The report on a console: its paragraphs unwrapped, its tables as wide as their content."""
+    for block in sections(results):
+        if isinstance(block, tuple):
+            print_table(console, *block)
+        elif block.startswith("#"):
+            console.print(block.lstrip("# "), style="bold", markup=False)
+        else:
+            console.print(block.replace("\n", " ").replace("`", ""), markup=False)
+        console.print()
+
+
+def write_report(results: dict[str, Any], out: Path) -> list[str]:
+    """Write results.json, the plots and report.md into ``out``; return the names of the files written.
+
+    The accuracy-coverage plot only where some run has machine labels (not with ``--annotator none``)."""
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "results.json", json.dumps(results, indent=2).encode())
-    _plot(results, "macro_f1", "test macro-F1", out / "learning_curves.png", results["reference"]["macro_f1"])
-    _plot(results, "coverage", "coverage (share of the pool labelled)", out / "coverage.png")
-    _plot_accuracy_coverage(results, out / "accuracy_coverage.png")
-    write_atomic(out / "report.md", markdown(results).encode())
+    images = ["learning_curves.png", "coverage.png"]
+    _plot(results, "macro_f1", "test macro-F1", out / images[0], results["reference"]["macro_f1"])
+    _plot(results, "coverage", "coverage (share of the pool labelled)", out / images[1])
+    stale = out / "accuracy_coverage.png"
+    if any(lane["accuracy_coverage"] for lane in results["lanes"].values()):
+        _plot_accuracy_coverage(results, stale)
+        images.insert(0, stale.name)
+    else:
+        stale.unlink(missing_ok=True)  # from an earlier eval into the same folder
+    write_atomic(out / "report.md", markdown(results, images).encode())
+    return ["results.json", "report.md", *images]

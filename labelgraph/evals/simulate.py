@@ -199,6 +199,8 @@ def _lanes(run: Run) -> dict[str, Any]:
         curve.append({**point.model_dump(), "true_accuracy": round(float(taken.mean()), 4) if len(taken) else None})
     return {
         "pool": len(run.context.pool_ids),
+        "labels": len(trained),
+        "seed_labels": sum(r.status == "seed" for r in trained),
         "coverage": run.status().coverage,
         "final_label_accuracy": round(float(np.mean([r.label == gold[r.id] for r in trained])), 4) if trained else None,
         "machine_accepted": len(accepted),
@@ -282,7 +284,7 @@ def summarise(
                     "final_macro_f1_share": round(y[-1] / full_f1, 4) if full_f1 else None,
                     "final_label_accuracy": lane.get("final_label_accuracy"),
                     "human_labels": x[-1],
-                    "labels": points[-1]["labels"],
+                    "labels": lane.get("labels"),
                     "coverage": lane.get("coverage"),
                     "machine_accepted": lane.get("machine_accepted"),
                     "accepted_accuracy": lane.get("accepted_accuracy"),

@@ -1,0 +1,26 @@
+"""The commands' output: nothing wraps (a command or an id split over two lines breaks when copied from a log),
+and tables are as wide as their content, whatever the terminal's width or none when piped."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
+from rich.text import Text
+
+__all__ = ["print_table", "stdout_console"]
+
+
+def stdout_console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def print_table(console: Console, header: list[str], rows: list[list[str]]) -> None:
+    """Columns as wide as their widest cell, never truncated ("rand…") nor wrapped; cells are plain text."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for name in header:
+        table.add_column(Text(name), no_wrap=True)
+    for row in rows:
+        table.add_row(*map(Text, row))  # Text: a "[" in a name is no markup
+    table.width = Measurement.get(console, console.options.update_width(1 << 16), table).maximum
+    console.print(table, crop=False, markup=False)
