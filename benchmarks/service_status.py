@@ -3,10 +3,10 @@ paused for review, the review page's and the events stream's request.
 
     python benchmarks/service_status.py [--clients 20] [--seconds 10] [--pool 400]
 
-The server runs twice over the same run folder: "before" computes the status on every request (as the
-service did), "after" once per checkpoint. Prints p50 / p95 latency and requests per second for each and
-the ratios. The clients share this process's cores with the server: on a small machine they are part of
-the load. Ends with one JSON line.
+The server runs twice over the same run folder: "before" computes the status on every request (the service
+as it is with its status cache off), "after" once per checkpoint. Prints p50 / p95 latency and requests per
+second for each and the ratios. The clients share the machine's cores with the server: on a small machine
+they are part of the load. Ends with one JSON line.
 """
 
 from __future__ import annotations

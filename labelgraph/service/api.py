@@ -13,7 +13,6 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import json
 import re
 import shutil
 import tempfile
@@ -25,12 +24,13 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field, model_validator
 from starlette.background import BackgroundTask
 
 from labelgraph.agents.human import ReviewItem
 from labelgraph.errors import ConflictError, LabelgraphError, ReviewError, RunError, RunNotFound
+from labelgraph.run import RunStatus
 from labelgraph.service.guard import Guard
 from labelgraph.service.runs import ProjectRefused, RunRegistry
 
@@ -95,6 +95,13 @@ def page_headers(html: str) -> dict[str, str]:
     }
 
 
+class ServedStatus(RunStatus):
+    """A run's status as the service tells it: ``busy`` while it advances, ``error`` if its last step failed."""
+
+    busy: bool
+    error: str | None
+
+
 class Recorded(BaseModel):
     recorded: int
     pending: int
@@ -155,13 +162,16 @@ def create_app(
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": invalid_request(error)}, status_code=422)
 
-    def status_of(name: str) -> dict[str, Any]:
+    def status_of(name: str) -> ServedStatus:
         busy = registry.busy(name)
-        status = registry.status(name).model_dump()
-        status.update(busy=busy, error=registry.error(name))
+        status = dict(registry.status(name))
         if busy:  # mid-step the checkpoint may read as paused (old interrupt) or done: neither is true yet
             status["phase"] = "running"
-        return status
+        return ServedStatus.model_construct(**status, busy=busy, error=registry.error(name))  # checked already
+
+    def status_response(name: str, code: int = 200) -> Response:
+        """The status as JSON, written by pydantic (FastAPI's generic encoder took 3 ms of each request)."""
+        return Response(status_of(name).model_dump_json(), status_code=code, media_type="application/json")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> HTMLResponse:
@@ -171,21 +181,21 @@ def create_app(
     def list_runs() -> list[str]:
         return registry.names()
 
-    @app.post("/runs", status_code=201, dependencies=guarded)
-    def create_run(body: CreateRun) -> dict[str, Any]:
+    @app.post("/runs", status_code=201, dependencies=guarded, response_model=ServedStatus)
+    def create_run(body: CreateRun) -> Response:
         run = registry.create(body.project)
         if body.start:
             registry.step(run.config.name)
-        return status_of(run.config.name)
+        return status_response(run.config.name, 201)
 
-    @app.get("/runs/{name}", dependencies=guarded, response_model=None)
-    def get_status(name: str) -> dict[str, Any]:
-        return status_of(name)
+    @app.get("/runs/{name}", dependencies=guarded, response_model=ServedStatus)
+    def get_status(name: str) -> Response:
+        return status_response(name)
 
-    @app.post("/runs/{name}/step", status_code=202, dependencies=guarded)
-    def step(name: str) -> dict[str, Any]:
+    @app.post("/runs/{name}/step", status_code=202, dependencies=guarded, response_model=ServedStatus)
+    def step(name: str) -> Response:
         registry.step(name)
-        return status_of(name)
+        return status_response(name, 202)
 
     @app.get("/runs/{name}/reviews", dependencies=guarded)
     def reviews(name: str) -> list[ReviewItem]:
@@ -232,8 +242,7 @@ def create_app(
         async def stream() -> AsyncIterator[str]:
             last = None
             while not await request.is_disconnected():
-                current = await asyncio.to_thread(status_of, name)
-                text = json.dumps(current, default=str)
+                text = (await asyncio.to_thread(status_of, name)).model_dump_json()
                 if text != last:
                     last = text
                     yield f"data: {text}\n\n"
