@@ -177,3 +177,72 @@ def test_the_body_limit_is_counted_in_bytes(tmp_path, size):
         body = json.dumps({"project": "x" * (size - 15)}).encode()
         answer = httpx.post(f"{url}/runs", content=body, headers={"Content-Type": "application/json"}, timeout=20)
     assert answer.status_code == (413 if len(body) > MB else 422), answer.text
+
+
+def generated_requests(seed: int, count: int) -> list[tuple[str, str, bytes, dict[str, str]]]:
+    """``count`` hostile requests (method, path, body, headers), the same for the same seed."""
+    import random
+    from urllib.parse import quote
+
+    rng = random.Random(seed)
+    odd = ["", "\x00", "\\ud83d", "\\udc00", "..", "/", "%00", "%2e%2e", "\u202e", "\U0001f600", "'", '"', "\\"]
+
+    def text() -> str:
+        parts = [rng.choice(odd) if rng.random() < 0.4 else "x" * rng.choice([1, 10, 255, 256, 5000]) for _ in range(3)]
+        return "".join(parts)
+
+    def value() -> str:
+        return rng.choice(
+            [
+                json.dumps(text())[1:-1].join('""'),
+                f'"{rng.choice(odd)}"',
+                "NaN",
+                "-Infinity",
+                "1e999",
+                str(rng.randint(-(2**70), 2**70)),
+                "null",
+                "true",
+                "[]",
+                "{}",
+                "[" * 3000 + "]" * 3000,
+                '{"a":' * 3000 + "1" + "}" * 3000,
+            ]
+        )
+
+    cases = []
+    for _ in range(count):
+        kind = rng.choice(["project", "answers", "name", "path", "raw"])
+        headers = {"Content-Type": "application/json"}
+        if kind == "project":
+            cases.append(("POST", "/runs", f'{{"project": {value()}, "start": {value()}}}'.encode(), headers))
+        elif kind == "answers":
+            answer = f'{{"id": {value()}, "label": {value()}}}'
+            body = f'{{"answers": [{answer}, {answer}], "reviewer": {value()}}}'.encode()
+            cases.append(("POST", f"/runs/{rng.choice(['x', 'r' * 300])}/answers", body, headers))
+        elif kind == "name":
+            raw = rng.choice(["", "%00", "%ED%A0%BD", "%FF", "%2F..%2F", "%2e%2e"])  # NUL, a surrogate, not UTF-8
+            name = "/runs/" + quote(text(), safe="") + raw
+            suffix = rng.choice(["", "/reviews", "/metrics", "/export?format=" + quote(text()[:50], safe=""), "/step"])
+            cases.append((rng.choice(["GET", "POST", "DELETE"]), name + suffix, b"", {}))
+        elif kind == "path":
+            target = rng.choice(["/dev/zero", "/dev/random", "/proc/self/mem", "/etc/shadow", "fifo.yaml", "."])
+            cases.append(("POST", "/runs", json.dumps({"project": target}).encode(), headers))
+        else:
+            cases.append(("POST", "/runs", bytes(rng.getrandbits(8) for _ in range(rng.choice([0, 10, 1000]))), {}))
+    return cases
+
+
+def test_a_few_hundred_generated_hostile_requests_get_no_5xx_and_no_hang(tmp_path):
+    folder = tmp_path / "served"
+    folder.mkdir()
+    os.mkfifo(folder / "fifo.yaml")
+    cases = generated_requests(seed=10, count=300)
+    codes: dict[int, int] = {}
+    with serving(folder / "runs") as url, httpx.Client(base_url=url, timeout=10) as client:
+        for method, path, body, headers in cases:
+            answer = client.request(method, path, content=body, headers=headers)  # a hang is a ReadTimeout
+            codes[answer.status_code] = codes.get(answer.status_code, 0) + 1
+            assert answer.status_code < 500, (method, path[:80], body[:80], answer.text[:200])
+            if answer.status_code >= 400:
+                assert answer.json()["detail"], (method, path[:80], body[:80])
+    assert sum(codes.values()) == 300 and all(code >= 400 for code in codes), codes
