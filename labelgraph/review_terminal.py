@@ -1,7 +1,8 @@
-"""Review disputed items in a terminal: keys 1-9 pick a label (``l`` types any label by number or name),
-``s`` skips, ``u`` undoes, ``q`` quits.
+"""Review disputed items in a terminal: keys 1-9 pick a label (``l`` types one of the project's labels by number
+or name; anything else is refused), ``s`` skips, ``u`` undoes, ``q`` quits.
 
-Every answer is stored the moment it is given, so quitting (or a crash) loses nothing.
+Every answer is stored the moment it is given, so quitting (or a crash) loses nothing. Once the queue is empty
+the run may resume from here, and the review goes on with the items its next round asks for.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def render(item: ReviewItem, labels: list[str], position: int, total: int) -> Pa
     else:
         body.add_row(f"\nwhy you are asked:\n{reasons}")
     body.add_row(f"nearest labelled:\n{neighbours}")
-    body.add_row("\n[dim]1-9 pick   l type a label   s skip (set aside, never labelled)   u undo   q quit[/]")
+    body.add_row("\n[dim]1-9 pick   l type one of the labels   s skip (set aside, never labelled)   u undo   q quit[/]")
     return Panel(body, title=f"{position}/{total}  {item.id}  ({item.kind})", subtitle=f"round {item.round}")
 
 
@@ -55,13 +56,13 @@ def ask_label(labels: list[str]) -> str | None:
     return None
 
 
-def review_in_terminal(run, console: Console, *, reviewer: str = "cli") -> None:
-    """Walk the queue of unanswered items; offer to resume the run when it is empty."""
+def _items(count: int) -> str:
+    return f"{count} item{'s' * (count != 1)}"
+
+
+def _walk(run, console: Console, queue: list[ReviewItem], reviewer: str) -> bool:
+    """Ask for each item of ``queue`` in turn; False if the person quit."""
     labels = run.config.label_names
-    queue = run.pending_reviews()
-    if not queue:
-        console.print("nothing waits for review.")
-        return
     done: list[int] = []
     index = 0
     while index < len(queue):
@@ -69,7 +70,7 @@ def review_in_terminal(run, console: Console, *, reviewer: str = "cli") -> None:
         console.print(render(item, labels, index + 1, len(queue)))
         key = click.getchar()
         if key == "q":
-            break
+            return False
         if key == "u":
             if not done:
                 console.print("[yellow]nothing to undo[/]")
@@ -80,7 +81,7 @@ def review_in_terminal(run, console: Console, *, reviewer: str = "cli") -> None:
                 console.print(f"[red]{escape(str(error))}[/]")
                 continue
             index = done.pop()
-            console.print(f"undid {queue[index].id}")
+            console.print(f"undid {escape(queue[index].id)}")
             continue
         if key == "s":
             answer = None
@@ -91,22 +92,40 @@ def review_in_terminal(run, console: Console, *, reviewer: str = "cli") -> None:
             if answer is None:
                 continue
         else:
-            console.print(f"[yellow]unknown key {key!r}[/]")
+            console.print(f"[yellow]unknown key {escape(repr(key))}[/]")
             continue
         try:
             run.answer({item.id: answer}, reviewer=reviewer)
-            console.print(f"{item.id}: {answer or 'skipped'}")
+            console.print(f"{escape(item.id)}: {escape(answer or 'skipped')}")
             done.append(index)
         except ReviewError as error:  # someone answered it elsewhere meanwhile (the web page, the API)
             console.print(f"[yellow]{escape(str(error))}[/]")
         index += 1
-    left = len(run.pending_reviews())
-    if left:
-        console.print(f"{left} items still wait; run this again to go on.")
-        return
-    if click.confirm("All answered. Resume the run now?", default=True):
-        from labelgraph.cli import progress, report
+    return True
 
-        report(run.step(progress))
-    else:
-        console.print(f"continue later with  labelgraph resume {run.workspace.path}")
+
+def review_in_terminal(run, console: Console, *, reviewer: str = "cli") -> None:
+    """Walk the queue of unanswered items; when it is empty, offer to resume the run, and when the run pauses
+    again for people, go on with the new items."""
+    from labelgraph.cli import progress, report
+
+    queue = run.pending_reviews()
+    if not queue:
+        console.print("nothing waits for review.")
+        return
+    while True:
+        finished = _walk(run, console, queue, reviewer)
+        left = len(run.pending_reviews())
+        if left or not finished:
+            if left:
+                console.print(f"{_items(left)} still wait{'s' * (left == 1)}; run this again to go on.")
+            return
+        if not click.confirm("All answered. Resume the run now?", default=True):
+            console.print(f"continue later with  labelgraph resume {run.workspace.path}")
+            return
+        status = run.step(progress)
+        queue = run.pending_reviews() if status.phase == "paused" else []
+        if not queue:
+            report(status)
+            return
+        console.print(f"[yellow]{_items(len(queue))} to review[/] (round {status.round}): the review goes on, q stops")

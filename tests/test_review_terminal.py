@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
 import time
@@ -12,14 +13,16 @@ import time
 from tests.conftest import cli_env, run_cli
 
 
-def drive(args: list[str], keys: list[str], *, wait: float = 60) -> str:
-    """Run a command on a pty, send each key once the screen has settled, return everything it printed."""
+def drive(args: list[str], keys: list[str | tuple[str, str]], *, wait: float = 60) -> str:
+    """Run a command on a pty, send each key once the screen has settled, return everything it printed.
+
+    A key given as ``(key, text)`` is sent, then the screen is read until ``text`` shows (a slow step)."""
     main, child = pty.openpty()
     process = subprocess.Popen(args, stdin=child, stdout=child, stderr=child, env=cli_env(), close_fds=True)
     os.close(child)
     screen = b""
 
-    def read_until_quiet(quiet: float = 1.0, limit: float = wait) -> None:
+    def read_until_quiet(quiet: float = 1.0, limit: float = wait, until: str | None = None) -> None:
         nonlocal screen
         import select
 
@@ -35,13 +38,14 @@ def drive(args: list[str], keys: list[str], *, wait: float = 60) -> str:
                     return
                 screen += chunk
                 last = time.monotonic()
-            elif screen and time.monotonic() - last > quiet:
+            elif screen and time.monotonic() - last > quiet and (until is None or until.encode() in screen):
                 return
 
     read_until_quiet()
     for key in keys:
+        key, until = key if isinstance(key, tuple) else (key, None)
         os.write(main, key.encode())
-        read_until_quiet(quiet=0.5, limit=10)
+        read_until_quiet(quiet=0.5, limit=wait if until else 10, until=until)
     process.wait(timeout=wait)
     os.close(main)
     return screen.decode(errors="replace")
@@ -84,3 +88,21 @@ def test_more_than_nine_labels_are_typed(make_project):
 
     inbox = ReviewInbox(project.parent / "run" / "reviews.sqlite")
     assert inbox.answered(before[:3]) == {before[0]: "topic9", before[1]: "negative"}
+
+
+def test_resuming_from_the_review_goes_on_with_the_next_round(make_project):
+    project = make_project(batch_size=3, budget=6)
+    assert run_cli("run", project).returncode == 0
+    first = json.loads(run_cli("status", project, "--json").stdout)["pending"]
+    assert len(first) == 3
+
+    # three answers, yes to resume; the next round's three items are reviewed in the same session; no to resume
+    keys = ["1", "1", "1", ("y\r", "to review"), "2", "2", "2", ("n\r", "continue later")]
+    screen = drive([sys.executable, "-m", "labelgraph.cli", "review", str(project)], keys, wait=300)
+    screen = re.sub(r"\x1b\[[0-9;]*m", "", screen)  # styles (NO_COLOR drops only the colours)
+    assert "3 items to review (round 2): the review goes on, q stops" in screen, screen[-2000:]
+    assert "continue later with" in screen
+
+    status = json.loads(run_cli("status", project, "--json").stdout)
+    assert status["round"] == 2 and status["human_labels"] == 3  # round 1 committed by the resume
+    assert len(status["answered"]) == 3 and not status["pending"] and not set(status["answered"]) & set(first)
