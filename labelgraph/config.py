@@ -308,6 +308,22 @@ class ProjectConfig(BaseModel):
             raise ValueError("a path cannot hold a NUL character")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, value: Any) -> Any:
+        """No lone surrogate anywhere (run.json and API callers; a project file's loader names the line)."""
+        stack: list[tuple[str, Any]] = [("", value)]
+        while stack:
+            where, item = stack.pop()
+            if isinstance(item, dict):
+                stack.extend((f"{where}.{key}".strip("."), inner) for key, inner in item.items())
+                stack.extend((where, key) for key in item)
+            elif isinstance(item, list | tuple):
+                stack.extend((f"{where}.{index}".strip("."), inner) for index, inner in enumerate(item))
+            elif isinstance(item, str) and (code := _lone_surrogate(item)):
+                raise ValueError(f"a lone surrogate ({code}) in {where or 'a key'!r}: not valid Unicode")
+        return value
+
     @model_validator(mode="after")
     def _budget_fits_a_batch(self) -> ProjectConfig:
         if self.budget < self.batch_size:
@@ -401,8 +417,19 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return list(node.value) if isinstance(node, yaml.SequenceNode) else []
 
 
-def _check_keys(node: yaml.Node) -> None:
-    """A key given twice in one mapping is an error (YAML readers disagree on which one wins)."""
+def _lone_surrogate(text: str) -> str | None:
+    """The first lone surrogate in ``text`` as an escape (``\\ud83d``), or None if it is valid Unicode."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return f"\\u{ord(text[error.start]):04x}"
+    return None
+
+
+def _check_node(node: yaml.Node) -> None:
+    """A key given twice in one mapping (YAML readers disagree on which one wins) or a lone surrogate."""
+    if isinstance(node, yaml.ScalarNode) and (code := _lone_surrogate(node.value)):
+        raise _YAMLLimit(f"a lone surrogate ({code}): not valid Unicode (half of an emoji?)", node.start_mark)
     if not isinstance(node, yaml.MappingNode):
         return
     seen: set[str] = set()
@@ -435,7 +462,7 @@ def _check_expanded(root: yaml.Node) -> None:
         elif key in open_nodes:
             raise _YAMLLimit("an alias refers to a value that holds it", node.start_mark)
         elif key not in size:
-            _check_keys(node)
+            _check_node(node)
             open_nodes.add(key)
             stack.append((node, True))
             stack.extend((child, False) for child in _children(node))
