@@ -9,7 +9,7 @@ RUN/reviews.sqlite      answers given by people, kept until committed
 RUN/memory/             the Chroma store of labelled items
 
 Opening a folder checks every file first (JSON lines parse, vectors have the right shape, each SQLite file passes
-``PRAGMA quick_check``): a damaged one is named, with what can be done, before any code reads it.
+``PRAGMA integrity_check``): a damaged one is named, with what can be done, before any code reads it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import os
 import sqlite3
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,8 +115,8 @@ def _load_vectors(path: Path, rows: int, dim: int | None = None) -> np.ndarray:
         mapped = np.load(path, mmap_mode="r", allow_pickle=False)  # a shape larger than the file fails here
     except DataError as error:
         raise _damaged(path, str(error).removeprefix(f"{path}: ")) from None
-    except (ValueError, OSError, EOFError) as error:
-        reason = str(error).splitlines()[0][:120]
+    except Exception as error:  # whatever NumPy raises on bytes that are not an array file (ValueError, TokenError...)
+        reason = (str(error).splitlines() or [type(error).__name__])[0][:120]
         if "pickle" in reason:  # no NumPy header: np.load took it for a pickle, which it never loads
             reason = "no NumPy header"
         elif "mmap length" in reason:
@@ -135,22 +135,81 @@ def _load_vectors(path: Path, rows: int, dim: int | None = None) -> np.ndarray:
     return vectors
 
 
+def _connect(path: Path) -> sqlite3.Connection:
+    """A connection to an existing SQLite file (``mode=rw``: never creates one)."""
+    return sqlite3.connect(f"{Path(os.path.abspath(path)).as_uri()}?mode=rw", uri=True, timeout=10)
+
+
 def _check_sqlite(path: Path) -> None:
-    """RunDamaged unless ``path`` is a SQLite database that passes ``PRAGMA quick_check`` (never created here)."""
+    """RunDamaged unless ``path`` is a SQLite database that passes ``PRAGMA integrity_check`` and whose every row reads
+    (it does not decode text)."""
     try:
         open_regular(path, limit=NO_LIMIT).close()
     except DataError as error:
         raise _damaged(path, str(error).removeprefix(f"{path}: ")) from None
     try:
-        connection = sqlite3.connect(f"{Path(os.path.abspath(path)).as_uri()}?mode=rw", uri=True, timeout=10)
-        try:
-            result = connection.execute("PRAGMA quick_check").fetchall()
-        finally:
-            connection.close()
+        with closing(_connect(path)) as db:
+            result = db.execute("PRAGMA integrity_check").fetchall()
+            if result == [("ok",)]:
+                tables = "SELECT name FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%'"
+                for (table,) in db.execute(tables).fetchall():
+                    for _ in db.execute(f'SELECT * FROM "{table.replace(chr(34), chr(34) * 2)}"'):
+                        pass
     except sqlite3.Error as error:
-        raise _damaged(path, str(error)) from None
+        raise _damaged(path, str(error)[:120]) from None
+    except UnicodeDecodeError:  # integrity_check quoting bytes that are not text
+        raise _damaged(path, "integrity_check: pages hold bytes that are not what they should be") from None
     if result != [("ok",)]:
-        raise _damaged(path, f"quick_check: {str(result[0][0])[:120] if result else 'no answer'}")
+        raise _damaged(path, f"integrity_check: {str(result[0][0])[:120] if result else 'no answer'}")
+
+
+def _check_labels(path: Path) -> None:
+    """Every stored label reads as what the label store expects (a changed byte in a row passes integrity_check)."""
+    from labelgraph.labelstore import HumanLabel, MachineLabel, StoredVerdict
+    from labelgraph.quality import Estimate
+
+    keys = ("id", "round", "label", "kind", "shown", "machine_label", "reviewer")
+    with closing(_connect(path)) as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        try:
+            if "machine" in tables:
+                for (body,) in db.execute("SELECT body FROM machine"):
+                    MachineLabel.model_validate_json(body)
+            if "verdicts" in tables:
+                for body, status in db.execute("SELECT body, status FROM verdicts"):
+                    if StoredVerdict.model_validate_json(body).status != status:
+                        raise ValueError(f"a verdict's status {status!r} differs from its body")
+            if "human" in tables:
+                for row in db.execute(f"SELECT {', '.join(keys)} FROM human"):
+                    HumanLabel(**dict(zip(keys, row, strict=True)))
+            if "meta" in tables:
+                for (body,) in db.execute("SELECT value FROM meta WHERE key = 'estimate'"):
+                    Estimate.model_validate_json(body)
+        except ValueError as error:  # pydantic's too
+            raise _damaged(path, f"a stored label does not read: {str(error).splitlines()[0][:120]}") from None
+
+
+def _check_checkpoint(path: Path, thread_id: str) -> None:
+    """The run's last checkpoint deserialises (a changed byte inside it passes integrity_check)."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
+    from langgraph.types import Interrupt
+
+    from labelgraph.graphs.checkpoint import serializer
+
+    with closing(_connect(path)) as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "checkpoints" not in tables:
+            return
+        try:
+            saved = SqliteSaver(db, serde=serializer()).get_tuple({"configurable": {"thread_id": thread_id}})
+            keys = {"channel_values", "channel_versions", "versions_seen"}
+            if saved is not None and not (isinstance(saved.checkpoint, dict) and keys <= set(saved.checkpoint)):
+                raise TypeError("a checkpoint without its channels")
+            for _, channel, value in saved.pending_writes or [] if saved else []:
+                if channel == "__interrupt__" and not all(isinstance(one, Interrupt) for one in value):
+                    raise TypeError("a pause for review that did not deserialise")
+        except Exception as error:  # whatever msgpack, JSON or pydantic raise on bytes that are not a checkpoint
+            raise _damaged(path, f"the last checkpoint does not read ({type(error).__name__})") from None
 
 
 def _read_meta(path: Path) -> tuple[ProjectConfig, str]:
@@ -164,6 +223,8 @@ def _read_meta(path: Path) -> tuple[ProjectConfig, str]:
         raise _damaged(file, f"not valid JSON: {str(error).splitlines()[0][:120]}") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("thread_id"), str) or "config" not in meta:
         raise _damaged(file, "not a run file: no thread_id or config")
+    if not meta["thread_id"].isprintable() or not meta["thread_id"].strip():
+        raise _damaged(file, f"thread_id {meta['thread_id']!r} is not a name")
     try:
         return ProjectConfig.model_validate(meta["config"]), meta["thread_id"]
     except ValueError as error:  # pydantic
@@ -281,6 +342,10 @@ class Workspace:
         for name in SQLITE_FILES:
             if os.path.lexists(path / name):
                 _check_sqlite(path / name)
+        if (path / "labels.sqlite").exists():
+            _check_labels(path / "labels.sqlite")
+        if (path / "checkpoints.sqlite").exists():
+            _check_checkpoint(path / "checkpoints.sqlite", thread_id)
         return cls(path, config, thread_id, items, vectors, test_items, test_vectors)
 
     def change_settings(self, config: ProjectConfig, changed: list[str]) -> None:
