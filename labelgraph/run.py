@@ -233,8 +233,9 @@ class Run:
         last = history[-1] if history else {}
         counts = self.store.counts()
         records = self.labels(include_proposed=False)
-        pool = len(self.context.pool_ids)
-        trained = sum(1 for r in records if not r.synthetic and r.id in set(self.context.pool_ids))
+        pool_ids = set(self.context.pool_ids)
+        pool = len(pool_ids)
+        trained = sum(1 for r in records if not r.synthetic and r.id in pool_ids)
         cost = self.llm.total_cost() if self.llm else 0.0
         todo = len(machine_todo(self.context))
         annotated = len(self.store.machine_ids())

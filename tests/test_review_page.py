@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 
 import httpx
@@ -25,7 +26,7 @@ if CHROMIUM is None:  # CI installs it (make test); elsewhere the test says why 
 
 
 def test_a_reviewer_clears_the_queue_and_the_run_resumes(make_project, gold, tmp_path):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     project = make_project(budget=20)
     with serving(tmp_path / "runs", token="page-token") as url, sync_playwright() as playwright:
@@ -47,7 +48,7 @@ def test_a_reviewer_clears_the_queue_and_the_run_resumes(make_project, gold, tmp
             if step == 3:  # a wrong key, then undo, then the right one
                 wrong = keys[next(label for label in keys if label != gold[item_id])]
                 page.keyboard.press(wrong)
-                page.wait_for_function(f"document.getElementById('progress').textContent.startsWith('{step + 1}/')")
+                expect(page.locator("#progress")).to_have_text(re.compile(rf"^{step + 1}/"))
                 page.keyboard.press("u")
                 page.wait_for_selector(f"#item[data-id='{item_id}']")
             if step == 5:
@@ -55,7 +56,7 @@ def test_a_reviewer_clears_the_queue_and_the_run_resumes(make_project, gold, tmp
             else:
                 page.keyboard.press(keys[gold[item_id]])
             answered.append(item_id)
-            page.wait_for_function(f"document.getElementById('progress').textContent.startsWith('{step + 1}/')")
+            expect(page.locator("#progress")).to_have_text(re.compile(rf"^{step + 1}/"))
         page.wait_for_selector("#empty")
         browser.close()
         status = wait_for(client, name, {"paused", "done"})
