@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from labelgraph.console import print_table, stdout_console
 from labelgraph.errors import LabelgraphError
 from labelgraph.evals.cli import eval_command
 from labelgraph.service.serve import serve_command
@@ -24,7 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console(highlight=False, soft_wrap=True)  # never wrap: commands and ids must survive a pipe
+console = stdout_console()  # never wraps: commands and ids must survive a pipe
 errors = Console(stderr=True, highlight=False)
 
 RunArg = Annotated[Path, typer.Argument(help="The run folder (or the project file that names it).")]
@@ -86,18 +87,25 @@ def progress(node: str, update: dict[str, Any]) -> None:
         )
 
 
+def items(count: int) -> str:
+    return f"{count} item{'s' * (count != 1)}"
+
+
 def report(status) -> None:
     """Say where the run stands and what to do next."""
     run = status.run
     if status.phase == "paused":
         console.print(
-            f"[yellow]{len(status.pending)} items wait for review[/] (round {status.round}). Answer them with\n"
+            f"[yellow]{items(len(status.pending))} wait{'s' * (len(status.pending) == 1)} for review[/] "
+            f"(round {status.round}). Answer them with\n"
             f"  labelgraph review {run}\n  labelgraph review {run} --answers answers.jsonl"
             f'   (one {{"id": ..., "label": ...}} a line; the ids: labelgraph status {run} --json)\n'
             f"then continue with\n  labelgraph resume {run}"
         )
         if status.answered and not status.pending:
-            console.print(f"All {len(status.answered)} are answered: run 'labelgraph resume {run}'.")
+            answered = len(status.answered)
+            everything = "It is answered" if answered == 1 else f"All {answered} are answered"
+            console.print(f"{everything}: run 'labelgraph resume {run}'.")
     elif status.phase == "done":
         console.print(
             f"[green]done[/]: {status.stop_reason}. {status.labels} labels "
@@ -197,29 +205,30 @@ def resume(run_path: RunArg) -> None:
 @friendly
 def status(run_path: RunArg, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Round, labels by source, pending reviews, metrics."""
-    current = open_run(run_path).status()
+    run = open_run(run_path)
+    current = run.status()
     if as_json:
         sys.stdout.write(current.model_dump_json(indent=2) + "\n")
         return
-    console.print(f"[bold]{current.name}[/]  {current.run}")
+    console.print(f"[bold]{escape(current.name)}[/]  {current.run}")
     console.print(f"phase: {current.phase}   round: {current.round}   stop: {current.stop_reason or '-'}")
     counts = current.counts
     console.print(
-        f"pool: {current.pool:,}   coverage: {current.coverage:.1%}   human labels: {current.human_labels} of "
-        f"{current.budget}   machine: {counts['accepted']:,} accepted, {counts['proposed']:,} proposed, "
-        f"{counts['rejected']} rejected, {counts['failed']} failed   seeds: {counts['seed']}   "
-        f"set aside: {counts['set_aside']}   not yet annotated: {current.machine_todo:,}"
+        f"pool: {current.pool:,} texts   coverage: {current.coverage:.1%}   human labels: {current.human_labels} of "
+        f"{current.budget}   set aside: {counts['set_aside']}   not yet annotated: {current.machine_todo:,}"
+    )
+    console.print(
+        f"machine: {counts['accepted']:,} accepted, {counts['proposed']:,} proposed, {counts['rejected']} rejected, "
+        f"{counts['failed']} failed"
+        + (
+            "   (provisional: accepted labels wait for the review's commit, at resume, which settles them again; "
+            "the last round's summary may count others)"
+            if current.phase == "paused"
+            else ""
+        )
     )
     console.print(describe_estimate(current.estimate))
-    if current.estimate is not None and current.estimate.per_label:
-        rows = []
-        for label, figures in sorted(current.estimate.per_label.items()):
-            accuracy = f"{figures.accuracy:.1%}" if figures.accuracy is not None else "-"
-            audit = f", audits {figures.audits_right}/{figures.audits}" if figures.audits else ""
-            rows.append(f"{escape(label)} {figures.accepted} accepted ({accuracy}{audit})")
-        console.print("by label: " + "; ".join(rows))
-    labels = ", ".join(f"{escape(k)} {v}" for k, v in sorted(current.by_label.items())) or "none"
-    console.print(f"labels the run vouches for: {current.labels} ({labels})")
+    print_table(console, *label_table(run, current))
     if current.metrics:
         console.print("student: " + ", ".join(f"{k} {v:.3f}" for k, v in current.metrics.items()))
     if current.cost or current.llm_usage:
@@ -238,6 +247,30 @@ def status(run_path: RunArg, as_json: Annotated[bool, typer.Option("--json", hel
         console.print(f"pending review ({len(current.pending)}): {escape(', '.join(current.pending))}")
     if current.answered:
         console.print(f"answered, waiting for resume ({len(current.answered)}): {escape(', '.join(current.answered))}")
+
+
+def label_table(run, current) -> tuple[list[str], list[list[str]]]:
+    """Per label: seeds, people's labels, accepted and proposed machine labels, what the run vouches for (the three
+    first), and the accepted labels' estimated accuracy with the blind audits."""
+    by_status = Counter((record.label, record.status) for record in run.labels())
+    kinds = ("seed", "human", "accepted", "proposed")
+    per_label = current.estimate.per_label if current.estimate is not None else {}
+    rows = [
+        [label, *(str(by_status[label, kind]) for kind in kinds), str(current.by_label.get(label, 0)), right(figures)]
+        for label in current.label_names
+        for figures in [per_label.get(label)]
+    ]
+    totals = Counter(kind for (_, kind) in by_status.elements())
+    rows.append(["all", *(str(totals[kind]) for kind in kinds), str(current.labels), right(current.estimate)])
+    return ["label", *kinds, "vouched for", "accepted: est. right"], rows
+
+
+def right(figures) -> str:
+    """An estimate's accuracy, with its blind audits."""
+    if figures is None:
+        return "-"
+    accuracy = f"{figures.accuracy:.1%}" if figures.accuracy is not None else "-"
+    return accuracy + (f" (audits {figures.audits_right}/{figures.audits})" if figures.audits else "")
 
 
 @app.command()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 import json
 import re
+import subprocess
+import sys
 
 import yaml
 
 from labelgraph.config import CriticSettings, ProjectConfig, QualitySettings
-from tests.conftest import read_jsonl, run_cli, write_jsonl
+from tests.conftest import cli_env, read_jsonl, run_cli, write_jsonl
 
 
 def test_run_pause_review_resume_export(make_project, gold, tmp_path):
@@ -120,3 +122,34 @@ def test_status_of_a_folder_that_is_no_run(tmp_path):
     result = run_cli("status", tmp_path)
     assert result.returncode == 2
     assert "not a run folder" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_piped_output_keeps_commands_and_tables_whole(make_project, gold, tmp_path):
+    """Into a log (stdout a pipe, no COLUMNS): nothing wraps at 80 columns, no table cell is cut short."""
+    deep = "a-run-folder-with-a-long-name-" * 3 + "/run"
+    project = make_project(batch_size=1, budget=2, max_rounds=3, run_dir=deep)
+    env = {key: value for key, value in cli_env().items() if key != "COLUMNS"}
+
+    def piped(*args):
+        done = subprocess.run([sys.executable, "-m", "labelgraph.cli", *map(str, args)],
+                              capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()
+
+    run_dir = tmp_path / deep
+    lines = piped("run", project)
+    assert "1 item waits for review (round 1). Answer them with" in lines  # one item, not "1 items wait"
+    assert f"  labelgraph review {run_dir}" in lines and f"  labelgraph resume {run_dir}" in lines
+    assert any(line.startswith(f"  labelgraph review {run_dir} --answers answers.jsonl   (one ") for line in lines)
+
+    lines = piped("status", run_dir)
+    assert max(map(len, lines)) > 80 and not any("…" in line for line in lines)
+    assert any(line.startswith("pool: 120 texts ") and "set aside: 0" in line for line in lines), lines
+    assert any("(provisional: accepted labels wait for the review's commit" in line for line in lines), lines
+    table = lines.index(next(line for line in lines if line.startswith("label ")))
+    assert lines[table].split() == ["label", "seed", "human", "accepted", "proposed", "vouched", "for", "accepted:",
+                                    "est.", "right"]  # fmt: skip
+    rows = {line.split()[0]: line.split()[1:6] for line in lines[table + 1 : table + 4]}
+    assert set(rows) == {"positive", "negative", "all"}
+    assert rows["all"] == ["6", "0", "0", "120", "6"]  # seeds, people's, accepted, proposed, vouched for
+    assert [sum(int(rows[label][n]) for label in ("positive", "negative")) for n in range(5)] == [6, 0, 0, 120, 6]
