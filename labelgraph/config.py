@@ -8,6 +8,7 @@ alias bomb fails at once); a key given twice in one mapping is an error. Numbers
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -468,8 +469,25 @@ def _check_expanded(root: yaml.Node) -> None:
             stack.extend((child, False) for child in _children(node))
 
 
+_QUOTED_OR_COMMENT = re.compile(r"""'(?:[^']|'')*'|"(?:[^"\\]|\\.)*"|#[^\n]*""")
+
+
+def _check_flow_depth(text: str) -> None:
+    """Refuse ``[`` and ``{`` nested beyond ``MAX_YAML_DEPTH`` before PyYAML's scanner, which takes O(depth) a
+    bracket on them; brackets in quotes and comments do not count (the loader's own check stays the rule)."""
+    blanked = _QUOTED_OR_COMMENT.sub(lambda match: re.sub(r"[^\n]", " ", match.group()), text)
+    depth = 0
+    for match in re.finditer(r"[\[\]{}]", blanked):
+        depth = depth + 1 if match.group() in "[{" else max(depth - 1, 0)
+        if depth > MAX_YAML_DEPTH:
+            line = text.count("\n", 0, match.start())
+            mark = yaml.Mark("", match.start(), line, 0, None, None)
+            raise _YAMLLimit(f"nested deeper than {MAX_YAML_DEPTH} levels", mark)
+
+
 def _parse_yaml(text: str) -> tuple[Any, yaml.Node | None]:
     """The document and its node tree, within the loader's limits; yaml.YAMLError otherwise."""
+    _check_flow_depth(text)
     loader = _LimitedLoader(text)
     try:
         node = loader.get_single_node()

@@ -384,6 +384,8 @@ def billion_laughs(levels: int = 9) -> str:
         (HEAD + "x: !!python/object:os.system x\n", ["line 4", "not valid YAML"]),
         (HEAD + "---\n" + HEAD, ["not valid YAML", "another document"]),
         (HEAD + "#" * 1_000_001, ["project.yaml", "more than the limit of 1,000,000"]),
+        (HEAD + "x: " + "[" * 200_000 + "\n", ["line 4", "nested deeper than 100 levels"]),
+        (HEAD + 'text_field: "\\ud83d"\n', ["line 4", "a lone surrogate (\\ud83d)"]),
     ],
 )
 def test_hostile_project_files_fail_fast_in_one_line(tmp_path, text, fragments):
@@ -534,3 +536,35 @@ def test_a_moved_aside_memory_is_built_again(paused_run, tmp_path):
         assert reopened.memory.ids() == people and len(people) == 4 + len(pending)
     finally:
         reopened.close()
+
+
+SQL_DAMAGES = {
+    "a label that is not JSON": ("labels.sqlite", "UPDATE verdicts SET body = '{\"id\": 1' WHERE rowid = 1"),
+    "an id that is not text": ("labels.sqlite", "UPDATE human SET id = CAST(x'ff30' AS TEXT) WHERE rowid = 1"),
+    "an answer that is not text": (
+        "reviews.sqlite",
+        "INSERT INTO answers VALUES (CAST(x'ff' AS TEXT), 'x', 'r', 1, 0, 0)",
+    ),
+    "a checkpoint that does not deserialise": (
+        "checkpoints.sqlite",
+        "UPDATE checkpoints SET checkpoint = x'c1c1c1' WHERE rowid = (SELECT max(rowid) FROM checkpoints)",
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", list(SQL_DAMAGES))
+def test_a_damaged_row_inside_a_sound_database_is_named(paused_run, tmp_path, damage):
+    """A changed row passes PRAGMA quick_check: the rows the commands read are checked too."""
+    import shutil
+    import sqlite3
+    from contextlib import closing
+
+    name, sql = SQL_DAMAGES[damage]
+    run = tmp_path / "run"
+    shutil.copytree(paused_run, run)
+    with closing(sqlite3.connect(run / name)) as db, db:
+        assert db.execute(sql).rowcount == 1
+    before = snapshot(run)
+    for command in (["status"], ["export", "-o", tmp_path / "out.jsonl"]):
+        fails_clearly(run_cli(*command, run), f"{run / name} is damaged", "Nothing was changed")
+    assert snapshot(run) == before
