@@ -205,10 +205,28 @@ def workspace_complaints(workspace: Workspace, config: ProjectConfig) -> list[st
     return out[:3]
 
 
+def plugin_complaints(config: ProjectConfig) -> list[str]:
+    """What ``labelgraph run`` checks before the run folder exists, and whether a plug-in annotator is one."""
+    from labelgraph.agents.annotator import Annotator
+    from labelgraph.plugins import load_object
+    from labelgraph.wiring import BUILT_IN_ANNOTATORS, check_plugins
+
+    check_plugins(config)
+    if config.annotator in BUILT_IN_ANNOTATORS:
+        return []
+    factory = load_object(config.annotator, kind="annotator")
+    try:
+        made = factory(config) if callable(factory) else factory
+    except Exception as error:  # what Run() would meet after the folder is written
+        return [f"annotator {config.annotator!r} passed the plug-in check, but building it fails: {error}"]
+    return [] if isinstance(made, Annotator) else [f"annotator {config.annotator!r} is not an annotator"]
+
+
 def create_and_open(project: Path) -> list[str]:
-    """Load a project, write its run folder with the hash embedder and open it again; the oracle's complaints."""
+    """Load a project, check its plug-ins, write its run folder with the hash embedder and open it again;
+    the oracle's complaints."""
     config = load_project(project)
-    complaints = config_complaints(config, project.parent)
+    complaints = config_complaints(config, project.parent) or plugin_complaints(config)
     if complaints:
         return complaints
     Workspace.create(config, embedder=HashEmbedder())
