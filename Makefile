@@ -1,9 +1,10 @@
-# The two commands a fresh clone needs:  make run  (the example project)   make test  (the test suite)
+# The two commands a fresh clone needs:  make run  (the example project)   make test  (the fast test suite)
+# make test-all: every test, with the real servers (Chromium, PostgreSQL, a Chroma server, langgraph dev); CI runs it
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint bench clean system-deps
+.PHONY: install run test test-all lint bench clean system-deps
 
 # torch==2.13.0 first: the CPU build on disk; an unpinned torch would pull several GB of CUDA packages.
 $(STAMP): pyproject.toml
@@ -18,10 +19,15 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/labelgraph run examples/movie_reviews/project.yaml
 
-test: $(STAMP) system-deps
+# Unit and integration tests on the embedded parts (SQLite, embedded Chroma, subprocesses, a scripted LLM server).
+test: $(STAMP)
+	$(PY) -m pytest -q -m "not server"
+
+# Everything, with the tests marked "server" (tests/conftest.py names their files).
+test-all: $(STAMP) system-deps
 	$(PY) -m pytest -q
 
-# Tests use real servers from Debian's packages: Chromium for the review page (Playwright drives it and
+# test-all uses real servers from Debian's packages: Chromium for the review page (Playwright drives it and
 # downloads no browser) and PostgreSQL for the checkpoints. Installed only where missing.
 system-deps:
 	@missing=""; \

@@ -31,6 +31,24 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
+SERVER_TESTS = {
+    "test_review_page.py": "browser",
+    "test_postgres.py": "postgres",
+    "test_memory_server.py": "chroma_server",
+    "test_langgraph_server.py": "langgraph_server",
+}
+"""Test files that drive a real server from the system or a CLI: marked ``server`` and by kind, they run in
+``make test-all`` (and CI) but not in ``make test``."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        kind = SERVER_TESTS.get(item.path.name)
+        if kind is not None:
+            item.add_marker(kind)
+            item.add_marker("server")
+
+
 @pytest.fixture(scope="session")
 def gold() -> dict[str, str]:
     """Gold labels of the example pool, by id."""
