@@ -4,10 +4,14 @@ exactly-once commits under 50 concurrent submissions, export and server-sent eve
 from __future__ import annotations
 
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
+import pytest
 
+from labelgraph.run import Project, Run
 from labelgraph.service.serve import is_loopback
 from tests.conftest import invoke_cli
 from tests.service_helpers import serving, wait_for
@@ -134,3 +138,45 @@ def test_status_is_computed_once_per_checkpoint_and_answers_show_at_once(make_pr
         assert len(computed) == 1
     finally:
         registry.close()
+
+
+def interrupted_run(project: Path) -> Run:
+    """A run stopped by Ctrl-C after its first node, as ``labelgraph run`` leaves it: phase "interrupted"."""
+    run = Project.from_yaml(project).start()
+
+    def stop_after_select(node: str, update: dict) -> None:
+        if node == "select":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run.step(stop_after_select)
+    return run
+
+
+def test_the_run_list_tells_each_runs_phase_and_needs_first(make_project, tmp_path):
+    runs = tmp_path / "runs"
+    interrupted_run(make_project(name="stopped", run_dir=str(runs / "stopped"))).close()
+    (runs / "broken").mkdir()
+    (runs / "broken" / "run.json").write_text("{")
+    with serving(runs) as url, httpx.Client(base_url=url, timeout=60) as client:
+        client.post("/runs", json={"project": str(make_project(name="waiting"))}).raise_for_status()
+        wait_for(client, "waiting", {"paused"})
+        listed = client.get("/runs").json()
+        page = client.get("/")
+        review = client.get("/review/waiting")
+        moved = client.get("/?run=waiting", follow_redirects=False)
+    assert [run["name"] for run in listed] == ["waiting", "stopped", "broken"]  # answers, Continue, unreadable
+    waiting, stopped, broken = listed
+    assert waiting["phase"] == "paused" and waiting["pending"] == 10 and waiting["answered"] == 0
+    assert waiting["round"] == 1 and waiting["human_labels"] == 0 and waiting["budget"] == 30
+    assert waiting["coverage"] == 0.0 and waiting["updated"] > 0 and waiting["error"] is None  # seeds: not the pool
+    assert {"accuracy", "accuracy_lower", "stop_reason", "busy"} <= set(waiting)
+    assert stopped["phase"] == "interrupted" and stopped["pending"] == 0 and not stopped["busy"]
+    assert broken["phase"] is None and "run.json" in broken["error"]
+    assert page.status_code == 200 and "labelgraph runs" in page.text
+    assert review.status_code == 200 and "labelgraph review" in review.text
+    for answer in (page, review):  # the shared script is inside the page's one script, which the policy allows
+        scripts = re.findall(r"<script>(.*?)</script>", answer.text, re.DOTALL)
+        assert len(scripts) == 1 and "function api(" in scripts[0] and "/* common.js */" not in scripts[0]
+        assert "script-src 'sha256-" in answer.headers["content-security-policy"]
+    assert moved.status_code == 307 and moved.headers["location"] == "/review/waiting"  # the old address

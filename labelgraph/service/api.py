@@ -21,20 +21,21 @@ from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field, model_validator
 from starlette.background import BackgroundTask
 
 from labelgraph.agents.human import ReviewItem
 from labelgraph.errors import ConflictError, LabelgraphError, ReviewError, RunError, RunNotFound
-from labelgraph.run import RunStatus
+from labelgraph.run import Phase, RunStatus
 from labelgraph.service.guard import Guard
 from labelgraph.service.runs import ProjectRefused, RunRegistry
 
-__all__ = ["MAX_BODY", "create_app"]
+__all__ = ["MAX_BODY", "RunSummary", "create_app"]
 
 MAX_BODY = 1_000_000
 """Bytes a request body may have (a submission of a few thousand answers fits)."""
@@ -75,6 +76,13 @@ def invalid_request(error: RequestValidationError) -> str:
     return printable("; ".join(problems)[:2000])
 
 
+def page(name: str) -> str:
+    """A page from ``static/`` with the shared script put into its one inline script (one hash allows both)."""
+    static = files("labelgraph.service") / "static"
+    common = (static / "common.js").read_text(encoding="utf-8")
+    return (static / name).read_text(encoding="utf-8").replace("/* common.js */", common, 1)
+
+
 def page_headers(html: str) -> dict[str, str]:
     """A Content-Security-Policy that allows the page's own inline script and style (by hash) and nothing else."""
 
@@ -102,6 +110,34 @@ class ServedStatus(RunStatus):
     error: str | None
 
 
+class RunSummary(BaseModel):
+    """One run in the run list (``GET /runs``)."""
+
+    name: str
+    phase: Phase | None = Field(description="None: the run folder cannot be read (see error)")
+    busy: bool
+    round: int = 0
+    pending: int = Field(0, description="items waiting for an answer")
+    answered: int = Field(0, description="items answered, waiting for the run to continue")
+    coverage: float = 0.0
+    accuracy: float | None = Field(None, description="estimated accuracy of the accepted machine labels")
+    accuracy_lower: float | None = Field(None, description="its lower bound")
+    human_labels: int = 0
+    budget: int = 0
+    stop_reason: str | None = None
+    error: str | None = None
+    updated: float = Field(description="when a file of the run last changed (seconds since the epoch)")
+
+
+def attention(run: RunSummary) -> int:
+    """How soon the run needs someone: answers first, then a Continue, then working, new, done, unreadable."""
+    if run.phase == "paused" and run.pending:
+        return 0
+    if run.phase in ("interrupted", "paused"):
+        return 1
+    return {"running": 2, "new": 3, "done": 4}.get(run.phase or "", 5)
+
+
 class Recorded(BaseModel):
     recorded: int
     pending: int
@@ -123,8 +159,8 @@ def create_app(
     answered (``"*"`` answers any).
     """
     registry = RunRegistry(runs, projects or [Path.cwd()])
-    html = (files("labelgraph.service") / "static" / "review.html").read_text(encoding="utf-8")
-    headers = page_headers(html)
+    run_list, review = page("runs.html"), page("review.html")
+    run_list_headers, review_headers = page_headers(run_list), page_headers(review)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -173,13 +209,47 @@ def create_app(
         """The status as JSON, written by pydantic (FastAPI's generic encoder took 3 ms of each request)."""
         return Response(status_of(name).model_dump_json(), status_code=code, media_type="application/json")
 
+    def summary(name: str) -> RunSummary:
+        updated = registry.updated(name)
+        try:
+            status = status_of(name)
+        except Exception as error:  # one unreadable run folder must not hide the others
+            return RunSummary(name=name, phase=None, busy=False, error=printable(str(error))[:500], updated=updated)
+        estimate = status.estimate
+        return RunSummary(
+            name=name,
+            phase=status.phase,
+            busy=status.busy,
+            round=status.round,
+            pending=len(status.pending),
+            answered=len(status.answered),
+            coverage=status.coverage,
+            accuracy=estimate.accuracy if estimate else None,
+            accuracy_lower=estimate.lower if estimate else None,
+            human_labels=status.human_labels,
+            budget=status.budget,
+            stop_reason=status.stop_reason,
+            error=status.error,
+            updated=updated,
+        )
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def page() -> HTMLResponse:
-        return HTMLResponse(html, headers=headers)
+    def run_list_page(run: str | None = None) -> Response:
+        if run:  # the review page's old address, /?run=NAME
+            return RedirectResponse(f"/review/{quote(run, safe='')}", status_code=307)
+        return HTMLResponse(run_list, headers=run_list_headers)
+
+    @app.get("/review/{name}", response_class=HTMLResponse, include_in_schema=False)
+    def review_page(name: str) -> HTMLResponse:
+        return HTMLResponse(review, headers=review_headers)
 
     @app.get("/runs", dependencies=guarded)
-    def list_runs() -> list[str]:
-        return registry.names()
+    def list_runs() -> list[RunSummary]:
+        """Every run in the runs folder: runs waiting for answers first, then runs waiting to be continued
+        (interrupted, or paused with every item answered), then running, new and done ones; newest first within each.
+        """
+        runs = sorted((summary(name) for name in registry.names()), key=lambda run: -run.updated)
+        return sorted(runs, key=attention)
 
     @app.post("/runs", status_code=201, dependencies=guarded, response_model=ServedStatus)
     def create_run(body: CreateRun) -> Response:

@@ -111,6 +111,14 @@ class RunRegistry:
     def names(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir() if (p / RUN_FILE).exists())
 
+    def updated(self, name: str) -> float:
+        """When a file directly in the run's folder last changed (seconds since the epoch; 0 if none can be read)."""
+        try:
+            with os.scandir(self.root / name) as entries:
+                return max((entry.stat(follow_symlinks=False).st_mtime for entry in entries), default=0.0)
+        except OSError:  # removed meanwhile
+            return 0.0
+
     def create(self, project: str) -> Run:
         """A run of the project file, in ``ROOT/<project name>`` (reopened if it exists with the same settings)."""
         path = project_file(project, self.projects)
