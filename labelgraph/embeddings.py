@@ -17,7 +17,7 @@ from labelgraph.progress import task
 
 __all__ = ["Embedder", "SentenceTransformerEmbedder", "get_embedder"]
 
-PROGRESS_BATCHES = 4
+PROGRESS_BATCHES = 2
 """Texts go to the model this many batches at a time; an input longer than that shows progress."""
 
 

@@ -89,5 +89,5 @@ def test_the_embedder_reports_progress_and_keeps_the_order(monkeypatch, capsys):
     assert vectors.tolist() == [[len(text), n] for n, text in enumerate(texts)]
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == "embedding: 50 to do" and lines[-1].startswith("embedding: 50/50 done in ")
-    embedder.embed(texts[:16])  # four batches or fewer: no progress to show
+    embedder.embed(texts[:8])  # two batches or fewer: no progress to show
     assert capsys.readouterr().err == ""
