@@ -1,5 +1,6 @@
 """The run list and the review page's Continue button and learning curve in a real headless Chromium: the list shows
-each run's phase and pending count and links to its review page; an interrupted run continues from the page."""
+each run's phase and pending count and links to its review page; an interrupted run, or one answered elsewhere,
+continues from the page; answering a round draws the learning curve."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 
 import httpx
 
+from labelgraph.run import Run
 from tests.service_helpers import serving, wait_for
 from tests.test_review_page import ARGS, CHROMIUM  # skips this module where there is no chromium
 from tests.test_service import interrupted_run
@@ -48,6 +50,16 @@ def test_the_run_list_opens_runs_and_an_interrupted_run_continues_from_the_page(
         page.click("#continue")
         expect(page.locator("#item")).to_be_visible(timeout=120_000)  # the round's items, once it pauses for them
         assert client.get("/runs/stopped").json()["phase"] == "paused"
+
+        # answers given elsewhere (a file, the terminal) leave the run paused with every item answered: Continue
+        elsewhere = Run.open(runs / "stopped")
+        elsewhere.answer({item.id: gold[item.id] for item in elsewhere.pending_reviews()}, reviewer="file")
+        elsewhere.close()
+        page.reload()
+        expect(page.locator("#stopped-text")).to_contain_text("Every item of this round is answered")
+        page.click("#continue")
+        expect(page.locator("#item")).to_be_visible(timeout=120_000)
+        assert client.get("/runs/stopped").json()["round"] == 2
 
         # answering a round on the page draws the learning curve as the next round pauses
         page.goto(f"{url}/review/waiting#token=list-token")
