@@ -51,6 +51,7 @@ class RunContext:
     _rows: dict[str, int] = field(default_factory=dict, repr=False)
     _student: tuple[str, StudentModel] | None = field(default=None, repr=False)
     signal_cache: tuple[Any, np.ndarray] | None = field(default=None, repr=False)
+    checked_cache: tuple[Any, np.ndarray] | None = field(default=None, repr=False)
     """The critic's signals of the current round (see ``graphs.critique``): derived data, never checkpointed."""
 
     def __post_init__(self) -> None:

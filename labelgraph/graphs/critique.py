@@ -3,6 +3,7 @@ set under the quality target, and the person's batch."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,10 +88,50 @@ def _round_signals(context: RunContext, round_number: int) -> tuple[list[Machine
     return open_labels, features
 
 
+FOLDS = 5
+"""Checked machine labels get their signals afresh in this many folds, each from people's labels outside it."""
+
+
+def _checked_signals(context: RunContext, round_number: int, checked: list[tuple[Any, StoredVerdict]]) -> np.ndarray:
+    """Signals of the machine labels people checked, as the critic would compute them now had nobody checked
+    them: for each fold, from people's labels of earlier rounds outside the fold, beside this round's open labels.
+    So a checked label falls in the same top set as an unchecked one the critic rates alike (the estimate's
+    checks are then a fair sample of each set), not by the weaker signals of the round it was checked in."""
+    ids = [h.id for h, _ in checked]
+    key = (round_number, hash(tuple(ids)))
+    if context.checked_cache is not None and context.checked_cache[0] == key:
+        return context.checked_cache[1]
+    out = np.array([[v.signals.get(name, 0.0) for name in SIGNALS] for _, v in checked]).reshape(len(ids), len(SIGNALS))
+    others = [m for m in _round_signals(context, round_number)[0] if m.id not in set(ids)]
+    human = context.store.human(before_round=round_number)
+    stored = context.store.machine_for(ids)
+    fold_of = {item_id: int(hashlib.sha256(item_id.encode()).hexdigest(), 16) % FOLDS for item_id in ids}
+    for fold in range(FOLDS):
+        rows = [
+            row
+            for row, (h, _) in enumerate(checked)
+            if fold_of[h.id] == fold and h.id in stored and stored[h.id].label == h.machine_label
+        ]
+        if not rows:
+            continue
+        labelled = {h.id: h.label for h in human.values() if h.label is not None and fold_of.get(h.id) != fold}
+        human_ids = sorted(labelled)
+        machine = others + [stored[checked[row][0].id] for row in rows]
+        features = context.critic.signals(
+            machine,
+            context.vectors([m.id for m in machine]),
+            context.vectors(human_ids),
+            [labelled[i] for i in human_ids],  # type: ignore[misc]
+        )
+        out[rows] = features[len(others) :]
+    context.checked_cache = (key, out)
+    return out
+
+
 def assess(context: RunContext, round_number: int, *, answers_before: int) -> Assessment:
     """Score every unchecked machine label of rounds up to ``round_number``, calibrated on people's answers of
-    rounds before ``answers_before``. Checked labels are learnt from with the signals they had when a person saw
-    them; signals use people's labels of earlier rounds."""
+    rounds before ``answers_before``. Checked labels are learnt from with signals computed afresh without their
+    own answers (``_checked_signals``); signals use people's labels of earlier rounds."""
     config = context.config
     store = context.store
     human = store.human(before_round=answers_before)
@@ -108,9 +149,7 @@ def assess(context: RunContext, round_number: int, *, answers_before: int) -> As
     rows = [row for row in keep if open_labels[row].id not in off_target]
     candidates = [open_labels[row] for row in rows]
     features = open_features[rows].reshape(len(rows), len(SIGNALS))
-    checked_features = np.array([[v.signals.get(name, 0.0) for name in SIGNALS] for _, v in checked]).reshape(
-        len(checked), len(SIGNALS)
-    )
+    checked_features = _checked_signals(context, round_number, checked)
     right = np.array([h.label == h.machine_label for h, _ in checked], dtype=bool)
     everything = np.vstack([features, checked_features])
     p_all, oof, calibration = context.critic.calibrate(everything, np.arange(len(candidates), len(everything)), right)
