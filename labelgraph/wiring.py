@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from labelgraph.agents.annotator import Annotator, EmbeddedAnnotator
@@ -32,8 +33,22 @@ def check_plugins(config: ProjectConfig, *, given: dict[str, Any] | None = None)
     if "strategy" not in given and config.strategy != "llm":
         get_strategy(config.strategy)
     if "annotator" not in given and config.annotator not in BUILT_IN_ANNOTATORS:
-        load_object(config.annotator, kind="annotator")
+        _check_annotator_factory(config.annotator, load_object(config.annotator, kind="annotator"), config)
     load_tools(config.tools, memory=None)
+
+
+def _check_annotator_factory(spec: str, factory: Any, config: ProjectConfig) -> None:
+    """An annotator plug-in is an annotator, or a factory taking the project's config: anything else (say
+    ``os:getcwd``) is a PluginError before the run folder is written."""
+    if not callable(factory):
+        return  # an annotator object: checked when the run is wired
+    try:
+        inspect.signature(factory).bind(config)
+    except (TypeError, ValueError):
+        raise PluginError(
+            f"annotator {spec!r} is neither an annotator (a name and annotate(items, vectors, neighbours)) "
+            "nor a factory taking the project's config"
+        ) from None
 
 
 def _annotator(config: ProjectConfig, llm: LLMClient | None, tools: LoadedTools) -> Annotator | None:
@@ -50,6 +65,7 @@ def _annotator(config: ProjectConfig, llm: LLMClient | None, tools: LoadedTools)
             config.labels, llm, examples=min(config.neighbours, 8), tools=tools.tools, tool_steps=config.tool_steps
         )
     factory = load_object(spec, kind="annotator")
+    _check_annotator_factory(spec, factory, config)
     annotator = factory(config) if callable(factory) else factory
     if not isinstance(annotator, Annotator):
         raise PluginError(f"annotator {spec!r} has no name and annotate(items, vectors, neighbours)")

@@ -210,6 +210,12 @@ def test_a_typo_in_a_plugin_name_leaves_no_run_folder_to_block_the_fix(make_proj
     assert run_cli("run", project).exit_code == 0
 
 
+def test_a_plugin_of_the_wrong_kind_is_one_line_before_the_run_folder(make_project):
+    project = edit_project(make_project(), annotator="os:getcwd")  # imports fine, but takes no config
+    fails_clearly(run_cli("run", project), "annotator 'os:getcwd' is neither an annotator")
+    assert not (project.parent / "run").exists()
+
+
 def test_changed_settings_on_an_existing_run_are_refused(make_project):
     project = make_project()
     assert run_cli("run", project).exit_code == 0
