@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from labelgraph.errors import PluginError
-from labelgraph.strategies import STRATEGIES, SelectionInput, get_strategy, k_center_greedy
+from labelgraph.strategies import STRATEGIES, SelectionInput, diversity, get_strategy, k_center_greedy
+from labelgraph.strategies.base import IncrementalStrategy, PoolInput
+from labelgraph.strategies.diversity import KCenterGreedy, fold_in
 from labelgraph.strategies.hybrid import Hybrid
+from labelgraph.strategies.state import load_state, pool_key
 from labelgraph.strategies.uncertainty import entropy, least_confidence, margin
 
 
@@ -118,3 +122,177 @@ def test_unknown_and_plug_in_strategies():
     with pytest.raises(PluginError, match="cannot import"):
         get_strategy("no_such_module:Thing")
     assert get_strategy("labelgraph.strategies.diversity:RandomSelection").name == "random"
+
+
+# Incremental k-center: the running minimum distance to the labelled set kept in a state file between rounds
+
+
+class Pool:
+    """A run's vectors by id, for ``PoolInput``: pool rows, and ids outside them (generated texts)."""
+
+    def __init__(self, rng: np.random.Generator, n: int, d: int = 16, extra: int = 5):
+        self.vectors = unit_rows(rng, n, d)
+        self.ids = [f"t{row}" for row in range(n)]
+        self.others = {f"gen{i}": row for i, row in enumerate(unit_rows(rng, extra, d))}
+        self.key = pool_key(self.vectors, self.ids)
+
+    def vectors_of(self, ids: list[str]) -> np.ndarray:
+        rows = [self.others[i] if i in self.others else self.vectors[int(i[1:])] for i in ids]
+        return np.asarray(rows, dtype=np.float32).reshape(len(ids), self.vectors.shape[1])
+
+    def input(self, labelled: list[str], state_dir: Path | None, key: str | None = None) -> PoolInput:
+        taken = {int(i[1:]) for i in labelled if i.startswith("t")}
+        candidates = np.asarray([row for row in range(len(self.ids)) if row not in taken], dtype=np.int64)
+        return PoolInput(self.vectors, candidates, list(labelled), self.vectors_of, state_dir, key or self.key)
+
+
+def saved_ids(state_dir: Path, pool: Pool) -> frozenset[str] | None:
+    """The labelled ids the state file holds, if it reads for this pool and this machine's arithmetic."""
+    key = f"{pool.key}|{diversity._arithmetic(pool.vectors.shape[1])}"
+    state = load_state(state_dir / "k_center.bin", key, len(pool.vectors))
+    return None if state is None else state.ids
+
+
+def exact_picks(data: PoolInput, k: int, seed: int) -> list[int]:
+    return KCenterGreedy().select(data.as_selection(), k, np.random.default_rng(seed)).tolist()
+
+
+def play_rounds(pool: Pool, state_dir: Path, rounds: int, k: int = 6) -> list[str]:
+    """Rounds of coreset picks, each labelled before the next with a generated text; each checked against exact.
+    Returns the labelled ids in the order they were labelled."""
+    labelled = ["t0", "gen0"]
+    for number in range(rounds):
+        data = pool.input(labelled, state_dir)
+        picks = KCenterGreedy().select_pool(data, k, np.random.default_rng(number)).tolist()
+        assert picks == exact_picks(data, k, number), number
+        labelled += [pool.ids[int(data.candidates[i])] for i in picks] + [f"gen{number % 4 + 1}"]
+    return labelled
+
+
+def test_coreset_declares_the_incremental_protocol():
+    incremental = {name for name in STRATEGIES if isinstance(get_strategy(name), IncrementalStrategy)}
+    assert incremental == {"coreset"}
+
+
+def test_folding_centers_in_any_grouping_gives_the_same_bits():
+    rng = np.random.default_rng(4)
+    x, centers = unit_rows(rng, 300, 64), unit_rows(rng, 37, 64)
+    at_once = np.full(300, np.inf, dtype=np.float32)
+    fold_in(at_once, x, centers)
+    pieces = np.full(300, np.inf, dtype=np.float32)
+    for first, last in [(30, 37), (0, 1), (1, 3), (3, 8), (29, 30), (8, 29)]:
+        fold_in(pieces, x, centers[first:last])
+    assert pieces.tobytes() == at_once.tobytes()
+    rows = np.asarray([5, 250, 7, 7, 299])
+    some = np.full(len(rows), np.inf, dtype=np.float32)
+    fold_in(some, x, centers, rows)
+    assert some.tobytes() == at_once[rows].tobytes()
+
+
+def test_incremental_picks_equal_exact_picks_over_rounds(tmp_path, monkeypatch):
+    pool = Pool(np.random.default_rng(8), 400)
+    diversity._arithmetic(16)  # its one fold, once a process, before counting
+    folded: list[int] = []
+    real = diversity.fold_in
+    monkeypatch.setattr(diversity, "fold_in", lambda d, v, c, rows=None: folded.append(len(c)) or real(d, v, c, rows))
+    labelled = play_rounds(pool, tmp_path, rounds=5)
+    assert saved_ids(tmp_path, pool) == set(labelled[:-7])  # all but the last round's 6 picks and 1 text
+    # each round folds into the state only what the round before labelled (exact_picks folds them all)
+    assert folded == [2, 2, 7, 9, 7, 16, 7, 23, 7, 30]
+
+
+def test_cold_start_picks_equal_exact_picks(tmp_path):
+    pool = Pool(np.random.default_rng(9), 200)
+    data = pool.input([], tmp_path)
+    assert KCenterGreedy().select_pool(data, 8, np.random.default_rng(3)).tolist() == exact_picks(data, 8, 3)
+    assert not (tmp_path / "k_center.bin").exists()  # no labels: nothing worth keeping
+
+
+def damage(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    changes = {
+        "missing": None,
+        "empty": b"",
+        "truncated": data[: len(data) // 2],
+        "flipped byte": data[:60] + bytes([data[60] ^ 1]) + data[61:],
+        "flipped distance": data[:-40] + bytes([data[-40] ^ 0x40]) + data[-39:],
+        "garbage": bytes(range(256)) * 8,
+    }
+    if changes[how] is None:
+        path.unlink()
+    else:
+        path.write_bytes(changes[how])
+
+
+@pytest.mark.parametrize("how", ["missing", "empty", "truncated", "flipped byte", "flipped distance", "garbage"])
+def test_a_missing_or_damaged_state_file_gives_the_exact_picks(tmp_path, how):
+    pool = Pool(np.random.default_rng(10), 300)
+    labelled = play_rounds(pool, tmp_path, rounds=3)
+    damage(tmp_path / "k_center.bin", how)
+    data = pool.input(labelled, tmp_path)
+    assert KCenterGreedy().select_pool(data, 6, np.random.default_rng(7)).tolist() == exact_picks(data, 6, 7)
+    assert saved_ids(tmp_path, pool) == set(labelled)
+
+
+def test_a_stale_state_file_gives_the_exact_picks(tmp_path):
+    pool = Pool(np.random.default_rng(12), 300)
+    play_rounds(pool, tmp_path, rounds=1)
+    earlier = (tmp_path / "k_center.bin").read_bytes()  # as a crash after the first round leaves it
+    labelled = play_rounds(pool, tmp_path / "other", rounds=4)
+    (tmp_path / "k_center.bin").write_bytes(earlier)
+    data = pool.input(labelled, tmp_path)
+    assert KCenterGreedy().select_pool(data, 6, np.random.default_rng(1)).tolist() == exact_picks(data, 6, 1)
+    # a state holding an id that is no longer labelled (a later round's file, a label withdrawn) is rebuilt
+    fewer = pool.input(labelled[:-3], tmp_path)
+    assert KCenterGreedy().select_pool(fewer, 6, np.random.default_rng(2)).tolist() == exact_picks(fewer, 6, 2)
+    assert saved_ids(tmp_path, pool) == set(labelled[:-3])
+    # another pool's vectors (another key) are never folded into
+    other = Pool(np.random.default_rng(13), 300)
+    changed = other.input(labelled[:-3], tmp_path)
+    assert KCenterGreedy().select_pool(changed, 6, np.random.default_rng(2)).tolist() == exact_picks(changed, 6, 2)
+    assert saved_ids(tmp_path, other) == set(labelled[:-3]) and saved_ids(tmp_path, pool) is None
+
+
+def test_state_from_another_machines_arithmetic_is_recomputed(tmp_path, monkeypatch):
+    pool = Pool(np.random.default_rng(15), 300)
+    labelled = play_rounds(pool, tmp_path, rounds=2)
+    monkeypatch.setattr(diversity, "_arithmetic", lambda dim: "another BLAS")
+    folded: list[int] = []
+    real = diversity.fold_in
+    monkeypatch.setattr(diversity, "fold_in", lambda d, v, c, rows=None: folded.append(len(c)) or real(d, v, c, rows))
+    data = pool.input(labelled, tmp_path)
+    assert KCenterGreedy().select_pool(data, 6, np.random.default_rng(1)).tolist() == exact_picks(data, 6, 1)
+    assert folded[0] == len(labelled)  # all of them, not the last round's 7
+
+
+def full_pass_k_center(x: np.ndarray, centers: np.ndarray, k: int) -> list[int]:
+    """The plain rule in float64: every candidate's distance updated after every pick."""
+    x64 = x.astype(np.float64)
+    distance = (1 - x64 @ centers.astype(np.float64).T).min(axis=1)
+    picks = []
+    for _ in range(k):
+        picks.append(int(np.argmax(distance)))
+        distance = np.minimum(distance, 1 - x64 @ x64[picks[-1]])
+        distance[picks[-1]] = -np.inf
+    return picks
+
+
+def test_greedy_takes_more_leaders_when_the_first_ones_crowd_together(monkeypatch):
+    rng = np.random.default_rng(14)
+    far = unit_rows(rng, 1, 32)
+    crowd = far + rng.normal(scale=0.05, size=(1500, 32))  # the 1,500 farthest candidates, all near one point
+    x = np.concatenate([unit_rows(rng, 3000, 32), crowd / np.linalg.norm(crowd, axis=1, keepdims=True)])
+    x = x.astype(np.float32)
+    centers = -far  # opposite the crowd
+    sizes: list[int] = []
+    real = diversity._leaders
+    monkeypatch.setattr(diversity, "_leaders", lambda d, size: sizes.append(size) or real(d, size))
+    assert k_center_greedy(x, centers, 10, np.random.default_rng(0)).tolist() == full_pass_k_center(x, centers, 10)
+    assert sizes == [1024, 8192]
+
+
+def test_ties_go_to_the_lowest_position_like_a_full_pass():
+    x = np.tile(np.eye(8, dtype=np.float32), (300, 1))  # 2,400 rows, each of 8 directions 300 times: exact ties
+    centers = np.eye(8, dtype=np.float32)[:2]
+    picks = k_center_greedy(x, centers, 7, np.random.default_rng(0)).tolist()
+    assert picks == full_pass_k_center(x, centers, 7) == [2, 3, 4, 5, 6, 7, 0]
