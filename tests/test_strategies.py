@@ -296,3 +296,51 @@ def test_ties_go_to_the_lowest_position_like_a_full_pass():
     centers = np.eye(8, dtype=np.float32)[:2]
     picks = k_center_greedy(x, centers, 7, np.random.default_rng(0)).tolist()
     assert picks == full_pass_k_center(x, centers, 7) == [2, 3, 4, 5, 6, 7, 0]
+
+
+class ExactCoreset:
+    """coreset without ``select_pool``: the select node hands it the candidates' vectors every round."""
+
+    name = "coreset-exact"
+
+    def select(self, data: SelectionInput, k: int, rng: np.random.Generator) -> np.ndarray:
+        return k_center_greedy(data.vectors, data.labelled_vectors, k, rng)
+
+
+def explored(project: Path, gold: dict[str, str], *, crashes: bool) -> list[list[str]]:
+    """Each round's picks of a whole run; with ``crashes`` its state file is damaged, rolled back to the first
+    round's or removed after the select node of rounds 2, 3 and 4."""
+    from labelgraph.agents.human import SimulatedHuman
+    from labelgraph.run import Project
+
+    run = Project.from_yaml(project).start()
+    state = run.config.run_dir / "selection" / "k_center.bin"
+    rounds: list[list[str]] = []
+    first: list[bytes] = []
+
+    def after(node: str, update: dict) -> None:
+        if node != "select":
+            return
+        rounds.append(update["explore"])
+        if crashes and len(rounds) == 1:
+            first.append(state.read_bytes())
+        elif crashes and len(rounds) == 2:
+            damage(state, "flipped distance")
+        elif crashes and len(rounds) == 3:
+            state.write_bytes(first[0])
+        elif crashes and len(rounds) == 4:
+            state.unlink()
+
+    run.run(SimulatedHuman(gold, run.config.label_names, seed=1), on_update=after)
+    run.close()
+    return rounds
+
+
+def test_the_select_node_picks_as_the_exact_recomputation_through_crashes(make_project, gold):
+    settings = {"annotator": "none", "budget": 60, "max_rounds": 6, "test_size": 0}
+    exact = make_project(run_dir="run-exact", strategy="tests.test_strategies:ExactCoreset", **settings)
+    picks = explored(exact, gold, crashes=False)
+    kept = make_project(run_dir="run-kept", strategy="coreset", **settings)  # (the same project file, rewritten)
+    assert len(picks) >= 5 and explored(kept, gold, crashes=True) == picks
+    assert (kept.parent / "run-kept/selection/k_center.bin").is_file()
+    assert not (exact.parent / "run-exact/selection").exists()

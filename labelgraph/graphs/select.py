@@ -10,15 +10,66 @@ from langgraph.runtime import Runtime
 from labelgraph.graphs.context import RunContext
 from labelgraph.graphs.resolve import run_context
 from labelgraph.graphs.state import LoopState
+from labelgraph.models import StudentModel
 from labelgraph.strategies import SelectionInput
+from labelgraph.strategies.base import IncrementalStrategy, PoolInput
+from labelgraph.strategies.state import pool_key
 
-__all__ = ["human_candidates", "machine_todo", "select"]
+__all__ = ["candidate_rows", "human_candidates", "machine_todo", "pool_input", "ranked", "select"]
+
+STATE_DIR = "selection"
+"""The run folder's sub-folder where strategies keep state between rounds (derived data: safe to delete)."""
 
 
 def human_candidates(context: RunContext) -> list[str]:
     """Pool ids no person has answered (nor set aside), in pool order."""
     answered = set(context.store.human())
     return [item_id for item_id in context.pool_ids if item_id not in answered]
+
+
+def candidate_rows(context: RunContext) -> np.ndarray:
+    """Rows of the run's vectors of ``human_candidates``, in the same order."""
+    answered = set(context.store.human())
+    items = context.workspace.items
+    found = (row for row, item in enumerate(items) if item.meta.get("in_pool") and item.id not in answered)
+    return np.fromiter(found, dtype=np.int64)
+
+
+def pool_input(context: RunContext, candidates: np.ndarray, labelled: list[str]) -> PoolInput:
+    """The whole run for an incremental strategy: no copy of the pool's vectors, its state in the run folder."""
+    vectors = context.workspace.vectors
+    return PoolInput(
+        vectors=vectors,
+        candidates=candidates,
+        labelled_ids=labelled,
+        labelled_vectors=context.vectors,
+        state_dir=context.workspace.path / STATE_DIR,
+        key=pool_key(vectors, [item.id for item in context.workspace.items]),
+    )
+
+
+def ranked(
+    context: RunContext,
+    student: StudentModel,
+    rows: np.ndarray,
+    training: list[str],
+    size: int,
+    rng: np.random.Generator,
+) -> list[str]:
+    """The strategy's ``size`` picks among the candidates at ``rows``, most wanted first.
+
+    An incremental strategy sees the whole run (no copy of the pool's vectors) and keeps its state in the run
+    folder; any other gets the candidates' vectors and the student's probabilities."""
+    strategy = context.strategy
+    pool = [context.workspace.items[row].id for row in rows]
+    if isinstance(strategy, IncrementalStrategy):
+        picks = strategy.select_pool(pool_input(context, rows, training), size, rng)
+    else:
+        vectors = context.vectors(pool)
+        probs = student.predict_proba(vectors) if student.is_informative else None
+        data = SelectionInput(vectors=vectors, labelled_vectors=context.vectors(training), probs=probs)
+        picks = strategy.select(data, size, rng)
+    return [pool[int(i)] for i in picks]
 
 
 def machine_todo(context: RunContext) -> list[str]:
@@ -56,19 +107,16 @@ def select(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     room = min(config.batch_size, config.budget - state.human_labels)
     explore: list[str] = []
     why: dict[str, str] = {}
-    pool = human_candidates(context)
-    if room > 0 and pool:
+    rows = candidate_rows(context)
+    if room > 0 and len(rows):
         training = sorted(context.training_set())
-        vectors = context.vectors(pool)
-        probs = student.predict_proba(vectors) if student.is_informative else None
-        data = SelectionInput(vectors=vectors, labelled_vectors=context.vectors(training), probs=probs)
-        size = min(room, len(pool))
+        size = min(room, len(rows))
         if context.selector_llm is None:
-            explore = [pool[int(i)] for i in context.strategy.select(data, size, rng)]
+            explore = ranked(context, student, rows, training, size, rng)
         else:
             context.enter_round(round_number)
             factor = context.selector_llm.shortlist_factor
-            shortlist = [pool[int(i)] for i in context.strategy.select(data, min(size * factor, len(pool)), rng)]
+            shortlist = ranked(context, student, rows, training, min(size * factor, len(rows)), rng)
             chosen = context.selector_llm.choose([item.text for item in context.items(shortlist)], size)
             explore = [shortlist[position] for position, _ in chosen]
             why = {shortlist[position]: reason for position, reason in chosen}
