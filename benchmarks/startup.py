@@ -30,7 +30,12 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "LABELGRAPH_PROGR
 def labelgraph(*args: str, importtime: bool = False) -> subprocess.CompletedProcess[str]:
     flags = ["-X", "importtime"] if importtime else []
     done = subprocess.run(
-        [sys.executable, *flags, "-m", "labelgraph.cli", *args], capture_output=True, text=True, env=ENV, timeout=600
+        [sys.executable, *flags, "-m", "labelgraph.cli", *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=ROOT,  # python -m puts the working folder first on the path: this checkout, whatever is installed
+        timeout=600,
     )
     if done.returncode != 0:
         raise SystemExit(f"labelgraph {' '.join(args)} failed:\n{done.stderr}")
