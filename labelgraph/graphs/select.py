@@ -11,8 +11,7 @@ from labelgraph.graphs.context import RunContext
 from labelgraph.graphs.resolve import run_context
 from labelgraph.graphs.state import LoopState
 from labelgraph.models import StudentModel
-from labelgraph.strategies import SelectionInput
-from labelgraph.strategies.base import IncrementalStrategy, PoolInput
+from labelgraph.strategies import IncrementalStrategy, PoolInput, SelectionInput
 from labelgraph.strategies.state import pool_key
 
 __all__ = ["candidate_rows", "human_candidates", "machine_todo", "pool_input", "ranked", "select"]

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from labelgraph.errors import PluginError
 from labelgraph.plugins import load_object
-from labelgraph.strategies.base import SelectionInput, Strategy
+from labelgraph.strategies.base import IncrementalStrategy, PoolInput, SelectionInput, Strategy
 from labelgraph.strategies.diversity import ColdStart, KCenterGreedy, RandomSelection, k_center_greedy
 from labelgraph.strategies.hybrid import Hybrid
 from labelgraph.strategies.uncertainty import Entropy, LeastConfidence, Margin
 
-__all__ = ["STRATEGIES", "SelectionInput", "Strategy", "get_strategy", "k_center_greedy"]
+__all__ = [
+    "STRATEGIES",
+    "IncrementalStrategy",
+    "PoolInput",
+    "SelectionInput",
+    "Strategy",
+    "get_strategy",
+    "k_center_greedy",
+]
 
 STRATEGIES: dict[str, type] = {
     cls.name: cls for cls in (RandomSelection, LeastConfidence, Margin, Entropy, KCenterGreedy, Hybrid, ColdStart)

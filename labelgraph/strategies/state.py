@@ -35,12 +35,14 @@ class MinDistance:
 
 
 def pool_key(vectors: np.ndarray, ids: Sequence[str]) -> str:
-    """A name for a run's vectors: their shape, the row ids and 4,096 rows spread over them.
+    """A name for a run's vectors: their shape, and the ids and vectors of 4,096 rows spread over them.
 
-    Hashing every row would cost a second a round at 1M x 384; a changed pool changes its ids or sampled rows.
+    Hashing every row would cost a second a round at 1M x 384 (a run folder's pool never changes; another pool
+    changes its size, ids or vectors, which a sample catches).
     """
     digest = hashlib.sha256(f"{vectors.shape}|{vectors.dtype}|{len(ids)}\n".encode())
-    digest.update("\n".join(ids).encode("utf-8", "surrogatepass"))
+    step = max(1, len(ids) // _SAMPLED_ROWS)
+    digest.update("\n".join(ids[::step][:_SAMPLED_ROWS]).encode("utf-8", "surrogatepass"))
     step = max(1, len(vectors) // _SAMPLED_ROWS)
     digest.update(np.ascontiguousarray(vectors[::step][:_SAMPLED_ROWS]).tobytes())
     return digest.hexdigest()
