@@ -89,6 +89,7 @@ def test_k_center_matches_brute_force_with_and_without_centers():
     x, centers = unit_rows(rng, 60), unit_rows(rng, 4)
     with_centers = k_center_greedy(x, centers, 8, np.random.default_rng(0))
     assert with_centers.tolist() == brute_force_k_center(x, list(centers), 8, None)
+    assert k_center_greedy(x, centers, 8, np.random.default_rng(0), padded=False).tolist() == with_centers.tolist()
     without = k_center_greedy(x, np.zeros((0, 16), dtype=np.float32), 8, np.random.default_rng(0))
     assert without.tolist() == brute_force_k_center(x, [], 8, int(without[0]))
 
@@ -169,6 +170,19 @@ def play_rounds(pool: Pool, state_dir: Path, rounds: int, k: int = 6) -> list[st
     return labelled
 
 
+def count_folds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many centers each ``fold_in`` call folds in, from now on."""
+    folded: list[int] = []
+    real = diversity.fold_in
+
+    def counted(distance, vectors, centers, *args, **kwargs) -> None:
+        folded.append(len(centers))
+        real(distance, vectors, centers, *args, **kwargs)
+
+    monkeypatch.setattr(diversity, "fold_in", counted)
+    return folded
+
+
 def test_coreset_declares_the_incremental_protocol():
     incremental = {name for name in STRATEGIES if isinstance(get_strategy(name), IncrementalStrategy)}
     assert incremental == {"coreset"}
@@ -192,9 +206,7 @@ def test_folding_centers_in_any_grouping_gives_the_same_bits():
 def test_incremental_picks_equal_exact_picks_over_rounds(tmp_path, monkeypatch):
     pool = Pool(np.random.default_rng(8), 400)
     diversity._arithmetic(16)  # its one fold, once a process, before counting
-    folded: list[int] = []
-    real = diversity.fold_in
-    monkeypatch.setattr(diversity, "fold_in", lambda d, v, c, rows=None: folded.append(len(c)) or real(d, v, c, rows))
+    folded = count_folds(monkeypatch)
     labelled = play_rounds(pool, tmp_path, rounds=5)
     assert saved_ids(tmp_path, pool) == set(labelled[:-7])  # all but the last round's 6 picks and 1 text
     # each round folds into the state only what the round before labelled (exact_picks folds them all)
@@ -257,9 +269,7 @@ def test_state_from_another_machines_arithmetic_is_recomputed(tmp_path, monkeypa
     pool = Pool(np.random.default_rng(15), 300)
     labelled = play_rounds(pool, tmp_path, rounds=2)
     monkeypatch.setattr(diversity, "_arithmetic", lambda dim: "another BLAS")
-    folded: list[int] = []
-    real = diversity.fold_in
-    monkeypatch.setattr(diversity, "fold_in", lambda d, v, c, rows=None: folded.append(len(c)) or real(d, v, c, rows))
+    folded = count_folds(monkeypatch)
     data = pool.input(labelled, tmp_path)
     assert KCenterGreedy().select_pool(data, 6, np.random.default_rng(1)).tolist() == exact_picks(data, 6, 1)
     assert folded[0] == len(labelled)  # all of them, not the last round's 7

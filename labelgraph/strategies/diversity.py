@@ -35,20 +35,28 @@ def _padded(rows: np.ndarray, size: int) -> np.ndarray:
     return np.concatenate([rows, np.repeat(rows[:1], missing, axis=0)]) if missing else rows
 
 
-def fold_in(distance: np.ndarray, vectors: np.ndarray, centers: np.ndarray, rows: np.ndarray | None = None) -> None:
+def fold_in(
+    distance: np.ndarray,
+    vectors: np.ndarray,
+    centers: np.ndarray,
+    rows: np.ndarray | None = None,
+    *,
+    padded: bool = True,
+) -> None:
     """Lower ``distance`` in place to each vector's cosine distance to its nearest center.
 
-    ``distance`` has one entry per row of ``vectors``, or per entry of ``rows`` (rows of ``vectors``). Every product
-    has the same shape (BLAS rounds small or odd shapes differently), so folding centers in any order or grouping,
-    for any subset of rows, gives the same bits as folding them all at once.
+    ``distance`` has one entry per row of ``vectors``, or per entry of ``rows`` (rows of ``vectors``). ``padded``:
+    every product has the same shape (BLAS rounds small or odd shapes differently), so folding centers in any
+    order or grouping, for any subset of rows, gives the same bits as folding them all at once; without it a few
+    rows cost less (at least one 8192-row product a group of centers otherwise).
     """
     if not len(centers) or not len(distance):
         return
-    centers = _padded(centers, _GROUP)
+    centers = _padded(centers, _GROUP if padded else 1)
     for start in range(0, len(distance), _CHUNK):
         picked = slice(start, start + _CHUNK) if rows is None else rows[start : start + _CHUNK]
-        block = _padded(vectors[picked], _CHUNK)
-        nearest = np.full(_CHUNK, -np.inf, dtype=np.float32)
+        block = _padded(vectors[picked], _CHUNK if padded else 1)
+        nearest = np.full(len(block), -np.inf, dtype=np.float32)
         for first in range(0, len(centers), _GROUP):
             np.maximum(nearest, (block @ centers[first : first + _GROUP].T).max(axis=1), out=nearest)
         part = distance[start : start + _CHUNK]
@@ -128,15 +136,19 @@ def _k_center(
     return np.concatenate([[first], greedy_picks(distance, vectors, k - 1, rows)]).astype(np.int64)
 
 
-def k_center_greedy(vectors: np.ndarray, centers: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+def k_center_greedy(
+    vectors: np.ndarray, centers: np.ndarray, k: int, rng: np.random.Generator, *, padded: bool = True
+) -> np.ndarray:
     """Pick ``k`` rows of ``vectors`` that each lie farthest from everything chosen so far (Sener & Savarese 2018).
 
     ``vectors`` and ``centers`` are L2-normalised, so cosine distance orders like Euclidean distance.
     Without centers the first pick is random. O(n * m * d) for m centers, then O(k * leaders * d).
+    ``padded=False`` suits a few rows (a shortlist): the picks of ``KCenterGreedy.select_pool`` then hold up to
+    float32 rounding of near-ties (see ``fold_in``).
     """
     vectors = np.asarray(vectors)
     distance = np.full(len(vectors), np.inf, dtype=np.float32)
-    fold_in(distance, vectors, centers)
+    fold_in(distance, vectors, centers, padded=padded)
     return _k_center(distance, vectors, k, rng)
 
 

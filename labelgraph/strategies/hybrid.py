@@ -15,7 +15,8 @@ class Hybrid:
     """Margin shortlist of ``shortlist_factor * k`` candidates, then k-center greedy within it.
 
     Pure uncertainty sampling fills a batch with near-copies from one region of the boundary; spreading
-    the batch over the shortlist keeps it informative and varied.
+    the batch over the shortlist keeps it informative and varied. It keeps no state between rounds: its
+    distances cost shortlist x labelled, less than keeping every pool row's (pool x new labels).
     """
 
     name = "hybrid"
@@ -27,5 +28,5 @@ class Hybrid:
         if data.probs is None:
             return ColdStart().select(data, k, rng)
         shortlist = top_k(margin(data.probs), self.shortlist_factor * k, rng)
-        within = k_center_greedy(data.vectors[shortlist], data.labelled_vectors, k, rng)
+        within = k_center_greedy(data.vectors[shortlist], data.labelled_vectors, k, rng, padded=False)
         return shortlist[within]
