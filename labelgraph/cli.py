@@ -161,8 +161,16 @@ def run(
         print_plan(loaded.config)
         return
     console.print(f"run folder: {loaded.config.run_dir}")
-    active = loaded.start()
-    report(active.step(progress))
+    advance(loaded.start())
+
+
+def advance(active) -> None:
+    """Step the run and report where it stands; Ctrl-C leaves it interrupted and says how to go on."""
+    try:
+        report(active.step(progress))
+    except KeyboardInterrupt:
+        errors.print(f"interrupted; continue with  labelgraph resume {active.workspace.path}", soft_wrap=True)
+        raise typer.Exit(130) from None
 
 
 def print_plan(config) -> None:
@@ -198,7 +206,7 @@ def resume(run_path: RunArg) -> None:
     if active.phase == "paused" and active.status().pending and not active.status().answered:
         report(active.status())
         return
-    report(active.step(progress))
+    advance(active)
 
 
 @app.command()

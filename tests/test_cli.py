@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -191,3 +192,21 @@ def test_read_only_commands_load_no_model(paused_run, tmp_path):
     for args in (["status", paused_run], ["export", paused_run, "-o", tmp_path / "l.jsonl"]):
         heavy = imported(*args) & {"torch", "sentence_transformers", "transformers", "sklearn", "scipy"}
         assert not heavy, (args, heavy)
+
+
+def test_ctrl_c_says_interrupted_and_how_to_continue(make_project, tmp_path):
+    """SIGINT mid-run: one line naming the resume command, exit 130, and status says interrupted, not running."""
+    project = make_project()
+    command = [sys.executable, "-m", "labelgraph.cli", "run", str(project)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+    for line in process.stdout:  # the loop has started: its first node reported
+        if line.startswith("round 1"):
+            break
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert f"interrupted; continue with  labelgraph resume {tmp_path / 'run'}" in err and "Traceback" not in err
+    status = json.loads(run_cli("status", project, "--json").stdout)
+    assert status["phase"] == "interrupted"
+    assert run_cli("resume", project).returncode == 0
+    assert json.loads(run_cli("status", project, "--json").stdout)["phase"] in {"paused", "done"}
