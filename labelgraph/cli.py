@@ -289,15 +289,28 @@ def review(
         Path | None, typer.Option(help='JSONL answers, one {"id": ..., "label": ...} a line (null skips).')
     ] = None,
     reviewer: Annotated[str, typer.Option(help="Your name, kept with each answer.")] = "cli",
+    pending: Annotated[
+        Path | None,
+        typer.Option(help="Write the waiting items (text, candidates, reasons) to .jsonl or .csv to answer elsewhere."),
+    ] = None,
 ) -> None:
-    """Answer disputed items: in the terminal, or from a file with --answers."""
+    """Answer disputed items: in the terminal, or from a file with --answers (--pending writes one to fill)."""
     from labelgraph.agents.human import check_answers
     from labelgraph.data import read_answers
     from labelgraph.review_terminal import review_in_terminal
 
     active = open_run(run_path)
+    if pending is not None:
+        from labelgraph.review_file import write_pending
+
+        count = write_pending(active.pending_reviews(), pending)
+        console.print(
+            f"wrote {count} item{'s' * (count != 1)} waiting to {pending}: fill in 'label', then  "
+            f"labelgraph review {active.workspace.path} --answers {pending}"
+        )
+        return
     if answers is not None:
-        given = read_answers(answers)
+        given = [(line, i, label) for line, i, label in read_answers(answers) if label != ""]  # blank: not yet
         waiting = [item.id for item in active.pending_reviews(include_answered=True)]
         for line, item_id, label in given:  # name the line of the first bad answer
             check_answers(
@@ -306,8 +319,12 @@ def review(
         stored = active.inbox.answered([item_id for _, item_id, _ in given])
         fresh = [(item_id, label) for _, item_id, label in given if item_id not in stored or stored[item_id] != label]
         repeated = len(given) - len(fresh)  # the same answer again (a file run twice, or grown): nothing to do
+        corrected = [item_id for item_id, _ in fresh if item_id in stored]
+        for item_id in corrected:  # a changed answer not yet committed: the file corrects it
+            active.withdraw(item_id)
         count = active.answer(fresh, reviewer=reviewer) if fresh else 0
         note = f" ({repeated} given before, unchanged)" if repeated else ""
+        note += f" ({len(corrected)} corrected)" if corrected else ""
         console.print(
             f"recorded {count} answer{'s' * (count != 1)}{note}; continue with  "
             f"labelgraph resume {active.workspace.path}"
@@ -323,9 +340,12 @@ def review(
 def export(
     run_path: RunArg,
     output: Annotated[Path, typer.Option("-o", "--output", help="File to write: .jsonl or .csv.")],
+    predictions: Annotated[
+        bool, typer.Option("--predictions", help="Also the student's label and probability for every other text.")
+    ] = False,
 ) -> None:
     """Write every label with its provenance (source, round, confidence, the critic's verdict)."""
-    count = open_run(run_path).export(output)
+    count = open_run(run_path).export(output, predictions=predictions)
     console.print(f"wrote {count} labels to {output}")
 
 

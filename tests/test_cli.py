@@ -210,3 +210,48 @@ def test_ctrl_c_says_interrupted_and_how_to_continue(make_project, tmp_path):
     assert status["phase"] == "interrupted"
     assert run_cli("resume", project).returncode == 0
     assert json.loads(run_cli("status", project, "--json").stdout)["phase"] in {"paused", "done"}
+
+
+def test_pending_reviews_to_a_spreadsheet_and_back(make_project, gold, tmp_path):
+    """review --pending writes the waiting items with their texts to fill in; --answers reads the same file
+    back, blank labels staying unanswered; a changed answer not yet committed is corrected from the file."""
+    project = make_project()
+    assert run_cli("run", project).returncode == 0
+    sheet = tmp_path / "pending.csv"
+    written = run_cli("review", project, "--pending", sheet)
+    assert written.returncode == 0 and "wrote 10 items waiting" in written.stdout, written.stderr
+    with sheet.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 10 and all(row["text"] and row["label"] == "" for row in rows)
+    for row in rows:  # blind items carry no machine opinion; fixes show it
+        assert (row["machine_label"] != "") == (row["kind"] == "fix") and row["candidates"]
+
+    def fill(labels: dict[str, str]) -> None:
+        with sheet.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows({**row, "label": labels.get(row["id"], "")} for row in rows)
+
+    first = {row["id"]: gold[row["id"]] for row in rows[:4]}
+    fill(first)
+    read = run_cli("review", project, "--answers", sheet)
+    assert read.returncode == 0 and "recorded 4 answers" in read.stdout, read.stderr
+    wrong = next(iter(first))
+    other = next(label for label in LABELS if label != first[wrong])
+    fill({**first, wrong: other})
+    again = run_cli("review", project, "--answers", sheet)
+    assert again.returncode == 0 and "(3 given before, unchanged) (1 corrected)" in again.stdout, again.stderr
+    status = json.loads(run_cli("status", project, "--json").stdout)
+    assert sorted(status["answered"]) == sorted(first) and len(status["pending_items"]) == 6
+
+
+def test_export_predictions_labels_every_pool_text(make_project, tmp_path):
+    """Without a machine lane most of the pool has no label: --predictions gives each the student's."""
+    project = make_project(annotator="none")
+    assert run_cli("run", project).returncode == 0
+    out = tmp_path / "all.jsonl"
+    assert run_cli("export", project, "-o", out, "--predictions").returncode == 0
+    rows = read_jsonl(out)
+    predicted = [row for row in rows if row["status"] == "predicted"]
+    assert len(predicted) == 120 and all(row["source"] == "student" and row["confidence"] for row in predicted)
+    assert len(rows) == 6 + 120  # the seeds, and a prediction for every pool text nobody labelled yet
