@@ -19,10 +19,10 @@ reported on their own too.
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
 from pydantic import BaseModel, Field
-from scipy.stats import norm
 
 __all__ = ["CurvePoint", "Decision", "Estimate", "LabelEstimate", "decide", "wilson"]
 
@@ -34,7 +34,7 @@ def wilson(right: int, total: int, confidence: float) -> tuple[float, float]:
     """Two-sided Wilson score interval for ``right`` of ``total`` (0, 1 when there is nothing)."""
     if total == 0:
         return 0.0, 1.0
-    z = float(norm.ppf(1 - (1 - confidence) / 2))
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
     p = right / total
     centre = (p + z * z / (2 * total)) / (1 + z * z / total)
     half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
@@ -126,7 +126,7 @@ def _fallback(sets: list[_TopSet], target: float, alpha: float) -> tuple[int | N
     carried, largest, zs = 0.0, None, []
     for index, (top, share) in enumerate(zip(sets, shares, strict=True)):
         level = share + carried
-        zs.append(float(norm.ppf(1 - level)))
+        zs.append(NormalDist().inv_cdf(1 - level))
         passed = top.point - zs[-1] * top.error >= target
         carried = level if passed else 0.0
         largest = index if passed else largest
@@ -169,7 +169,7 @@ def decide(
     checked_p = np.asarray(checked_p, dtype=float)
     checked_right = np.asarray(checked_right, dtype=bool)
     checked_labels_arr = np.asarray(checked_labels, dtype=object)
-    z_pointwise = float(norm.ppf(confidence))
+    z_pointwise = NormalDist().inv_cdf(confidence)
     ranked = np.sort(p)[::-1]
     curve: list[CurvePoint] = []
     sets: list[_TopSet] = []

@@ -182,12 +182,6 @@ def test_read_only_commands_open_no_vector_store(paused_run, tmp_path):
         assert "chromadb" not in imported(*args), args
 
 
-@pytest.mark.xfail(
-    reason="agents/annotator.py embeds the label descriptions when the annotator is built (loading torch), and "
-    "agents/critic.py, graphs/learning.py, graphs/stability.py, strategies/diversity.py import sklearn and "
-    "quality.py scipy at the top: until those move into the functions that use them",
-    strict=False,
-)
 def test_read_only_commands_load_no_model(paused_run, tmp_path):
     for args in (["status", paused_run], ["export", paused_run, "-o", tmp_path / "l.jsonl"]):
         heavy = imported(*args) & {"torch", "sentence_transformers", "transformers", "sklearn", "scipy"}

@@ -76,8 +76,16 @@ class EmbeddedAnnotator:
         self.knn_weight = knn_weight
         self.temperature = temperature
         self.tool_weight = tool_weight
-        prompts = [f"{name}: {description}" if description else name for name, description in labels.items()]
-        self._label_vectors = embedder.embed(prompts)
+        self._prompts = [f"{name}: {description}" if description else name for name, description in labels.items()]
+        self._embedder = embedder
+        self._vectors: np.ndarray | None = None
+
+    @property
+    def _label_vectors(self) -> np.ndarray:
+        """The label descriptions' vectors, made at the first annotation (a status or export loads no model)."""
+        if self._vectors is None:
+            self._vectors = self._embedder.embed(self._prompts)
+        return self._vectors
 
     def _rationale(self, knn: np.ndarray, prior: np.ndarray, n_neighbours: int) -> str:
         described = f"label descriptions favour {self.labels[int(prior.argmax())]!r} {prior.max():.2f}"

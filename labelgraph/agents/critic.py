@@ -19,10 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 from pydantic import BaseModel
-from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from labelgraph.config import CriticSettings
 from labelgraph.labelstore import MachineLabel
@@ -45,6 +41,8 @@ _JUDGE = {"accept": 1.0, "dispute": 0.5, "reject": 0.0}
 
 def _fit_predict(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, n_labels: int, seed: int) -> np.ndarray:
     """Class probabilities (columns = label indices) of a logistic regression; uniform with under two classes."""
+    from sklearn.linear_model import LogisticRegression  # scikit-learn loads where a model is fitted
+
     out = np.full((len(test_x), n_labels), 1.0 / n_labels)
     classes = np.unique(train_y)
     if len(classes) < 2 or len(test_x) == 0:
@@ -172,6 +170,11 @@ class CalibratedCritic:
         oof = np.full(n_checks, prior)
         fitted = n_checks >= self.settings.min_checks and min(n_right, n_checks - n_right) >= 2
         if fitted:
+            from sklearn.linear_model import LogisticRegression, LogisticRegressionCV  # loads where it fits
+            from sklearn.model_selection import StratifiedKFold, cross_val_predict
+            from sklearn.pipeline import make_pipeline
+            from sklearn.preprocessing import StandardScaler
+
             splits = min(5, n_right, n_checks - n_right)
             cv = StratifiedKFold(splits, shuffle=True, random_state=self.seed)
             x = features[checked]

@@ -7,8 +7,6 @@ from collections import Counter
 from typing import Any
 
 from langgraph.runtime import Runtime
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from labelgraph.data import LabelRecord
 from labelgraph.graphs.context import RunContext
@@ -151,6 +149,9 @@ def machine_beats_student(context: RunContext) -> bool:
         return True  # too few labels of some class to judge the student: it cannot be the better one
     vectors = context.vectors([h.id for h in human])
     labels = [h.label for h in human]
+    from sklearn.linear_model import LogisticRegression  # scikit-learn loads where a model is fitted
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
     model = LogisticRegression(C=10.0, max_iter=2000, random_state=context.config.random_seed)
     predicted = cross_val_predict(model, vectors, labels, cv=StratifiedKFold(folds, shuffle=True, random_state=0))
     at = {h.id: row for row, h in enumerate(human)}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from sklearn.metrics import cohen_kappa_score
 
 from labelgraph.config import StabilitySettings
 from labelgraph.graphs.context import RunContext
@@ -37,6 +36,8 @@ def prediction_agreement(context: RunContext, student: StudentModel, round_numbe
         return None
     if (old == new).all():
         return 1.0
+    from sklearn.metrics import cohen_kappa_score  # scikit-learn loads where it is needed
+
     kappa = cohen_kappa_score(old, new)
     return 0.0 if np.isnan(kappa) else round(float(kappa), 4)
 

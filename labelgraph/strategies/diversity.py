@@ -12,7 +12,6 @@ from contextlib import suppress
 from functools import cache
 
 import numpy as np
-from sklearn.cluster import KMeans, MiniBatchKMeans
 
 from labelgraph.strategies.base import PoolInput, SelectionInput
 from labelgraph.strategies.state import MinDistance, load_state, save_state
@@ -207,6 +206,8 @@ class ColdStart:
         if k == 0:
             return np.empty(0, dtype=np.int64)
         seed = int(rng.integers(2**31 - 1))
+        from sklearn.cluster import KMeans, MiniBatchKMeans  # scikit-learn loads where it is needed
+
         kind = MiniBatchKMeans if n > 20_000 else KMeans
         model = kind(n_clusters=k, n_init=1, random_state=seed).fit(data.vectors)
         distance = model.transform(data.vectors)  # (n, k)
