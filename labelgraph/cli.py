@@ -289,6 +289,9 @@ def review(
         Path | None, typer.Option(help='JSONL answers, one {"id": ..., "label": ...} a line (null skips).')
     ] = None,
     reviewer: Annotated[str, typer.Option(help="Your name, kept with each answer.")] = "cli",
+    correct: Annotated[
+        bool, typer.Option("--correct", help="Let the file replace answers given earlier and not yet committed.")
+    ] = False,
     pending: Annotated[
         Path | None,
         typer.Option(help="Write the waiting items (text, candidates, reasons) to .jsonl or .csv to answer elsewhere."),
@@ -319,8 +322,8 @@ def review(
         stored = active.inbox.answered([item_id for _, item_id, _ in given])
         fresh = [(item_id, label) for _, item_id, label in given if item_id not in stored or stored[item_id] != label]
         repeated = len(given) - len(fresh)  # the same answer again (a file run twice, or grown): nothing to do
-        corrected = [item_id for item_id, _ in fresh if item_id in stored]
-        for item_id in corrected:  # a changed answer not yet committed: the file corrects it
+        corrected = [item_id for item_id, _ in fresh if item_id in stored] if correct else []
+        for item_id in corrected:  # a changed answer not yet committed: --correct replaces it (else first wins)
             active.withdraw(item_id)
         count = active.answer(fresh, reviewer=reviewer) if fresh else 0
         note = f" ({repeated} given before, unchanged)" if repeated else ""

@@ -208,7 +208,7 @@ def test_ctrl_c_says_interrupted_and_how_to_continue(make_project, tmp_path):
 
 def test_pending_reviews_to_a_spreadsheet_and_back(make_project, gold, tmp_path):
     """review --pending writes the waiting items with their texts to fill in; --answers reads the same file
-    back, blank labels staying unanswered; a changed answer not yet committed is corrected from the file."""
+    back, blank labels staying unanswered; with --correct a changed answer not yet committed is replaced."""
     project = make_project()
     assert run_cli("run", project).returncode == 0
     sheet = tmp_path / "pending.csv"
@@ -233,7 +233,9 @@ def test_pending_reviews_to_a_spreadsheet_and_back(make_project, gold, tmp_path)
     wrong = next(iter(first))
     other = next(label for label in LABELS if label != first[wrong])
     fill({**first, wrong: other})
-    again = run_cli("review", project, "--answers", sheet)
+    refused = run_cli("review", project, "--answers", sheet)  # the first answer wins...
+    assert refused.returncode == 2 and "already answered" in refused.stderr, refused.stderr
+    again = run_cli("review", project, "--answers", sheet, "--correct")  # ...unless the file says it corrects
     assert again.returncode == 0 and "(3 given before, unchanged) (1 corrected)" in again.stdout, again.stderr
     status = json.loads(run_cli("status", project, "--json").stdout)
     assert sorted(status["answered"]) == sorted(first) and len(status["pending_items"]) == 6
