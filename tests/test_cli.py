@@ -192,7 +192,14 @@ def test_ctrl_c_says_interrupted_and_how_to_continue(make_project, tmp_path):
     """SIGINT mid-run: one line naming the resume command, exit 130, and status says interrupted, not running."""
     project = make_project()
     command = [sys.executable, "-m", "labelgraph.cli", "run", str(project)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background job inherits SIGINT ignored
+    )
     for line in process.stdout:  # the loop has started: its first node reported
         if line.startswith("round 1"):
             break
