@@ -37,19 +37,19 @@ def kill_at_boundary(node: str, nth: int) -> None:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
     real_writes, real_put = SqliteSaver.put_writes, SqliteSaver.put
-    seen = {"last": None, "n": 0}
+    seen: dict = {"paths": [], "n": 0}  # task paths with writes saved since the last checkpoint (may interleave)
 
     def put_writes(self, config, writes, task_id, task_path=""):
         result = real_writes(self, config, writes, task_id, task_path)
-        seen["last"] = task_path
+        seen["paths"].append(str(task_path))
         return result
 
     def put(self, config, checkpoint, metadata, new_versions):
-        if seen["last"] is not None and node in str(seen["last"]):
+        if any(node in path for path in seen["paths"]):
             seen["n"] += 1
             if seen["n"] == nth:
                 os.kill(os.getpid(), signal.SIGKILL)
-        seen["last"] = None
+        seen["paths"] = []
         return real_put(self, config, checkpoint, metadata, new_versions)
 
     SqliteSaver.put_writes, SqliteSaver.put = put_writes, put

@@ -53,10 +53,11 @@ def expected(tmp_path_factory):
 
 
 INSIDE = ["select:2", "annotate:2", "critique:3", "human_review:2", "commit:2", "train:2"]
-# The boundaries after critique and after prepare are not in the list: this hook never (critique) or not always
-# (prepare, under load in CI) sees a checkpoint saved right after those nodes' own writes, so the kill does not
-# fire; killing inside those nodes is covered.
-BETWEEN = ["after:commit:1"] + [f"after:{node}:2" for node in ("select", "generate", "annotate", "human_review")]
+# Every boundary: the hook counts a checkpoint after any saved write of the node since the last checkpoint
+# (looking at the last write only missed the boundaries after prepare and critique, and under load some others).
+BETWEEN = ["after:prepare:1", "after:commit:1"] + [
+    f"after:{node}:2" for node in ("select", "generate", "annotate", "critique", "human_review")
+]
 
 
 @pytest.mark.parametrize("kill", INSIDE + BETWEEN + ["after:train:1"])
