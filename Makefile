@@ -19,11 +19,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/labelgraph run examples/movie_reviews/project.yaml
 
-# Unit and integration tests on the embedded parts (SQLite, embedded Chroma, subprocesses, a scripted LLM server).
+# Unit and integration tests on the embedded parts (SQLite, embedded Chroma, subprocesses, a scripted LLM server),
+# but not the slowest whole runs: under 3 minutes on an idle 2-core machine.
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not server"
+	$(PY) -m pytest -q -m "not server and not slow"
 
-# Everything, with the tests marked "server" (tests/conftest.py names their files).
+# Everything: also the tests marked "server" and "slow" (tests/conftest.py names them).
 test-all: $(STAMP) system-deps
 	$(PY) -m pytest -q
 

@@ -1,12 +1,20 @@
 """Text embeddings: the bundled all-MiniLM-L6-v2 by default, any sentence-transformers model, or a plug-in.
 
 Models are loaded once per process and every vector is L2-normalised float32, so a dot product is a cosine.
+With ``LABELGRAPH_VECTOR_CACHE=FILE`` a sentence-transformers model's vectors are kept in that SQLite file, shared
+by processes, by the whole list of texts asked for: the same list is never embedded twice, and its vectors are the
+very ones the model gives for it (a text's vector varies in the last bits with the texts batched beside it). The
+test suite uses one a session; off by default.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import sqlite3
 import threading
-from contextlib import nullcontext
+from contextlib import closing, nullcontext
 from functools import cache
 from typing import Any, Protocol, runtime_checkable
 
@@ -67,6 +75,19 @@ class SentenceTransformerEmbedder:
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        path = os.environ.get(CACHE_ENV)
+        if not path:
+            return self._encode(texts)
+        key = hashlib.sha256(json.dumps([self.name, *texts]).encode()).hexdigest()
+        with closing(_open_cache(path)) as cache, cache:
+            found = cache.execute("SELECT vectors FROM embedded WHERE key = ?", (key,)).fetchone()
+            if found is not None:
+                return np.frombuffer(found[0], dtype=np.float32).reshape(len(texts), -1).copy()
+            vectors = self._encode(texts)
+            cache.execute("INSERT OR IGNORE INTO embedded VALUES (?, ?)", (key, vectors.tobytes()))
+            return vectors
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
         model = self._loaded()
         # longest first, as sentence-transformers batches them itself, so each chunk pads little
         order = sorted(range(len(texts)), key=lambda n: -len(texts[n]))
@@ -86,6 +107,16 @@ class SentenceTransformerEmbedder:
                 if advance is not None:
                     advance(len(rows))
         return vectors
+
+
+CACHE_ENV = "LABELGRAPH_VECTOR_CACHE"
+
+
+def _open_cache(path: str) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, timeout=120)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("CREATE TABLE IF NOT EXISTS embedded (key TEXT PRIMARY KEY, vectors BLOB NOT NULL)")
+    return connection
 
 
 @cache

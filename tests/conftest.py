@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,12 +35,35 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 SERVER_TESTS = {
     "test_review_page.py": "browser",
+    "test_run_list_page.py": "browser",
     "test_postgres.py": "postgres",
     "test_memory_server.py": "chroma_server",
     "test_langgraph_server.py": "langgraph_server",
 }
 """Test files that drive a real server from the system or a CLI: marked ``server`` and by kind, they run in
 ``make test-all`` (and CI) but not in ``make test``."""
+
+SLOW_TESTS = {
+    "test_cli.py": {"test_run_pause_review_resume_export", "test_ctrl_c_says_interrupted_and_how_to_continue",
+                    "test_pending_reviews_to_a_spreadsheet_and_back"},
+    "test_crash_resume.py": {"test_killed_run_resumes_to_the_same_labels"},
+    "test_evals.py": {"test_eval_reports_the_accepted_machine_labels_against_gold", "test_small_eval_through_the_cli"},
+    "test_llm_loop.py": {"test_killed_llm_run_repeats_no_call"},
+    "test_review_terminal.py": {"test_resuming_from_the_review_goes_on_with_the_next_round",
+                                "test_keys_pick_undo_skip_quit", "test_more_than_nine_labels_are_typed"},
+}  # fmt: skip
+"""Tests of about 7 s or more on an idle 2-core machine (whole runs in several subprocesses or on a terminal):
+marked ``slow``, they run in ``make test-all`` but not in ``make test``, which stays under 3 minutes."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One vector cache for the session, shared with the CLI's subprocesses: each list of texts the tests embed
+    goes through the real model once, and a run that finds its lists there loads no model at all. Set
+    LABELGRAPH_VECTOR_CACHE yourself to keep one between sessions."""
+    if "LABELGRAPH_VECTOR_CACHE" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="labelgraph-vectors-")
+        os.environ["LABELGRAPH_VECTOR_CACHE"] = os.path.join(folder, "vectors.sqlite")
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -47,6 +72,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if kind is not None:
             item.add_marker(kind)
             item.add_marker("server")
+        if getattr(item, "originalname", item.name) in SLOW_TESTS.get(item.path.name, ()):
+            item.add_marker("slow")
 
 
 @pytest.fixture(scope="session")

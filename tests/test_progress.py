@@ -82,6 +82,7 @@ class FakeModel:
 
 def test_the_embedder_reports_progress_and_keeps_the_order(monkeypatch, capsys):
     monkeypatch.setenv("LABELGRAPH_PROGRESS", "plain")
+    monkeypatch.delenv("LABELGRAPH_VECTOR_CACHE", raising=False)
     embedder = SentenceTransformerEmbedder("minilm", batch_size=4)  # nothing loads until asked
     embedder._model = FakeModel()
     texts = [f"{'word ' * (n % 7)}text {n}" for n in range(50)]
@@ -91,3 +92,29 @@ def test_the_embedder_reports_progress_and_keeps_the_order(monkeypatch, capsys):
     assert lines[0] == "embedding: 50 to do" and lines[-1].startswith("embedding: 50/50 done in ")
     embedder.embed(texts[:8])  # two batches or fewer: no progress to show
     assert capsys.readouterr().err == ""
+
+
+def test_a_vector_cache_embeds_each_list_of_texts_once(monkeypatch, tmp_path):
+    monkeypatch.setenv("LABELGRAPH_VECTOR_CACHE", str(tmp_path / "vectors.sqlite"))
+    monkeypatch.setenv("LABELGRAPH_PROGRESS", "off")
+    encoded: list[str] = []
+
+    class Counting(FakeModel):
+        def encode(self, texts, **options):
+            encoded.extend(texts)
+            return super().encode(texts, **options)
+
+    first = SentenceTransformerEmbedder("minilm", batch_size=4)
+    first._model = Counting()
+    texts = [f"text {n}" for n in range(10)]
+    assert first.embed(texts[:6]).tolist() == [[len(t), n] for n, t in enumerate(texts[:6])]
+    again = SentenceTransformerEmbedder("minilm", batch_size=4)  # another process, as it were: no model loads
+    assert again.embed(texts[:6]).tolist() == first.embed(texts[:6]).tolist() and again._model is None
+    assert encoded == texts[:6]
+    # another list is the model's to embed, even with texts seen before: a vector depends on its batch's texts
+    assert first.embed(texts[4:]).tolist() == [[len(t), n] for n, t in enumerate(texts)][4:]
+    assert encoded == texts[:6] + texts[4:]
+    other = SentenceTransformerEmbedder("another-model", batch_size=4)
+    other._model = Counting()
+    other.embed(texts[:6])
+    assert encoded == texts[:6] + texts[4:] + texts[:6]  # by model too
