@@ -1,4 +1,4 @@
-"""How right is the accepted set, and how much may be accepted: a model-assisted estimate and a fixed-sequence test.
+"""How right is the accepted set, and how much may be accepted: a model-assisted estimate and a fallback test.
 
 Candidate sets are the top 5%, 10%, ... of unchecked machine labels by ``p_correct``. A set's accuracy is
 estimated by prediction-powered inference with power tuning (PPI++, Angelopoulos et al. 2023): the mean of
@@ -7,13 +7,13 @@ people checked inside it, with ``lam`` chosen from the data to minimise the vari
 whatever ``lam`` and however good the calibration: a good model narrows the interval (``lam`` near 1), a poor
 one falls back on the checks alone (``lam`` near 0). One right and one wrong pseudo-check enter the variance,
 so a handful of all-right checks cannot claim certainty (as in the Wilson interval). The lower bound is one-sided
-at ``confidence``. Sets are taken from the most trusted
-down while the lower bound stays at or above the target, and the walk stops at the first failure (fixed-sequence
-testing, as in Learn-then-Test); a set with fewer than ``min_checks`` checks inside is not tested, which
-depends only on how many checks there are, not on their answers. Blind
-audits are drawn uniformly from the first set that fails (or, while no set has enough checks to be tested, from
-the first set), so each answer goes where the next certification needs it; they are unbiased for it, and
-reported on their own too.
+at ``confidence``. Sets are tested from the most trusted down by Wiens' fallback procedure (``_fallback``): the
+largest set that passes is accepted, and the chance that any passing set is below the target stays at most
+``1 - confidence``; one failing set does not stop the walk. A set with fewer than ``min_checks`` checks inside is
+not tested, which depends only on how many checks there are, not on their answers. Blind audits are drawn
+uniformly from the first set beyond the accepted one (or, while no set has enough checks to be tested, from the
+first set), so each answer goes where the next certification needs it; they are unbiased for it, and reported on
+their own too.
 """
 
 from __future__ import annotations

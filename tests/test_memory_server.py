@@ -61,6 +61,6 @@ def test_a_run_on_a_chroma_server_labels_like_an_embedded_one(make_project, gold
 
 def test_an_embedded_memory_after_a_server_one_stays_embedded(tmp_path, chroma_url):
     """chromadb's HttpClient rewrites the Settings object it is given; each client must get its own."""
-    Memory.server(chroma_url, collection="first-run")
+    Memory.server(chroma_url, collection="first-run").count()  # connects (the client is made at first use)
     embedded = Memory.embedded(tmp_path / "memory")
     assert embedded.count() == 0 and (tmp_path / "memory").exists()

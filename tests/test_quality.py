@@ -1,4 +1,4 @@
-"""The quality target: the accepted set's estimate, its lower bound, and the fixed-sequence walk."""
+"""The quality target: the accepted set's estimate, its lower bound, and the fallback walk over the sets."""
 
 from __future__ import annotations
 
