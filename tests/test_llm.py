@@ -253,6 +253,42 @@ def test_llm_judge_gives_a_verdict_per_label_and_a_failure_stays_neutral(tmp_pat
         }
 
 
+def test_llm_labelling_and_judging_show_progress_in_a_log(tmp_path, monkeypatch, capsys):
+    from labelgraph import progress
+
+    monkeypatch.delenv("LABELGRAPH_PROGRESS", raising=False)  # stderr is captured here: not a terminal, plain lines
+    monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
+    monkeypatch.setattr(progress, "EVERY_SECONDS", 0.0)  # a line at each item finished, however fast
+    texts = [f"a {'dull' if n % 3 else 'fine'} film, number {n}" for n in range(12)]
+    with ScriptedLLM(labeller=lambda text: "negative" if "dull" in text else "positive") as server:
+        llm = client(server, tmp_path)
+        annotations = annotate(llm, texts)
+        lines = capsys.readouterr().err.splitlines()
+        items = [Item(id=f"i{n}", text=text) for n, text in enumerate(texts)]
+        verdicts = LLMJudge(LABELS, llm).judge(items, annotations)
+        judged = capsys.readouterr().err.splitlines()
+        annotate(llm, texts[:3])  # a batch smaller than PROGRESS_ITEMS: no lines
+        small = capsys.readouterr().err
+    assert [a.label for a in annotations] == ["negative" if "dull" in t else "positive" for t in texts]  # in order
+    assert lines[0] == "LLM labelling: 12 to do" and lines[-1].startswith("LLM labelling: 12/12 done in ")
+    counts = [int(line.split(": ")[1].split("/")[0]) for line in lines[1:-1]]
+    assert counts == list(range(1, 12))  # one line an item as it finished, with the share and an ETA
+    assert all(", ETA " in line and "(" in line for line in lines[1:-1])
+    assert len(verdicts) == 12
+    assert judged[0] == "LLM judge: 12 to do" and judged[-1].startswith("LLM judge: 12/12 done in ")
+    assert small == ""
+
+
+def test_llm_labelling_shows_a_bar_on_a_terminal(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("LABELGRAPH_PROGRESS", raising=False)
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich takes stderr for a terminal
+    with ScriptedLLM() as server:
+        annotate(client(server, tmp_path), [f"text {n}" for n in range(12)])
+    err = capsys.readouterr().err
+    assert "LLM labelling" in err and "12/12" in err and "ETA" in err
+    assert "to do" not in err  # the bar, not the plain lines
+
+
 def test_a_missing_api_key_names_the_variable(monkeypatch):
     monkeypatch.delenv("LABELGRAPH_TEST_KEY", raising=False)
     with pytest.raises(ConfigError, match="'LABELGRAPH_TEST_KEY'"):

@@ -3,6 +3,7 @@
 Each item gets ``samples`` answers; their votes give the label distribution (self-consistency), and the
 label tokens' log-probabilities sharpen the confidence when the server sends them. A malformed answer gets
 one repair request; an item whose every answer fails is marked failed, never given a guessed label.
+A batch of ``PROGRESS_ITEMS`` items or more shows progress (``labelgraph.progress``) as its items finish.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import json
 import math
 import re
 from collections import Counter
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import numpy as np
 from langchain_core.messages import AIMessage, ToolMessage
@@ -23,11 +25,25 @@ from labelgraph.agents.annotator import Annotation
 from labelgraph.data import Item
 from labelgraph.llm import LLMClient, Reply
 from labelgraph.memory import Neighbour
+from labelgraph.progress import gather as gather_with_progress
 from labelgraph.prompts import annotator_messages, delimit, repair_message
 
-__all__ = ["LLMAnnotator", "LabelAnswer", "label_probability", "parse_json_answer"]
+__all__ = ["PROGRESS_ITEMS", "LLMAnnotator", "LabelAnswer", "gather_items", "label_probability", "parse_json_answer"]
 
 _JSON = re.compile(r"\{.*\}", re.DOTALL)
+
+T = TypeVar("T")
+
+PROGRESS_ITEMS = 10
+"""A batch of this many items or more shows progress; a smaller one ends within a round trip or two of requests."""
+
+
+async def gather_items(description: str, calls: list[Awaitable[T]]) -> list[T]:
+    """``asyncio.gather`` over one call an item, counted as they finish (a bar on a terminal, plain lines in logs)
+    when there are ``PROGRESS_ITEMS`` or more."""
+    if len(calls) < PROGRESS_ITEMS:
+        return list(await asyncio.gather(*calls))
+    return await gather_with_progress(description, *calls)
 
 
 class LabelAnswer(BaseModel):
@@ -153,9 +169,8 @@ class LLMAnnotator:
 
     async def _all(self, items: list[Item], neighbours: list[list[Neighbour]]) -> list[Annotation]:
         # the client bounds the requests in flight; items and samples are all scheduled at once
-        return list(
-            await asyncio.gather(*(self._one(item, near) for item, near in zip(items, neighbours, strict=True)))
-        )
+        calls = [self._one(item, near) for item, near in zip(items, neighbours, strict=True)]
+        return await gather_items("LLM labelling", calls)
 
     def annotate(self, items: list[Item], vectors: np.ndarray, neighbours: list[list[Neighbour]]) -> list[Annotation]:
         return self.client.run(self._all(items, neighbours))

@@ -4,13 +4,12 @@ of a wrong label on its own, and disagreement between independent signals a stro
 
 from __future__ import annotations
 
-import asyncio
 from typing import Literal
 
 from pydantic import BaseModel
 
 from labelgraph.agents.annotator import Annotation
-from labelgraph.agents.llm_annotator import parse_json_answer
+from labelgraph.agents.llm_annotator import gather_items, parse_json_answer
 from labelgraph.data import Item
 from labelgraph.llm import LLMClient
 from labelgraph.prompts import critic_messages
@@ -38,7 +37,7 @@ class LLMJudge:
             return "dispute"
 
     async def _all(self, pairs: list[tuple[Item, Annotation]]) -> list[str]:
-        return list(await asyncio.gather(*(self._judge(item, annotation) for item, annotation in pairs)))
+        return await gather_items("LLM judge", [self._judge(item, annotation) for item, annotation in pairs])
 
     def judge(self, items: list[Item], annotations: list[Annotation]) -> dict[str, str]:
         """The verdict (accept, dispute, reject) on each labelled annotation, by item id."""
