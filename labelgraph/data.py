@@ -32,6 +32,7 @@ __all__ = [
     "MAX_DATA_BYTES",
     "MAX_JSON_DEPTH",
     "Item",
+    "LabelChange",
     "LabelRecord",
     "Source",
     "open_regular",
@@ -66,6 +67,18 @@ class Item(BaseModel):
     meta: dict[str, Any] = Field(default_factory=dict)
 
 
+class LabelChange(BaseModel):
+    """A committed label replaced (``labelgraph relabel``): who, when, from what, to what, and why."""
+
+    at: str
+    """When, as an ISO 8601 time in UTC."""
+    by: str
+    old_label: str | None
+    """The label replaced (None: the item had been set aside)."""
+    new_label: str
+    note: str = ""
+
+
 class LabelRecord(BaseModel):
     """A label and its provenance: who gave it, when, how sure, and what the critic said.
 
@@ -91,6 +104,10 @@ class LabelRecord(BaseModel):
     parent: str | None = None
     synthetic: bool = False
     """Written by the generator (``parent``: the item it edits, for a counterfactual), whoever labelled it."""
+    relabelled_from: str | None = None
+    """The label first committed, when someone has changed it since (``label`` is the current one)."""
+    label_history: list[LabelChange] = Field(default_factory=list)
+    """Each change of a committed label, oldest first (empty when it never changed)."""
 
 
 def _kind(mode: int) -> str:
@@ -401,7 +418,8 @@ def write_export(records: Iterable[LabelRecord], path: Path) -> int:
         writer = csv.DictWriter(buffer, fieldnames=fields)
         writer.writeheader()
         for row in rows:
-            writer.writerow({**row, "reasons": " | ".join(row["reasons"])})
+            history = json.dumps(row["label_history"], ensure_ascii=False) if row["label_history"] else ""
+            writer.writerow({**row, "reasons": " | ".join(row["reasons"]), "label_history": history})
         data = buffer.getvalue().encode("utf-8")
     else:
         data = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode("utf-8")

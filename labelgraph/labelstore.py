@@ -7,6 +7,7 @@ id, computed only from rows of earlier rounds: a node re-run after a crash write
     machine   one annotation per item (the annotator's label, confidence, votes; label NULL when it failed)
     verdicts  the critic's latest word per machine label: p_correct, accepted or proposed, reasons, signals
     human     one answer per item a person (or the seed file) labelled; label NULL = set aside
+    relabels  each change of a committed answer after its commit (``Run.relabel``): who, when, old and new label
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from labelgraph.errors import RunError
+from labelgraph.data import LabelChange
+from labelgraph.errors import ConflictError, RunError
 
 __all__ = ["HumanKind", "HumanLabel", "LabelStore", "MachineLabel", "StoredVerdict"]
 
@@ -38,6 +40,8 @@ CREATE TABLE IF NOT EXISTS human (
     machine_label TEXT, reviewer TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS relabels (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS relabels_id ON relabels (id);
 CREATE INDEX IF NOT EXISTS verdicts_status ON verdicts (status);
 CREATE INDEX IF NOT EXISTS machine_round ON machine (round);
 """
@@ -189,6 +193,37 @@ class LabelStore:
         return {
             row[0]: HumanLabel(**dict(zip(keys, row, strict=True))) for row in self._read(sql + " ORDER BY rowid", args)
         }
+
+    def relabel(self, changes: Iterable[tuple[str, LabelChange]]) -> None:
+        """Replace committed answers, all or none, each change kept in the item's history. ConflictError (and
+        nothing changed) if an answer is no longer the ``old_label`` the change replaces."""
+        changes = list(changes)
+        if not changes:
+            return
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for item_id, change in changes:
+                    updated = self._db.execute(
+                        "UPDATE human SET label = ? WHERE id = ? AND label IS ?",
+                        (change.new_label, item_id, change.old_label),
+                    ).rowcount
+                    if updated != 1:
+                        raise ConflictError(f"item {item_id!r} changed meanwhile; nothing was relabelled")
+                    self._db.execute(
+                        "INSERT INTO relabels (id, body) VALUES (?, ?)", (item_id, change.model_dump_json())
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def relabels(self) -> dict[str, list[LabelChange]]:
+        """The changes of committed answers by item id, oldest first (items never relabelled are absent)."""
+        out: dict[str, list[LabelChange]] = {}
+        for item_id, body in self._read("SELECT id, body FROM relabels ORDER BY seq"):
+            out.setdefault(item_id, []).append(LabelChange.model_validate_json(body))
+        return out
 
     def counts(self) -> dict[str, int]:
         """Labels by status: seed, human, set_aside, accepted, proposed, rejected, failed (machine gave none)."""

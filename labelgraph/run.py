@@ -5,6 +5,7 @@ run.step()                       # advance until people must answer, or the loop
 run.pending_reviews()            # what waits for a person
 run.answer({"item-7": "positive"})
 run.step()                       # commit the answers and go on
+run.relabel({"item-7": "negative"}, note="misread")   # change a committed label; the old one stays in its history
 run.export("labels.jsonl")
 """
 
@@ -15,6 +16,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,15 +25,16 @@ from pydantic import BaseModel
 
 from labelgraph.agents.human import ReviewItem, SimulatedHuman, check_answers
 from labelgraph.config import ProjectConfig, load_project
-from labelgraph.data import LabelRecord, write_atomic, write_export
+from labelgraph.data import LabelChange, LabelRecord, write_atomic, write_export
 from labelgraph.embeddings import Embedder
-from labelgraph.errors import ConflictError, ReviewError
+from labelgraph.errors import ConflictError, ReviewError, RunError
 from labelgraph.graphs.checkpoint import checkpointer_for
 from labelgraph.graphs.learning import stop_reason
 from labelgraph.graphs.loop import builder
 from labelgraph.graphs.select import machine_todo
 from labelgraph.graphs.state import LoopState
 from labelgraph.inbox import ReviewInbox
+from labelgraph.labelstore import HumanLabel
 from labelgraph.llm import Usage
 from labelgraph.quality import Estimate
 from labelgraph.wiring import build_context, check_plugins
@@ -169,6 +172,7 @@ class Run:
     def labels(self, *, include_proposed: bool = True) -> list[LabelRecord]:
         """Every label: seeds, people's, accepted machine labels and (by default) proposals, with provenance."""
         human = self.store.human()
+        relabels = self.store.relabels()
         verdicts = {
             v.id: v
             for v in self.store.verdicts().values()
@@ -194,6 +198,8 @@ class Run:
                     annotator_label=answer.machine_label,
                     parent=item.meta.get("parent"),
                     synthetic=bool(item.meta.get("synthetic")),
+                    relabelled_from=relabels[answer.id][0].old_label if answer.id in relabels else None,
+                    label_history=relabels.get(answer.id, []),
                 )
             )
         for item_id, verdict in verdicts.items():
@@ -319,24 +325,108 @@ class Run:
             raise ReviewError(f"item {item_id!r} has no answer to undo")
 
     def _reconcile_memory(self) -> None:
-        """Make the memory hold exactly people's labels (a crash may leave it one write ahead or behind)."""
+        """Make the memory hold exactly people's labels (a crash may leave it one write ahead or behind, or
+        before a relabelled answer reached it)."""
         human = {h.id: h for h in self.store.human().values() if h.label is not None}
         extra = self.memory.ids() - set(human)
         self.memory.remove(sorted(extra))
         missing = sorted(set(human) - self.memory.ids())
-        items = {item.id: item for item in self.context.items(missing)}
+        relabelled = sorted(set(self.store.relabels()) & set(human) - set(missing))
+        stale = [i for i, label in self.memory.labels(relabelled).items() if label != human[i].label]
+        self._remember([human[i] for i in missing + stale])
+
+    def _remember(self, answers: list[HumanLabel]) -> None:
+        """Upsert people's labels (and seeds) into the memory, the annotator's source of examples."""
+        answers = [a for a in answers if a.label is not None]
+        ids = [a.id for a in answers]
+        items = {item.id: item for item in self.context.items(ids)}
         records = [
             LabelRecord(
-                id=i,
-                text=items[i].text,
-                label=human[i].label or "",
-                source="human",
-                status="human",
-                round=human[i].round,
+                id=a.id,
+                text=items[a.id].text,
+                label=a.label or "",
+                source="seed" if a.kind == "seed" else "human",
+                status="seed" if a.kind == "seed" else "human",
+                round=a.round,
+                synthetic=bool(items[a.id].meta.get("synthetic")),
             )
-            for i in missing
+            for a in answers
         ]
-        self.memory.add(records, self.context.vectors(missing))
+        self.memory.add(records, self.context.vectors(ids))
+
+    def relabel(
+        self,
+        changes: Mapping[str, str] | Iterable[tuple[str, str]],
+        *,
+        reviewer: str = "api",
+        note: str = "",
+    ) -> dict[str, LabelChange]:
+        """Replace committed labels (people's answers, seed labels, and items set aside); return the changes made.
+
+        The label store takes the new label and keeps the old one in the item's history (the export's
+        ``relabelled_from`` and ``label_history``); the memory takes it at once, the student and the critic
+        from the next round (a student fitted now, for ``export --predictions``, too). A label equal to the
+        current one changes nothing. All or none: ReviewError for an unknown item or label, or an item with
+        no committed answer; RunError while a process runs the loop.
+        """
+        pairs = list(changes.items()) if isinstance(changes, Mapping) else list(changes)
+        if self._held():
+            raise RunError(
+                f"{self.workspace.path}: a process is running this run; relabel once it pauses or stops "
+                "(nothing was changed)"
+            )
+        names = self.config.label_names
+        with self.workspace.lock():
+            snapshot = self._snapshot()
+            human = self.store.human()
+            at = datetime.now(UTC).isoformat(timespec="seconds")
+            made: dict[str, LabelChange] = {}
+            for item_id, label in pairs:
+                if item_id not in human:
+                    raise ReviewError(self._not_committed(item_id, snapshot))
+                if label not in names:
+                    raise ReviewError(f"unknown label {label!r} for item {item_id!r} (labels: {', '.join(names)})")
+                old = made[item_id].old_label if item_id in made else human[item_id].label
+                made.pop(item_id, None)  # the last change of an item in one call wins
+                if label != old:
+                    made[item_id] = LabelChange(at=at, by=reviewer, old_label=old, new_label=label, note=note)
+            self._check_not_committing(list(made), snapshot)
+            self.store.relabel(made.items())
+            self._remember([human[i].model_copy(update={"label": c.new_label}) for i, c in made.items()])
+        return made
+
+    def _not_committed(self, item_id: str, snapshot: Any) -> str:
+        """Why ``item_id`` has no committed label to change, and what to do instead."""
+        run = self.workspace.path
+        waiting = {item["id"] for item in self._waiting(snapshot)}
+        if item_id in waiting and self.inbox.answered([item_id]):
+            return (
+                f"item {item_id!r} is answered but not yet committed: change its answer with "
+                f"'labelgraph review {run} --answers FILE --correct'"
+            )
+        if item_id in waiting:
+            return f"item {item_id!r} waits for review, unanswered: answer it with 'labelgraph review {run}'"
+        verdict = self.store.verdicts().get(item_id)
+        if verdict is not None or item_id in self.store.machine_ids():
+            made = f"a {verdict.status} machine label" if verdict is not None else "a machine label"
+            return f"item {item_id!r} has {made}, no person's: relabel changes committed answers and seed labels"
+        try:
+            self.context.items([item_id])
+        except KeyError:
+            return f"unknown item {item_id!r}"
+        return f"item {item_id!r} has no label yet"
+
+    def _check_not_committing(self, ids: list[str], snapshot: Any) -> None:
+        """A round stopped inside its commit writes its answers again on resume: relabelling one of them
+        now would be undone, so the run must go past its commit first."""
+        if "commit" not in (snapshot.next or ()):
+            return
+        committing = {item["id"] for item in self._values(snapshot).get("pending", [])} & set(ids)
+        if committing:
+            raise RunError(
+                f"the round of {', '.join(sorted(committing))} stopped while committing its answers: "
+                f"run 'labelgraph resume {self.workspace.path}' first (nothing was changed)"
+            )
 
     def step(self, on_update: Callable[[str, dict[str, Any]], None] | None = None) -> RunStatus:
         """Advance the loop until it needs people's answers or ends; ``on_update(node, update)`` per node."""

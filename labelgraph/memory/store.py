@@ -140,6 +140,13 @@ class Memory:
             found[0] if found and found[0].similarity >= threshold else None for found in self.neighbours(vectors, 1)
         ]
 
+    def labels(self, ids: list[str]) -> dict[str, str]:
+        """The stored label of each of ``ids`` the memory holds."""
+        if not ids:
+            return {}
+        found = self._collection.get(ids=list(ids), include=["metadatas"])
+        return {i: str(meta["label"]) for i, meta in zip(found["ids"], found["metadatas"] or [], strict=True)}
+
     def label_counts(self) -> dict[str, int]:
         metas = self._collection.get(include=["metadatas"])["metadatas"] or []
         return dict(Counter(str(meta["label"]) for meta in metas))
