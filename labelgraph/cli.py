@@ -1,4 +1,4 @@
-"""The ``labelgraph`` command: init, run, status, review, resume, export (and eval, serve)."""
+"""The ``labelgraph`` command: init, run, status, review, relabel, resume, export (and eval, serve)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from labelgraph.console import print_table, stdout_console
-from labelgraph.errors import LabelgraphError
+from labelgraph.errors import ConflictError, LabelgraphError, ReviewError
 from labelgraph.evals.cli import eval_command
 from labelgraph.service.serve import serve_command
 from labelgraph.templates import PROJECT_TEMPLATE
@@ -290,7 +290,11 @@ def review(
     ] = None,
     reviewer: Annotated[str, typer.Option(help="Your name, kept with each answer.")] = "cli",
     correct: Annotated[
-        bool, typer.Option("--correct", help="Let the file replace answers given earlier and not yet committed.")
+        bool,
+        typer.Option(
+            "--correct",
+            help="Let the file replace answers given earlier; committed ones are relabelled, the old label kept.",
+        ),
     ] = False,
     pending: Annotated[
         Path | None,
@@ -314,6 +318,10 @@ def review(
         return
     if answers is not None:
         given = [(line, i, label) for line, i, label in read_answers(answers) if label != ""]  # blank: not yet
+        committed = active.store.human()
+        done = [(line, i, label) for line, i, label in given if i in committed]
+        relabel = committed_changes(done, committed, answers, correct=correct, labels=active.config.label_names)
+        given = [(line, i, label) for line, i, label in given if i not in committed]
         waiting = [item.id for item in active.pending_reviews(include_answered=True)]
         for line, item_id, label in given:  # name the line of the first bad answer
             check_answers(
@@ -321,13 +329,16 @@ def review(
             )
         stored = active.inbox.answered([item_id for _, item_id, _ in given])
         fresh = [(item_id, label) for _, item_id, label in given if item_id not in stored or stored[item_id] != label]
-        repeated = len(given) - len(fresh)  # the same answer again (a file run twice, or grown): nothing to do
+        # the same answer again (a file run twice, or grown), pending or committed: nothing to do
+        repeated = len(given) - len(fresh) + len(done) - len(relabel)
         corrected = [item_id for item_id, _ in fresh if item_id in stored] if correct else []
+        relabelled = active.relabel(relabel, reviewer=reviewer) if relabel else {}  # first: it refuses a running run
         for item_id in corrected:  # a changed answer not yet committed: --correct replaces it (else first wins)
             active.withdraw(item_id)
         count = active.answer(fresh, reviewer=reviewer) if fresh else 0
         note = f" ({repeated} given before, unchanged)" if repeated else ""
         note += f" ({len(corrected)} corrected)" if corrected else ""
+        note += f" ({len(relabelled)} committed ones relabelled, the old labels kept)" if relabelled else ""
         console.print(
             f"recorded {count} answer{'s' * (count != 1)}{note}; continue with  "
             f"labelgraph resume {active.workspace.path}"
@@ -336,6 +347,64 @@ def review(
     if not sys.stdin.isatty():
         raise LabelgraphError("no terminal to review in: pass --answers FILE.jsonl")
     review_in_terminal(active, console, reviewer=reviewer)
+
+
+def committed_changes(
+    done: list[tuple[int, str, str | None]],
+    committed: dict[str, Any],
+    source: Path,
+    *,
+    correct: bool,
+    labels: list[str],
+) -> list[tuple[str, str]]:
+    """The committed answers an answers file changes, checked line by line: relabelled with --correct (the same
+    answer again changes nothing); without it the first answer wins, as before the commit."""
+    out = []
+    for line, item_id, label in done:
+        old = committed[item_id].label
+        if label == old:
+            continue
+        where, was = f"{source}, line {line}", repr(old) if old is not None else "set aside"
+        if not correct:
+            raise ConflictError(
+                f"{where}: item {item_id!r} is already committed ({was}); pass --correct to relabel it "
+                "(the old label is kept in its history)"
+            )
+        if label is None:
+            raise ReviewError(
+                f"{where}: item {item_id!r} is committed ({was}): give a label, a commit cannot be undone"
+            )
+        if label not in labels:
+            raise ReviewError(f"{where}: unknown label {label!r} for item {item_id!r} (labels: {', '.join(labels)})")
+        out.append((item_id, label))
+    return out
+
+
+@app.command()
+@friendly
+def relabel(
+    run_path: RunArg,
+    item_id: Annotated[str, typer.Argument(metavar="ID", help="The item whose committed label changes.")],
+    label: Annotated[str, typer.Argument(metavar="LABEL", help="Its new label.")],
+    note: Annotated[str, typer.Option(help="Why, kept in the item's history.")] = "",
+    reviewer: Annotated[str, typer.Option(help="Your name, kept in the item's history.")] = "cli",
+) -> None:
+    """Change a committed label (a person's answer, a seed, an item set aside); the old one stays in its history."""
+    active = open_run(run_path)
+    changed = active.relabel({item_id: label}, reviewer=reviewer, note=note)
+    if not changed:
+        console.print(f"{escape(item_id)} is labelled {escape(label)} already: nothing changed")
+        return
+    was, run = changed[item_id].old_label, active.workspace.path
+    then = (
+        f"export it with  labelgraph export {run} -o labels.jsonl"
+        if active.phase == "done"
+        else f"the next round learns from it:  labelgraph resume {run}"
+    )
+    console.print(
+        f"relabelled {escape(item_id)}: {escape(was) if was is not None else 'set aside'} -> {escape(label)} "
+        f"(the old label stays in its history, which the export carries); {then}"
+    )
 
 
 @app.command()
