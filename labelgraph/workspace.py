@@ -2,7 +2,8 @@
 
 RUN/run.json            the resolved project settings (written last: its presence marks a complete folder)
 RUN/items.jsonl         pool and seed items, with gold labels where the files had them
-RUN/vectors.npy         one embedding per line of items.jsonl (computed once)
+RUN/vectors.npy         one embedding per line of items.jsonl (computed once, or from the embedding cache;
+                        memory-mapped when the folder opens)
 RUN/test.jsonl, RUN/test_vectors.npy   the held-out set, if the project names one
 RUN/checkpoints.sqlite  the LangGraph checkpoints (one thread per run)
 RUN/reviews.sqlite      answers given by people, kept until committed
@@ -15,7 +16,6 @@ Opening a folder checks every file first (JSON lines parse, vectors have the rig
 from __future__ import annotations
 
 import fcntl
-import io
 import json
 import os
 import sqlite3
@@ -29,13 +29,16 @@ import numpy as np
 from pydantic import ValidationError
 
 from labelgraph.config import ProjectConfig, check_run_dir
-from labelgraph.data import Item, open_regular, read_items, read_limited, write_atomic
+from labelgraph.data import Item, open_regular, read_items, read_limited, remove_stale_temps, write_atomic
+from labelgraph.embed_cache import EmbeddingCache, cache_folder, embed_texts, model_key
 from labelgraph.embeddings import Embedder, get_embedder
 from labelgraph.errors import DataError, RunDamaged, RunError, RunNotFound
 
 __all__ = ["Workspace"]
 
 RUN_FILE = "run.json"
+_CHECK_ROWS = 65536
+"""Rows of vectors checked at a time when a run folder opens."""
 MAX_RUN_FILE_BYTES = 64 * 2**20
 """Largest run.json (settings and their history)."""
 NO_LIMIT = 2**62
@@ -80,9 +83,18 @@ def _damaged(path: Path, reason: str) -> RunDamaged:
 
 
 def _save_vectors(path: Path, vectors: np.ndarray) -> None:
-    buffer = io.BytesIO()
-    np.save(buffer, vectors.astype(np.float32))
-    write_atomic(path, buffer.getvalue())
+    """Write a float32 matrix as a NumPy file so that a crash leaves the old file or the new one (streamed: no
+    second copy in memory). Temporary files that killed writers of ``path`` left behind are removed first."""
+    remove_stale_temps(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        with open(tmp, "wb") as handle:
+            np.save(handle, np.asarray(vectors, dtype=np.float32), allow_pickle=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _save_items(path: Path, items: list[Item]) -> None:
@@ -109,7 +121,8 @@ def _load_items(path: Path) -> list[Item]:
 
 
 def _load_vectors(path: Path, rows: int, dim: int | None = None) -> np.ndarray:
-    """A float32 matrix of ``rows`` rows (and ``dim`` columns), finite; RunDamaged otherwise."""
+    """A float32 matrix of ``rows`` rows (and ``dim`` columns), finite, memory-mapped read-only (nothing copies
+    the pool's vectors: at 1M x 384 that is 1.5 GB); RunDamaged otherwise."""
     try:
         open_regular(path, limit=NO_LIMIT).close()
         mapped = np.load(path, mmap_mode="r", allow_pickle=False)  # a shape larger than the file fails here
@@ -128,11 +141,10 @@ def _load_vectors(path: Path, rows: int, dim: int | None = None) -> np.ndarray:
     if mapped.shape[0] != rows or (dim is not None and mapped.shape[1] != dim):
         expected = f"{rows} x {dim}" if dim is not None else f"{rows} rows"
         raise _damaged(path, f"{mapped.shape[0]} x {mapped.shape[1]} vectors for {expected}")
-    vectors = np.array(mapped)
-    del mapped
-    if not np.isfinite(vectors).all():
-        raise _damaged(path, "vectors hold NaN or infinite values")
-    return vectors
+    for start in range(0, len(mapped), _CHECK_ROWS):  # in slices: no full-size temporary
+        if not np.isfinite(mapped[start : start + _CHECK_ROWS]).all():
+            raise _damaged(path, "vectors hold NaN or infinite values")
+    return mapped
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -271,7 +283,9 @@ class Workspace:
     def create(cls, config: ProjectConfig, *, embedder: Embedder | None = None) -> Workspace:
         """Validate the project's files, embed every text once, and write the run folder.
 
-        ``embedder`` replaces the project's model (evals pass one that caches vectors across runs).
+        Vectors come from the machine's embedding cache where it has them (``labelgraph.embed_cache``), so a
+        second run on the same texts embeds nothing. ``embedder`` replaces the project's model (evals pass one
+        that caches vectors across runs).
         """
         assert config.run_dir is not None, "config must be resolved first"
         path = config.run_dir
@@ -313,12 +327,14 @@ class Workspace:
                     items.append(seed)
         test = read_items(config.test, require_label=True, **read) if config.test is not None else []
         embedder = embedder or get_embedder(config.embedding_model)
+        root = cache_folder()
+        cache = EmbeddingCache(root, model_key(embedder)) if root is not None else None
         path.mkdir(parents=True, exist_ok=True)
         _save_items(path / "items.jsonl", items)
-        _save_vectors(path / "vectors.npy", embedder.embed([item.text for item in items]))
+        _save_vectors(path / "vectors.npy", embed_texts(embedder, [item.text for item in items], cache))
         if test:
             _save_items(path / "test.jsonl", test)
-            _save_vectors(path / "test_vectors.npy", embedder.embed([item.text for item in test]))
+            _save_vectors(path / "test_vectors.npy", embed_texts(embedder, [item.text for item in test], cache))
         meta = {
             "thread_id": f"{config.name}-{uuid.uuid4().hex[:12]}",
             "config": config.model_dump(mode="json"),
