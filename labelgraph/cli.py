@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from labelgraph.console import print_table, stdout_console
-from labelgraph.errors import ConflictError, LabelgraphError, ReviewError
+from labelgraph.errors import ConfigError, ConflictError, LabelgraphError, ReviewError
 from labelgraph.evals.cli import eval_command
 from labelgraph.service.serve import serve_command
 from labelgraph.templates import PROJECT_TEMPLATE
@@ -411,14 +411,41 @@ def relabel(
 @friendly
 def export(
     run_path: RunArg,
-    output: Annotated[Path, typer.Option("-o", "--output", help="File to write: .jsonl or .csv.")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write: .jsonl or .csv.")] = None,
     predictions: Annotated[
         bool, typer.Option("--predictions", help="Also the student's label and probability for every other text.")
     ] = False,
+    model: Annotated[
+        Path | None, typer.Option("--model", help="Also write the trained student to this new folder.")
+    ] = None,
 ) -> None:
-    """Write every label with its provenance (source, round, confidence, the critic's verdict)."""
-    count = open_run(run_path).export(output, predictions=predictions)
-    console.print(f"wrote {count} labels to {output}")
+    """Write every label with its provenance (source, round, confidence, the critic's verdict), and/or the
+    trained student as a folder (``--model``) that ``labelgraph predict`` reads."""
+    if output is None and model is None:
+        raise ConfigError("say what to export: --output FILE (the labels), --model FOLDER (the student), or both")
+    run = open_run(run_path)
+    if output is not None:
+        count = run.export(output, predictions=predictions)
+        console.print(f"wrote {count} labels to {output}")
+    if model is not None:
+        run.export_model(model)
+        console.print(f"wrote the student to {model}/ (labelgraph predict {model} FILE)")
+
+
+@app.command()
+@friendly
+def predict(
+    model: Annotated[Path, typer.Argument(help="A student folder written by export --model.")],
+    data: Annotated[Path, typer.Argument(help="Texts to label: .jsonl, .csv or .txt (one text a line).")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="JSONL to write (default: stdout).")] = None,
+    text_field: Annotated[str, typer.Option(help="The text's field in JSONL or CSV rows.")] = "text",
+) -> None:
+    """Label texts with an exported student: one JSON line per text with its label and probability."""
+    from labelgraph.predict import predict_file
+
+    count = predict_file(model, data, output, text_field=text_field)
+    if output is not None:
+        console.print(f"wrote {count} predictions to {output}")
 
 
 app.command("eval")(friendly(eval_command))

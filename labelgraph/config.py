@@ -193,6 +193,40 @@ class StabilitySettings(BaseModel):
     sample: int = Field(1000, ge=10, description="pool items whose predictions are compared")
 
 
+class StudentSettings(BaseModel):
+    """The student the loop retrains every round: ``logistic`` regression on the frozen embeddings (fast, the
+    default), ``finetune`` (the encoder trained end to end; better, slower on a CPU), or a ``module:Class``."""
+
+    model_config = _STRICT
+
+    kind: NonBlank = Field("logistic", description="logistic | finetune | module:Class taking (labels)")
+    model: NonBlank = Field("minilm", description="finetune: the encoder to start from (minilm or a folder)")
+    epochs: int = Field(3, ge=1, le=50, description="finetune: epochs of the first fine-tuning")
+    warm_epochs: int = Field(1, ge=1, le=50, description="finetune: epochs of a later one, from the last weights")
+    learning_rate: float = Field(5e-5, gt=0, le=1e-2)
+    batch_size: int = Field(16, ge=1, le=512)
+    max_length: int = Field(128, ge=8, le=512, description="finetune: tokens per text (longer ones are cut)")
+    min_labels: int = Field(40, ge=2, description="finetune: below this many labels the encoder stays frozen")
+    retune_growth: float = Field(
+        0.25,
+        ge=0,
+        description="finetune: tune the encoder again once the labels grew by this share; in between "
+        "only the head refits (a few seconds)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_kind(cls, value: Any) -> Any:
+        return {"kind": value} if isinstance(value, str) else value
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value not in {"logistic", "finetune"} and ":" not in value:
+            raise ValueError(f"student kind is logistic, finetune or module:Class, got {value!r}")
+        return value
+
+
 class CheckpointSettings(BaseModel):
     """Where checkpoints live: SQLite in the run folder (default), or PostgreSQL named by an environment variable."""
 
@@ -262,6 +296,7 @@ class ProjectConfig(BaseModel):
         description="machine labels the student trains on, weighted by p_correct: accepted ones, proposals too, "
         "or (auto) proposals too once blind checks show the machine more often right than the student",
     )
+    student: StudentSettings = StudentSettings()
     machine: MachineSettings = MachineSettings()
     quality: QualitySettings = QualitySettings()
     critic_llm: bool = Field(False, description="also ask the LLM to judge each label (needs llm)")

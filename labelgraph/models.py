@@ -1,21 +1,37 @@
-"""Student models: the fast classifier the loop retrains every round (logistic regression on embeddings)."""
+"""Student models: the classifier the loop retrains every round.
+
+``logistic`` regression on the frozen embeddings (the default: a second a round), ``finetune`` (the encoder trained
+end to end, ``labelgraph.finetune``), or a plug-in. A student reads the texts' vectors, or, if it says
+``input = "text"``, the texts themselves.
+"""
 
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from labelgraph.errors import PluginError
+from labelgraph.config import StudentSettings
+from labelgraph.errors import ConfigError, PluginError
 from labelgraph.plugins import load_object
 
-__all__ = ["LogisticRegressionStudent", "StudentModel", "evaluate", "fit_student", "make_student"]
+__all__ = [
+    "LogisticRegressionStudent",
+    "StudentModel",
+    "evaluate",
+    "fit_student",
+    "make_student",
+    "reads_text",
+    "save_student",
+]
 
 
 @runtime_checkable
 class StudentModel(Protocol):
-    """A classifier over embedding vectors whose probability columns follow ``labels``."""
+    """A classifier whose probability columns follow ``labels``; its inputs are embedding vectors, or texts when
+    it has ``input = "text"``."""
 
     labels: list[str]
 
@@ -77,15 +93,45 @@ class LogisticRegressionStudent:
         return self._model is not None
 
 
-def make_student(spec: str, labels: list[str], *, random_state: int = 0) -> StudentModel:
-    """``logreg`` (default) or a ``module:Class`` taking ``(labels)``."""
-    if spec in {"logreg", "logistic_regression"}:
+def make_student(
+    settings: StudentSettings | str, labels: list[str], *, random_state: int = 0, folder: Path | None = None
+) -> StudentModel:
+    """The student ``settings`` name: ``logistic``, ``finetune`` (kept in ``folder`` between processes), or a
+    ``module:Class`` taking ``(labels)``."""
+    settings = StudentSettings.model_validate(settings)
+    if settings.kind in {"logistic", "logreg"}:
         return LogisticRegressionStudent(labels, random_state=random_state)
-    factory = load_object(spec, kind="student model")
+    if settings.kind == "finetune":
+        from labelgraph.finetune import FinetunedStudent
+
+        return FinetunedStudent(labels, settings, random_state=random_state, folder=folder)  # type: ignore[return-value]
+    factory = load_object(settings.kind, kind="student model")
     student = factory(labels)
     if not isinstance(student, StudentModel):
-        raise PluginError(f"student model {spec!r} lacks labels, fit() and predict_proba()")
+        raise PluginError(f"student model {settings.kind!r} lacks labels, fit() and predict_proba()")
     return student
+
+
+def reads_text(student: Any) -> bool:
+    """Whether the student takes texts (``input = "text"``) rather than vectors."""
+    return getattr(student, "input", "vector") == "text"
+
+
+def save_student(student: StudentModel, folder: Path, embedding_model: str, readme: str) -> Path:
+    """Write a fitted student as a folder users take away (``labelgraph.student_model``): the fine-tuned one as
+    it is, the logistic one as the frozen embedding model plus its head."""
+    from labelgraph.student_model import Head, load_encoder, save_model
+
+    if reads_text(student) and hasattr(student, "save"):
+        return student.save(folder, readme)
+    if not isinstance(student, LogisticRegressionStudent):
+        raise ConfigError("a plug-in student is saved by its own code: export --model writes built-in students")
+    if student._model is None:
+        raise ConfigError("the student has not seen two labels yet: nothing to export")
+    if ":" in embedding_model and not embedding_model.startswith(("/", ".")):
+        raise ConfigError(f"embedding model {embedding_model!r} is a plug-in: only a sentence-transformers one exports")
+    head = Head.from_sklearn(student._model, len(student.labels))
+    return save_model(folder, load_encoder(embedding_model), head, student.labels, readme)
 
 
 def fit_student(
@@ -97,11 +143,11 @@ def fit_student(
     return student.fit(vectors, targets)
 
 
-def evaluate(student: StudentModel, vectors: np.ndarray, gold: list[str]) -> dict[str, float]:
-    """Accuracy and macro-F1 of the student on a held-out set."""
+def evaluate(student: StudentModel, inputs: Any, gold: list[str]) -> dict[str, float]:
+    """Accuracy and macro-F1 of the student on a held-out set (its vectors, or texts for a text student)."""
     from sklearn.metrics import accuracy_score, f1_score
 
-    predicted = [student.labels[i] for i in student.predict_proba(vectors).argmax(axis=1)]
+    predicted = [student.labels[i] for i in student.predict_proba(inputs).argmax(axis=1)]
     present = sorted(set(gold) | set(predicted))  # a label absent from both says nothing: not a zero
     return {
         "accuracy": round(float(accuracy_score(gold, predicted)), 4),

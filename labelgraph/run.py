@@ -36,6 +36,7 @@ from labelgraph.graphs.state import LoopState
 from labelgraph.inbox import ReviewInbox
 from labelgraph.labelstore import HumanLabel
 from labelgraph.llm import Usage
+from labelgraph.models import save_student
 from labelgraph.quality import Estimate
 from labelgraph.wiring import build_context, check_plugins
 from labelgraph.workspace import Workspace
@@ -489,7 +490,7 @@ class Run:
         ids = [i for i in self.context.pool_ids if i not in skip]
         if not ids:
             return []
-        probabilities = self.context.student().predict_proba(self.context.vectors(ids))
+        probabilities = self.context.predict(self.context.student(), ids)
         names, round_number = self.config.label_names, self._values().get("round", 0)
         texts = {item.id: item.text for item in self.context.items(ids)}
         return [
@@ -522,6 +523,43 @@ class Run:
         }
         write_atomic(path.with_name(path.name + ".summary.json"), (json.dumps(summary, indent=2) + "\n").encode())
         return count
+
+    def export_model(self, folder: str | Path) -> Path:
+        """Write the student, fitted on the run's labels, as a folder ``labelgraph predict`` and
+        ``labelgraph.load_model`` read (a sentence-transformers encoder plus ``head.json``), with a README of
+        how it was trained and on what."""
+        training = self.context.training_set()
+        student = self.context.student(training)
+        human = sum(weight == 1.0 for _, weight in training.values())
+        estimate = self.estimate()
+        by_label = Counter(label for label, _ in training.values())
+        settings = self.config.student
+        readme = "\n".join(
+            [
+                f"# {self.config.name}: the run's student",
+                "",
+                f"- Student: `{settings.kind}`"
+                + (
+                    f" (encoder `{settings.model}` fine-tuned on {getattr(student, 'tuned_on', 0)} labels)"
+                    if settings.kind == "finetune"
+                    else f" (logistic regression on frozen `{self.config.embedding_model}` vectors)"
+                ),
+                f"- Trained on {len(training)} labels at round {self._values().get('round', 0)}: {human} from "
+                f"people or seeds (weight 1), {len(training) - human} machine labels weighted by p_correct.",
+                "- Labels: " + ", ".join(f"{name} {by_label.get(name, 0)}" for name in self.config.label_names),
+                (
+                    f"- The run estimated its accepted machine labels {estimate.accuracy:.3f} right "
+                    f"(lower bound {estimate.lower:.3f})."
+                    if estimate and estimate.accuracy is not None and estimate.lower is not None
+                    else "- No estimate of the machine labels' accuracy yet."
+                ),
+                f"- Written {datetime.now(UTC).isoformat(timespec='seconds')} by labelgraph.",
+                "",
+                "Load it with `labelgraph.load_model(FOLDER).predict(texts)`, or `labelgraph predict FOLDER FILE`.",
+                "",
+            ]
+        )
+        return save_student(student, Path(folder), self.config.embedding_model, readme)
 
     def close(self) -> None:
         self.inbox.close()

@@ -49,6 +49,9 @@ SLOW_TESTS = {
     "test_crash_resume.py": {"test_killed_run_resumes_to_the_same_labels"},
     "test_evals.py": {"test_eval_reports_the_accepted_machine_labels_against_gold", "test_small_eval_through_the_cli"},
     "test_llm_loop.py": {"test_killed_llm_run_repeats_no_call"},
+    "test_student.py": {"test_finetuned_student_trains_keeps_itself_and_comes_back",
+                        "test_exported_student_predicts_the_same_in_a_fresh_process",
+                        "test_predict_and_export_refuse_bad_input_in_one_line"},
     "test_review_terminal.py": {"test_resuming_from_the_review_goes_on_with_the_next_round",
                                 "test_keys_pick_undo_skip_quit", "test_more_than_nine_labels_are_typed"},
 }  # fmt: skip

@@ -21,7 +21,7 @@ from labelgraph.embeddings import Embedder
 from labelgraph.labelstore import LabelStore
 from labelgraph.llm import LLMClient
 from labelgraph.memory import Memory
-from labelgraph.models import StudentModel, fit_student, make_student
+from labelgraph.models import StudentModel, fit_student, make_student, reads_text
 from labelgraph.strategies import Strategy
 from labelgraph.synthetic import SyntheticStore
 from labelgraph.workspace import Workspace
@@ -47,9 +47,9 @@ class RunContext:
     synthetic: SyntheticStore | None = None
     generator: Any = None
     selector_llm: Any = None
-    student_spec: str = "logreg"
     _rows: dict[str, int] = field(default_factory=dict, repr=False)
     _student: tuple[str, StudentModel] | None = field(default=None, repr=False)
+    _student_settings: Any = field(default=None, repr=False)
     signal_cache: tuple[Any, np.ndarray] | None = field(default=None, repr=False)
     checked_cache: tuple[Any, np.ndarray] | None = field(default=None, repr=False)
     """The critic's signals of the current round (see ``graphs.critique``): derived data, never checkpointed."""
@@ -117,14 +117,32 @@ class RunContext:
         return out
 
     def student(self, training: dict[str, tuple[str, float]] | None = None) -> StudentModel:
-        """The student model fitted on ``training`` (default: ``training_set()``); refitted only when it changes."""
+        """The student model fitted on ``training`` (default: ``training_set()``); refitted only when it changes,
+        and the same object each time, so a fine-tuned student continues from its last weights."""
         training = self.training_set() if training is None else training
         ids = sorted(training)
         text = "\n".join(f"{i}\t{training[i][0]}\t{training[i][1]:.6f}" for i in ids)
-        key = hashlib.sha256(text.encode()).hexdigest()
+        key = hashlib.sha256(f"{self.config.student.model_dump_json()}\n{text}".encode()).hexdigest()
         if self._student is None or self._student[0] != key:
-            model = make_student(self.student_spec, self.config.label_names, random_state=self.config.random_seed)
+            model = self._student[1] if self._student is not None else None
+            if model is None or self._student_settings != self.config.student:
+                model = make_student(
+                    self.config.student,
+                    self.config.label_names,
+                    random_state=self.config.random_seed,
+                    folder=self.workspace.path / "student",
+                )
+                self._student_settings = self.config.student
             if ids:
-                fit_student(model, self.vectors(ids), [training[i][0] for i in ids], [training[i][1] for i in ids])
+                inputs = self.student_inputs(model, ids)
+                fit_student(model, inputs, [training[i][0] for i in ids], [training[i][1] for i in ids])
             self._student = (key, model)
         return self._student[1]
+
+    def student_inputs(self, student: StudentModel, ids: list[str]) -> Any:
+        """What ``student`` reads for ``ids``: their texts for a text student, else their vectors."""
+        return [item.text for item in self.items(ids)] if reads_text(student) else self.vectors(ids)
+
+    def predict(self, student: StudentModel, ids: list[str]) -> np.ndarray:
+        """The student's label probabilities for ``ids`` (columns follow the label names)."""
+        return student.predict_proba(self.student_inputs(student, ids))

@@ -237,7 +237,7 @@ def critique(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ids = [m.id for m in assessment.candidates]
     student = context.student()
     if student.is_informative and ids:
-        probs = student.predict_proba(context.vectors(ids))
+        probs = context.predict(student, ids)
         uncertainty = -(probs * np.log(np.clip(probs, 1e-12, 1))).sum(axis=1) / np.log(len(config.label_names))
     else:
         uncertainty = np.ones(len(ids))

@@ -27,7 +27,7 @@ def _plan(
     flips: list[tuple[Item, str, str]] = []
     student = context.student()
     if settings.counterfactuals and student.is_informative and state.explore:
-        probs = student.predict_proba(context.vectors(state.explore))
+        probs = context.predict(student, state.explore)
         order = np.argsort(-np.sort(probs, axis=1)[:, -2])[: settings.per_round // 2]  # highest runner-up first
         for row in order:
             first, second = np.argsort(-probs[row])[:2]

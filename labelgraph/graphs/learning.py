@@ -17,7 +17,7 @@ from labelgraph.graphs.stability import prediction_agreement, stable_for
 from labelgraph.graphs.state import LoopState, RoundSummary
 from labelgraph.labelstore import HumanLabel
 from labelgraph.llm import Usage
-from labelgraph.models import evaluate
+from labelgraph.models import StudentModel, evaluate, reads_text
 from labelgraph.workspace import Workspace
 
 __all__ = ["commit", "prepare", "seed_records", "stop_reason", "train"]
@@ -96,7 +96,7 @@ def train(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     student = context.student(training)
     workspace = context.workspace
     metrics = (
-        evaluate(student, workspace.test_vectors, [item.label for item in workspace.test_items])  # type: ignore[misc]
+        evaluate(student, test_inputs(context, student), [item.label for item in workspace.test_items])  # type: ignore[misc]
         if workspace.test_items and training
         else {}
     )
@@ -132,6 +132,12 @@ def train(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     if config.stop_when_stable is not None:
         summary.stability = prediction_agreement(context, student, state.round, config.stop_when_stable.sample)
     return {"history": [summary], "stop_reason": stop_reason(state, context, summary, spent)}
+
+
+def test_inputs(context: RunContext, student: StudentModel) -> Any:
+    """The test set as ``student`` reads it: texts or vectors."""
+    workspace = context.workspace
+    return [item.text for item in workspace.test_items] if reads_text(student) else workspace.test_vectors
 
 
 def machine_beats_student(context: RunContext) -> bool:

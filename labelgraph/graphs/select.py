@@ -65,7 +65,7 @@ def ranked(
         picks = strategy.select_pool(pool_input(context, rows, training), size, rng)
     else:
         vectors = context.vectors(pool)
-        probs = student.predict_proba(vectors) if student.is_informative else None
+        probs = context.predict(student, pool) if student.is_informative else None
         data = SelectionInput(vectors=vectors, labelled_vectors=context.vectors(training), probs=probs)
         picks = strategy.select(data, size, rng)
     return [pool[int(i)] for i in picks]
@@ -123,7 +123,7 @@ def select(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             raise RuntimeError(f"strategy {context.strategy.name!r} picked an item twice")
     todo = machine_todo(context)
     if todo and len(todo) > per_round(context) and student.is_informative:
-        probs = student.predict_proba(context.vectors(todo))
+        probs = context.predict(student, todo)
         uncertainty = -(probs * np.log(np.clip(probs, 1e-12, 1))).sum(axis=1)
         todo = [todo[i] for i in np.argsort(-uncertainty, kind="stable")]
     elif todo:

@@ -26,7 +26,7 @@ def prediction_agreement(context: RunContext, student: StudentModel, round_numbe
     """Cohen's kappa between last round's student and this one on the stop set (None in the first round).
 
     Each round's predictions are kept in the label store, so a re-run round compares the same two."""
-    new = student.predict_proba(context.vectors(stop_set(context, size))).argmax(axis=1)
+    new = context.predict(student, stop_set(context, size)).argmax(axis=1)
     context.store.put_meta(f"predictions:{round_number}", json.dumps(new.tolist()))
     before = context.store.meta(f"predictions:{round_number - 1}")
     if before is None:
