@@ -32,6 +32,9 @@ def eval_command(
     student_learns_from: Annotated[
         str, typer.Option(help="Machine labels the student trains on: auto, accepted, or all (proposals too).")
     ] = "auto",
+    student: Annotated[
+        str, typer.Option(help="Students to compare, comma-separated: logistic, finetune, module:Class.")
+    ] = "logistic",
     llm_model: Annotated[str | None, typer.Option(help="For --annotator llm: the model.")] = None,
     llm_base_url: Annotated[str | None, typer.Option(help="For --annotator llm: an OpenAI-compatible URL.")] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder (default evals/DATASET-ANNOTATOR).")] = None,
@@ -63,12 +66,13 @@ def eval_command(
             quality_target=quality_target,
             audit=audit,
             student_learns_from=student_learns_from,  # type: ignore[arg-type]
+            students=[s.strip() for s in student.split(",") if s.strip()],
         )
     except ValidationError as error:
         raise ConfigError(format_validation_error(error, "labelgraph eval options")) from None
     data = load_dataset(dataset, train=train, test=test, pool_size=pool_size or None, test_size=test_size or None)
     folder = out or Path("evals") / f"{data.name}-{annotator.split(':')[0]}"
-    with task(f"{data.name}: eval runs", total=len(spec.strategies) * len(spec.seeds)) as advance:
+    with task(f"{data.name}: eval runs", total=len(spec.strategies) * len(spec.seeds) * len(spec.students)) as advance:
         results = run_eval(spec, data, folder, on_run=lambda strategy, seed: advance())
     written = write_report(results, folder)
     console = stdout_console()

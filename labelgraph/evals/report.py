@@ -5,6 +5,8 @@ results.json schema:
     dataset, pool, test, spec, simulation   what was run, and that the person (and any replay/simulated
                                              annotator) is a simulation
     reference: {labels, accuracy, macro_f1}  the same student on every gold training label
+    references: {student: {labels, student, fit_seconds, accuracy, macro_f1}}  each student compared (with
+                                             several, curves and summary are keyed "strategy+student")
     curves: {strategy: {seed: [point]}}      point = {round, human_labels, labels, coverage, accepted,
                                              estimated_accuracy, macro_f1, accuracy, by_kind, llm_calls,
                                              llm_tokens, llm_cost} (round 0: the student on the seed labels;
@@ -118,6 +120,11 @@ Table = tuple[list[str], list[list[str]]]
 """A table: its header and its rows of cells."""
 
 
+def _student(reference: dict[str, Any]) -> str:
+    kind = reference.get("student")
+    return "the same student" if kind is None else f"the {kind} student"
+
+
 def sections(results: dict[str, Any]) -> list[str | Table]:
     """The report as markdown paragraphs and tables, for ``report.md`` and the terminal alike."""
     spec, ref = results["spec"], results["reference"]
@@ -130,8 +137,12 @@ def sections(results: dict[str, Any]) -> list[str | Table]:
         f"Pool {results['pool']} texts, test {results['test']}; seed set {spec['seed_size']}, batch "
         f"{spec['batch_size']}, budget {spec['budget']} human labels, at most {spec['rounds']} rounds, "
         f"{_count(seeds, 'seed')} {spec['seeds']}.\n"
-        f"Full supervision (the same student on all {ref['labels']} gold training labels): macro-F1 "
-        f"{ref['macro_f1']:.3f}, accuracy {ref['accuracy']:.3f}.",
+        "\n".join(
+            f"Full supervision ({_student(r)} on all {r['labels']} gold training labels): macro-F1 "
+            f"{r['macro_f1']:.3f}, accuracy {r['accuracy']:.3f}"
+            + (f", fitted in {r['fit_seconds']:.0f} s." if "fit_seconds" in r else ".")
+            for r in results.get("references", {"": ref}).values()
+        ),
     ]
     header = ["strategy", "AULC", "final macro-F1", "share of full", "coverage", "accepted accuracy",
               "estimate error", "routing AUROC", "human labels", "labels", "to 90%", "to 95%"]  # fmt: skip

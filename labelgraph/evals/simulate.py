@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -19,12 +20,12 @@ from sklearn.metrics import roc_auc_score
 
 from labelgraph.agents.annotator import Annotator
 from labelgraph.agents.human import SimulatedHuman
-from labelgraph.config import LLMSettings, ProjectConfig
+from labelgraph.config import LLMSettings, ProjectConfig, StudentSettings
 from labelgraph.errors import ConfigError
 from labelgraph.evals.annotators import ReplayAnnotator, SimulatedAnnotator
 from labelgraph.evals.datasets import CachedEmbedder, Dataset
 from labelgraph.evals.metrics import aulc, labels_to_reach, mean_std
-from labelgraph.models import LogisticRegressionStudent, evaluate
+from labelgraph.models import LogisticRegressionStudent, evaluate, make_student, reads_text
 from labelgraph.run import Project, Run
 from labelgraph.strategies import get_strategy
 
@@ -47,6 +48,8 @@ class EvalSpec(BaseModel):
     quality_target: float = Field(0.95, gt=0, le=1)
     audit: float = Field(0.05, ge=0, le=1)
     student_learns_from: Literal["auto", "accepted", "all"] = "auto"
+    students: list[str] = Field(default_factory=lambda: ["logistic"], min_length=1)
+    """Students compared side by side (logistic, finetune, module:Class): each runs every strategy and seed."""
 
     @model_validator(mode="after")
     def _consistent(self) -> EvalSpec:
@@ -65,6 +68,8 @@ class EvalSpec(BaseModel):
                 f"annotator {self.annotator!r}: give an accuracy from 0 to 1, e.g. simulated:0.9 "
                 "(or simulated:0.9:flat)"
             )
+        for student in self.students:
+            StudentSettings(kind=student)  # an unknown kind fails here too
         for strategy in set(self.strategies) - {"llm"}:
             get_strategy(strategy)  # an unknown name fails here, before any embedding
         return self
@@ -89,12 +94,19 @@ def _write(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
-def full_supervision(dataset: Dataset, embedder: CachedEmbedder) -> dict[str, Any]:
-    """The same student trained on every gold training label: the ceiling for the curves."""
-    student = LogisticRegressionStudent(dataset.labels)
-    student.fit(embedder.embed([i.text for i in dataset.train]), [i.label for i in dataset.train])  # type: ignore[misc]
-    test = embedder.embed([i.text for i in dataset.test])
-    return {"labels": len(dataset.train), **evaluate(student, test, [i.label for i in dataset.test])}  # type: ignore[misc]
+def full_supervision(dataset: Dataset, embedder: CachedEmbedder, student_kind: str = "logistic") -> dict[str, Any]:
+    """The same student trained on every gold training label: the ceiling for the curves (with its time)."""
+    started = time.perf_counter()
+    student = make_student(student_kind, dataset.labels)
+    student.fit(_inputs(student, dataset.train, embedder), [i.label for i in dataset.train])  # type: ignore[misc]
+    seconds = time.perf_counter() - started
+    scores = evaluate(student, _inputs(student, dataset.test, embedder), [i.label for i in dataset.test])  # type: ignore[misc]
+    return {"labels": len(dataset.train), "student": student_kind, "fit_seconds": round(seconds, 1), **scores}
+
+
+def _inputs(student: Any, items: list[Any], embedder: CachedEmbedder) -> Any:
+    texts = [i.text for i in items]
+    return texts if reads_text(student) else embedder.embed(texts)
 
 
 def _plugins(spec: EvalSpec, dataset: Dataset, embedder: CachedEmbedder, seed: int) -> dict[str, Annotator]:
@@ -121,7 +133,9 @@ def _annotator(spec: EvalSpec, dataset: Dataset, embedder: CachedEmbedder, seed:
     raise AssertionError(f"EvalSpec admitted annotator {spec.annotator!r}")
 
 
-def _project(spec: EvalSpec, dataset: Dataset, folder: Path, strategy: str, seed: int) -> ProjectConfig:
+def _project(
+    spec: EvalSpec, dataset: Dataset, folder: Path, strategy: str, seed: int, student: str = "logistic"
+) -> ProjectConfig:
     folder.mkdir(parents=True, exist_ok=True)
     pool = [{"id": f"t{n}", "text": item.text, "label": item.label} for n, item in enumerate(dataset.train)]
     seeded = random.Random(seed).sample(range(len(pool)), min(spec.seed_size, len(pool)))
@@ -144,6 +158,7 @@ def _project(spec: EvalSpec, dataset: Dataset, folder: Path, strategy: str, seed
         annotator=spec.annotator if spec.annotator in {"llm", "none"} else "embedded",
         quality=quality,
         student_learns_from=spec.student_learns_from,
+        student=student,
         llm=spec.llm,
         run_dir=folder / "run",
         random_seed=seed,
@@ -151,13 +166,13 @@ def _project(spec: EvalSpec, dataset: Dataset, folder: Path, strategy: str, seed
     return config
 
 
-def _curve(run: Run, dataset: Dataset, test_vectors: np.ndarray) -> list[dict[str, Any]]:
+def _curve(run: Run, dataset: Dataset, embedder: CachedEmbedder) -> list[dict[str, Any]]:
     """One point before the first round (the student on the seed labels), then one per round."""
     seeds = [r for r in run.labels(include_proposed=False) if r.source == "seed"]
-    student = LogisticRegressionStudent(dataset.labels)
+    student = make_student(run.config.student, dataset.labels)
     if seeds:
-        student.fit(run.context.vectors([r.id for r in seeds]), [r.label for r in seeds])
-    start = evaluate(student, test_vectors, [i.label for i in dataset.test])  # type: ignore[misc]
+        student.fit(run.context.student_inputs(student, [r.id for r in seeds]), [r.label for r in seeds])
+    start = evaluate(student, _inputs(student, dataset.test, embedder), [i.label for i in dataset.test])  # type: ignore[misc]
     points = [{"round": 0, "human_labels": 0, "labels": len(seeds), "coverage": 0.0, "llm_cost": 0.0, **start}]
     for entry in run.status().history:
         points.append(
@@ -228,23 +243,25 @@ def run_eval(
 ) -> dict[str, Any]:
     """Every strategy x seed through the real graph; returns the ``results.json`` document."""
     embedder = embedder or CachedEmbedder()
-    reference = full_supervision(dataset, embedder)
-    test_vectors = embedder.embed([i.text for i in dataset.test])
+    references = {student: full_supervision(dataset, embedder, student) for student in spec.students}
     curves: dict[str, dict[str, list[dict[str, Any]]]] = {}
     lanes: dict[str, dict[str, Any]] = {}
-    for strategy in spec.strategies:
-        curves[strategy] = {}
-        for seed in spec.seeds:
-            folder = out / "runs" / f"{strategy}-s{seed}"
-            config = _project(spec, dataset, folder, strategy, seed)
-            run = Project(config).start(embedder=embedder, **_plugins(spec, dataset, embedder, seed))
-            human = SimulatedHuman(run.gold, dataset.labels, noise=spec.noise, seed=seed)
-            run.run(human)
-            curves[strategy][str(seed)] = _curve(run, dataset, test_vectors)
-            lanes[f"{strategy}-s{seed}"] = _lanes(run)
-            run.close()
-            if on_run is not None:
-                on_run(strategy, seed)
+    full_f1: dict[str, float] = {}
+    for student in spec.students:
+        for strategy in spec.strategies:
+            name = strategy if len(spec.students) == 1 else f"{strategy}+{student}"
+            curves[name], full_f1[name] = {}, references[student]["macro_f1"]
+            for seed in spec.seeds:
+                folder = out / "runs" / f"{name}-s{seed}"
+                config = _project(spec, dataset, folder, strategy, seed, student)
+                run = Project(config).start(embedder=embedder, **_plugins(spec, dataset, embedder, seed))
+                human = SimulatedHuman(run.gold, dataset.labels, noise=spec.noise, seed=seed)
+                run.run(human)
+                curves[name][str(seed)] = _curve(run, dataset, embedder)
+                lanes[f"{name}-s{seed}"] = _lanes(run)
+                run.close()
+                if on_run is not None:
+                    on_run(name, seed)
     return {
         "dataset": dataset.name,
         "spec": spec.model_dump(mode="json"),
@@ -255,16 +272,17 @@ def run_eval(
         },
         "pool": len(dataset.train),
         "test": len(dataset.test),
-        "reference": reference,
+        "reference": references[spec.students[0]],
+        "references": references,
         "curves": curves,
         "lanes": lanes,
-        "summary": summarise(curves, reference["macro_f1"], lanes, budget=spec.budget),
+        "summary": summarise(curves, full_f1, lanes, budget=spec.budget),
     }
 
 
 def summarise(
     curves: dict[str, dict[str, list[dict[str, Any]]]],
-    full_f1: float,
+    full_f1: float | dict[str, float],
     lanes: dict[str, dict[str, Any]],
     *,
     budget: int,
@@ -272,6 +290,7 @@ def summarise(
     """Per strategy, mean and std over seeds of each figure; AULC over 0..``budget`` human labels."""
     summary = {}
     for strategy, by_seed in curves.items():
+        ceiling = full_f1[strategy] if isinstance(full_f1, dict) else full_f1
         rows = []
         for seed, points in by_seed.items():
             x = [p["human_labels"] for p in points]
@@ -281,7 +300,7 @@ def summarise(
                 {
                     "aulc": aulc(x, y, until=budget),
                     "final_macro_f1": y[-1],
-                    "final_macro_f1_share": round(y[-1] / full_f1, 4) if full_f1 else None,
+                    "final_macro_f1_share": round(y[-1] / ceiling, 4) if ceiling else None,
                     "final_label_accuracy": lane.get("final_label_accuracy"),
                     "human_labels": x[-1],
                     "labels": lane.get("labels"),
@@ -293,8 +312,8 @@ def summarise(
                     "estimate_error": lane.get("estimate_error"),
                     "routing_auroc": lane.get("routing_auroc"),
                     "annotator_alone_accuracy": lane.get("annotator_alone"),
-                    "labels_to_90": labels_to_reach(x, y, 0.9 * full_f1),
-                    "labels_to_95": labels_to_reach(x, y, 0.95 * full_f1),
+                    "labels_to_90": labels_to_reach(x, y, 0.9 * ceiling),
+                    "labels_to_95": labels_to_reach(x, y, 0.95 * ceiling),
                     "llm_calls": sum(p["llm_calls"] for p in points[1:]),
                     "llm_cost": sum(p["llm_cost"] for p in points),
                 }
