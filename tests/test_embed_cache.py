@@ -206,6 +206,7 @@ embed_cache.embed_texts(model, texts, embed_cache.EmbeddingCache(Path(sys.argv[1
 """
 
 
+@pytest.mark.slow  # a new process loads the model: about 15 s on 2 busy cores
 def test_a_killed_embedding_resumes_after_the_batches_written(calls, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LABELGRAPH_PROGRESS": "off"}
     env.pop("LABELGRAPH_VECTOR_CACHE", None)
