@@ -44,7 +44,7 @@ quality:                  # machine labels are accepted while the accepted set i
 #   neighbours: 10        # nearest texts consulted for agreement
 # student_learns_from: auto   # accepted machine labels (by p_correct); proposals too: all, or auto when they help
 # student:                # the classifier retrained every round ("Which student" in the README)
-#   kind: logistic        # logistic (a second a round) | finetune (the encoder trained: minutes on a CPU) | module:Class
+#   kind: logistic        # logistic (a second a round) | finetune (encoder trained: minutes on a CPU) | module:Class
 #   model: minilm         # finetune: the encoder to start from (minilm, or a sentence-transformers folder)
 #   min_labels: 40        # finetune: labels before the encoder is first tuned
 #   retune_growth: 0.25   # finetune: tuned again once the labels grew by this share (1 epoch from the last weights)

@@ -65,7 +65,8 @@ def ranked(
         picks = strategy.select_pool(pool_input(context, rows, training), size, rng)
     else:
         vectors = context.vectors(pool)
-        probs = context.predict(student, pool) if student.is_informative else None
+        wanted = student.is_informative and getattr(strategy, "uses_probabilities", True)
+        probs = context.predict(student, pool) if wanted else None
         data = SelectionInput(vectors=vectors, labelled_vectors=context.vectors(training), probs=probs)
         picks = strategy.select(data, size, rng)
     return [pool[int(i)] for i in picks]

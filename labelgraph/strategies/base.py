@@ -29,7 +29,8 @@ class SelectionInput:
 
 @runtime_checkable
 class Strategy(Protocol):
-    """Picks ``k`` distinct candidate indices, most wanted first."""
+    """Picks ``k`` distinct candidate indices, most wanted first. One that declares
+    ``uses_probabilities = False`` gets ``probs=None`` and spares the student predicting every candidate."""
 
     name: str
 

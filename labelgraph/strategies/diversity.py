@@ -173,6 +173,7 @@ def running_min_distance(data: PoolInput) -> np.ndarray:
 
 class RandomSelection:
     name = "random"
+    uses_probabilities = False
 
     def select(self, data: SelectionInput, k: int, rng: np.random.Generator) -> np.ndarray:
         return rng.permutation(len(data.vectors))[: min(k, len(data.vectors))]
@@ -180,6 +181,7 @@ class RandomSelection:
 
 class KCenterGreedy:
     name = "coreset"
+    uses_probabilities = False
 
     def select(self, data: SelectionInput, k: int, rng: np.random.Generator) -> np.ndarray:
         return k_center_greedy(data.vectors, data.labelled_vectors, k, rng)
@@ -199,6 +201,7 @@ class ColdStart:
     """Representative and diverse picks with no labels: the item nearest each of ``k`` k-means centroids."""
 
     name = "cold_start"
+    uses_probabilities = False
 
     def select(self, data: SelectionInput, k: int, rng: np.random.Generator) -> np.ndarray:
         n = len(data.vectors)
