@@ -85,6 +85,11 @@ class CachedEmbedder:
         self.name, self.dim = self.inner.name, self.inner.dim
         self._vectors: dict[str, np.ndarray] = {}
 
+    @property
+    def cache_key(self) -> str | None:
+        """The inner model's: the vectors are its own, so the machine's embedding cache shares them with runs."""
+        return getattr(self.inner, "cache_key", None)
+
     def embed(self, texts: list[str]) -> np.ndarray:
         keys = [hashlib.sha1(text.encode()).hexdigest() for text in texts]
         missing = list(dict.fromkeys(k for k in keys if k not in self._vectors))
