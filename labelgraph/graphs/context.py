@@ -124,8 +124,9 @@ class RunContext:
         text = "\n".join(f"{i}\t{training[i][0]}\t{training[i][1]:.6f}" for i in ids)
         key = hashlib.sha256(f"{self.config.student.model_dump_json()}\n{text}".encode()).hexdigest()
         if self._student is None or self._student[0] != key:
-            model = self._student[1] if self._student is not None else None
-            if model is None or self._student_settings != self.config.student:
+            reuse = self._student is not None and ids and self._student_settings == self.config.student
+            model = self._student[1] if reuse else None  # type: ignore[index]
+            if model is None:
                 model = make_student(
                     self.config.student,
                     self.config.label_names,
