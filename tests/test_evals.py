@@ -317,3 +317,23 @@ def test_simulated_annotator_and_person_err_independently():
     person_wrong = {i for i, label in answers.items() if label != gold[i]}
     both = len(machine_wrong & person_wrong)  # independent: about 0.3 * 0.3 * 2000 = 180
     assert 500 < len(machine_wrong) < 700 and 500 < len(person_wrong) < 700 and 120 < both < 240, both
+
+
+def test_students_side_by_side_in_one_report(tmp_path):
+    train, test = eval_data(tmp_path)
+    out = tmp_path / "eval"
+    result = invoke_cli("eval", "--train", train, "--test", test, "--strategies", "random", "--annotator", "none",
+                        "--student", "logistic,finetune", "--seed-size", "6", "--batch-size", "10", "--budget", "20",
+                        "--seeds", "1", "--pool-size", "60", "--test-size", "40", "--out", out)  # fmt: skip
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["curves"]) == set(results["summary"]) == {"random+logistic", "random+finetune"}
+    assert set(results["references"]) == {"logistic", "finetune"}
+    assert all(r["labels"] == 60 and r["fit_seconds"] >= 0 for r in results["references"].values())
+    assert all(0 < points[-1]["macro_f1"] <= 1 for by_seed in results["curves"].values() for points in by_seed.values())
+    lines = (out / "report.md").read_text().splitlines()
+    assert any(line.endswith("; critic on.") for line in lines)
+    assert [line.split(":")[0] for line in lines if line.startswith("Full supervision")] == [
+        "Full supervision (the logistic student on all 60 gold training labels)",
+        "Full supervision (the finetune student on all 60 gold training labels)",
+    ]

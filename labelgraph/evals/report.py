@@ -137,7 +137,7 @@ def sections(results: dict[str, Any]) -> list[str | Table]:
         f"Pool {results['pool']} texts, test {results['test']}; seed set {spec['seed_size']}, batch "
         f"{spec['batch_size']}, budget {spec['budget']} human labels, at most {spec['rounds']} rounds, "
         f"{_count(seeds, 'seed')} {spec['seeds']}.\n"
-        "\n".join(
+        + "\n".join(
             f"Full supervision ({_student(r)} on all {r['labels']} gold training labels): macro-F1 "
             f"{r['macro_f1']:.3f}, accuracy {r['accuracy']:.3f}"
             + (f", fitted in {r['fit_seconds']:.0f} s." if "fit_seconds" in r else ".")
