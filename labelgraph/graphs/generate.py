@@ -52,8 +52,11 @@ def generate(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         return {}
     vectors = context.embedder.embed([draft.text for draft in drafts])
     workspace = context.workspace
-    known = np.concatenate([workspace.vectors, workspace.test_vectors])  # the test set too: no leak into training
-    pool_similarity = (vectors @ known.T).max(axis=1)
+    pool_similarity = np.max(  # the test set too: no leak into training
+        [_max_similarity(vectors, known) for known in (workspace.vectors, workspace.test_vectors) if len(known)],
+        axis=0,
+        initial=-1.0,
+    )
     in_memory = context.memory.near_duplicates(vectors, settings.max_similarity)
     seen = context.store.machine_ids() | set(context.store.human())
     kept: list[int] = []
@@ -80,3 +83,12 @@ def generate(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ]
     context.synthetic.add(items, vectors[kept])
     return {"machine": state.machine + [item.id for item in items if item.id not in state.machine]}
+
+
+def _max_similarity(vectors: np.ndarray, known: np.ndarray, chunk: int = 65_536) -> np.ndarray:
+    """Each vector's highest cosine similarity to a row of ``known``, read in chunks: a memory-mapped pool of
+    a million rows is never copied whole."""
+    best = np.full(len(vectors), -1.0, dtype=np.float32)
+    for start in range(0, len(known), chunk):
+        best = np.maximum(best, (vectors @ np.asarray(known[start : start + chunk]).T).max(axis=1))
+    return best
