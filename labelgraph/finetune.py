@@ -2,10 +2,11 @@
 
 A fit first fits a linear head (logistic regression) on the encoder's vectors: that is the whole student below
 ``min_labels``. With enough labels it then tunes the encoder with that head on top (the head's start keeps the
-first steps from wrecking the pretrained features: "linear probe, then fine-tune"), stopping at the epoch with the
-lowest loss on a held-out slice; later tunes, once the labels grew by ``retune_growth``, continue from the last
-weights for ``warm_epochs``. Between tunes only the head refits. The probabilities are temperature-scaled on the
-held-out slice, since selection and the critic read them.
+first steps from wrecking the pretrained features: "linear probe, then fine-tune") for ``epochs``; later tunes,
+once the labels grew by ``retune_growth``, continue from the last weights for ``warm_epochs``. Rounds between
+tunes keep the last tuned student. The probabilities are temperature-scaled on a held-out tenth of people's
+labels, since selection and the critic read them. The tuned student is kept in the run folder (``student/``), so
+a resumed run does not tune again.
 
 The student is saved as a plain folder (a sentence-transformers model plus ``head.json``, see
 ``labelgraph.student_model``): ``labelgraph export --model`` writes it, ``labelgraph predict`` reads it.
@@ -159,8 +160,8 @@ class FinetunedStudent:
         start: Head,
     ) -> Head:
         """Train encoder and head together from ``start`` (cross-entropy weighted by trust, a linear decay after a
-        short warm-up; a fixed number of epochs, since stopping at the lowest held-out loss stopped after the first
-        one and cost 2-3 points of macro-F1 on sst2). Returns the trained head."""
+        short warm-up; a fixed number of epochs, since keeping the epoch of lowest held-out loss gave 0.821-0.828
+        macro-F1 on sst2 against 0.848). Returns the trained head."""
         import torch
 
         settings = self.settings
