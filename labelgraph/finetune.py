@@ -125,7 +125,15 @@ class FinetunedStudent:
         """Write the student as a plain folder (see ``labelgraph.student_model``)."""
         if self.head is None:
             raise ConfigError("the student has not seen two labels yet: nothing to export")
-        return save_model(folder, self.encoder, self.head, self.labels, readme, trained_on=self.tuned_on)
+        return save_model(
+            folder,
+            self.encoder,
+            self.head,
+            self.labels,
+            readme,
+            trained_on=self.tuned_on,
+            base_model=self.settings.model,
+        )
 
     def _restore(self) -> None:
         """Take the student kept in ``folder`` (a damaged one only costs a tune)."""
@@ -136,7 +144,7 @@ class FinetunedStudent:
         except ConfigError as error:
             log.warning("student: %s; it is trained again", error)
             return
-        if kept.labels == self.labels:
+        if kept.labels == self.labels and kept.base_model == self.settings.model:  # else: tuned from another one
             self._encoder, self.head, self.tuned_on = kept.encoder, kept.head, kept.trained_on
 
     def _save(self) -> None:

@@ -131,7 +131,8 @@ def save_student(student: StudentModel, folder: Path, embedding_model: str, read
     if ":" in embedding_model and not embedding_model.startswith(("/", ".")):
         raise ConfigError(f"embedding model {embedding_model!r} is a plug-in: only a sentence-transformers one exports")
     head = Head.from_sklearn(student._model, len(student.labels))
-    return save_model(folder, load_encoder(embedding_model), head, student.labels, readme)
+    encoder = load_encoder(embedding_model)
+    return save_model(folder, encoder, head, student.labels, readme, base_model=embedding_model)
 
 
 def fit_student(

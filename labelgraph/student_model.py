@@ -119,6 +119,7 @@ class HeadFile(BaseModel):
     temperature: float = Field(gt=0)
     max_length: int = Field(ge=1)
     trained_on: int = Field(0, ge=0, description="labels the encoder was tuned on (0: not tuned)")
+    base_model: str = Field("", description="the encoder it started from (minilm, a name or a folder)")
 
     @model_validator(mode="after")
     def _shapes(self) -> HeadFile:
@@ -131,8 +132,9 @@ class HeadFile(BaseModel):
 class StudentBundle:
     """A loaded student folder: ``predict_proba(texts)`` and ``predict(texts)``."""
 
-    def __init__(self, encoder: Any, head: Head, labels: list[str], trained_on: int = 0):
-        self.encoder, self.head, self.labels, self.trained_on = encoder, head, labels, trained_on
+    def __init__(self, encoder: Any, head: Head, labels: list[str], trained_on: int = 0, base_model: str = ""):
+        self.encoder, self.head, self.labels = encoder, head, labels
+        self.trained_on, self.base_model = trained_on, base_model
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         vectors = self.encoder.encode(list(texts), batch_size=64, convert_to_numpy=True, show_progress_bar=False)
@@ -146,7 +148,9 @@ class StudentBundle:
         return [(self.labels[int(row.argmax())], float(row.max())) for row in probs]
 
 
-def save_model(folder: Path, encoder: Any, head: Head, labels: list[str], readme: str, *, trained_on: int = 0) -> Path:
+def save_model(
+    folder: Path, encoder: Any, head: Head, labels: list[str], readme: str, *, trained_on: int = 0, base_model: str = ""
+) -> Path:
     """Write a student folder (``encoder/``, ``head.json``, ``README.md``); refuses a non-empty folder."""
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise ConfigError(f"{folder} exists and is not an empty folder; choose a new one")
@@ -159,6 +163,7 @@ def save_model(folder: Path, encoder: Any, head: Head, labels: list[str], readme
         temperature=head.temperature,
         max_length=int(encoder.max_seq_length),
         trained_on=trained_on,
+        base_model=base_model,
     )
     (folder / HEAD_FILE).write_text(head_file.model_dump_json(indent=1), encoding="utf-8")
     (folder / "README.md").write_text(readme, encoding="utf-8")
@@ -185,4 +190,4 @@ def load_model(folder: str | Path) -> StudentBundle:
     if dim is not None and len(head_file.weight[0]) != dim:
         raise ConfigError(f"{head_path} expects {len(head_file.weight[0])}-dim vectors, the encoder gives {dim}")
     head = Head(weight=np.asarray(head_file.weight), bias=np.asarray(head_file.bias), temperature=head_file.temperature)
-    return StudentBundle(encoder, head, head_file.labels, head_file.trained_on)
+    return StudentBundle(encoder, head, head_file.labels, head_file.trained_on, head_file.base_model)

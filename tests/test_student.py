@@ -74,6 +74,10 @@ def test_finetuned_student_trains_keeps_itself_and_comes_back(tmp_path):
     assert again.tuned_on == 60
     assert np.allclose(again.predict_proba(texts[60:]), probs, atol=1e-5)
 
+    moved = settings.model_copy(update={"model": str(tmp_path / "student" / "encoder")})  # another base encoder
+    other = FinetunedStudent(["negative", "positive"], moved, folder=tmp_path / "student")
+    assert other.encoder is not None and other.tuned_on == 0  # the kept student was tuned from minilm: not reused
+
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> Path:
