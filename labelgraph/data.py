@@ -36,6 +36,7 @@ __all__ = [
     "LabelRecord",
     "Source",
     "open_regular",
+    "process_alive",
     "read_answers",
     "read_items",
     "read_limited",
@@ -364,7 +365,7 @@ def read_answers(path: Path) -> list[tuple[int, str, str | None]]:
     return answers
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     """Whether a process ``pid`` exists (one of another user counts as alive)."""
     try:
         os.kill(pid, 0)
@@ -380,7 +381,7 @@ def remove_stale_temps(path: Path) -> list[Path]:
     removed = []
     for tmp in path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):
         pid = tmp.name.rpartition(".tmp-")[2].split("-")[0]
-        if pid.isdigit() and int(pid) > 0 and not _alive(int(pid)) and tmp.is_file():
+        if pid.isdigit() and int(pid) > 0 and not process_alive(int(pid)) and tmp.is_file():
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from labelgraph.data import process_alive
 from labelgraph.embeddings import PROGRESS_BATCHES, SentenceTransformerEmbedder
 from labelgraph.progress import task
 
@@ -166,7 +167,7 @@ class EmbeddingCache:
                 age = now - path.stat().st_mtime
                 if path.name.startswith(".") and ".tmp-" in path.name:  # a killed writer's half-written shard
                     pid = path.name.rpartition(".tmp-")[2].split("-")[0]
-                    if pid.isdigit() and not _alive(int(pid)):
+                    if pid.isdigit() and not process_alive(int(pid)):
                         path.unlink()
                 elif path.suffix == ".npy" and path.name not in known and age > ORPHAN_SECONDS:
                     path.unlink()  # written, then killed before its rows were committed
@@ -319,16 +320,6 @@ class EmbeddingCache:
             texts = db.execute("SELECT count(*) FROM vectors").fetchone()[0]
             shards = db.execute("SELECT count(*) FROM shards").fetchone()[0]
         return {"texts": int(texts), "shards": int(shards)}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def embed_texts(embedder: Any, texts: list[str], cache: EmbeddingCache | None = None) -> np.ndarray:
