@@ -37,7 +37,7 @@ HEAD_LR_FACTOR = 10
 """The head learns this much faster than the encoder: it starts from a fit, but on features about to move."""
 HELD_OUT_SHARE = 0.1
 HELD_OUT_MAX = 200
-"""The slice kept out of tuning, for early stopping and the temperature: a tenth of the labels, at most 200."""
+"""The slice kept out of tuning, for the temperature: a tenth of people's labels, at most 200."""
 
 
 class FinetunedStudent:
@@ -148,7 +148,8 @@ class FinetunedStudent:
             self._encoder, self.head, self.tuned_on = kept.encoder, kept.head, kept.trained_on
 
     def _save(self) -> None:
-        """Keep the tuned student in ``folder``: written beside it, then swapped in, so a kill leaves one whole."""
+        """Keep the tuned student in ``folder``: written beside it, then swapped in, so a kill never leaves a
+        half-written one in its place (at worst the next process finds none and tunes again)."""
         if self.folder is None:
             return
         fresh, old = self.folder.with_name(self.folder.name + ".new"), self.folder.with_name(self.folder.name + ".old")

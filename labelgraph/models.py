@@ -99,7 +99,7 @@ def make_student(
     """The student ``settings`` name: ``logistic``, ``finetune`` (kept in ``folder`` between processes), or a
     ``module:Class`` taking ``(labels)``."""
     settings = StudentSettings.model_validate(settings)
-    if settings.kind in {"logistic", "logreg"}:
+    if settings.kind == "logistic":
         return LogisticRegressionStudent(labels, random_state=random_state)
     if settings.kind == "finetune":
         from labelgraph.finetune import FinetunedStudent

@@ -530,7 +530,8 @@ class Run:
         how it was trained and on what."""
         training = self.context.training_set()
         student = self.context.student(training)
-        human = sum(weight == 1.0 for _, weight in training.values())
+        people = {h.id for h in self.store.human().values() if h.label is not None}  # people's answers and seeds
+        human = sum(item_id in people for item_id in training)
         estimate = self.estimate()
         by_label = Counter(label for label, _ in training.values())
         settings = self.config.student

@@ -131,7 +131,10 @@ def test_logistic_student_exports_with_its_frozen_encoder(make_project, tmp_path
     in_run = run.context.predict(run.context.student(), ids)
     run.export_model(tmp_path / "model")
     exported = load_model(tmp_path / "model").predict_proba([item.text for item in run.context.items(ids)])
+    people = sum(answer.label is not None for answer in run.store.human().values())  # answers and seeds
     run.close()
+    readme = (tmp_path / "model" / "README.md").read_text()
+    assert f": {people} from people or seeds (weight 1), 0 machine labels" in readme
     assert np.allclose(exported, in_run, atol=1e-3)  # the same head over the same model's vectors
 
 
