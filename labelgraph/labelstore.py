@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -108,18 +109,23 @@ class LabelStore:
             raise RunError(f"{path}: the label store is damaged ({error}); restore it from a backup") from None
         self._lock = threading.Lock()
 
-    def _write(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
-        rows = list(rows)
-        if not rows:
-            return
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction under the lock: committed whole, or rolled back whole."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany(sql, rows)
+                yield self._db
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def _write(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
+        rows = list(rows)
+        if rows:
+            with self._transaction() as db:
+                db.executemany(sql, rows)
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -200,23 +206,15 @@ class LabelStore:
         changes = list(changes)
         if not changes:
             return
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for item_id, change in changes:
-                    updated = self._db.execute(
-                        "UPDATE human SET label = ? WHERE id = ? AND label IS ?",
-                        (change.new_label, item_id, change.old_label),
-                    ).rowcount
-                    if updated != 1:
-                        raise ConflictError(f"item {item_id!r} changed meanwhile; nothing was relabelled")
-                    self._db.execute(
-                        "INSERT INTO relabels (id, body) VALUES (?, ?)", (item_id, change.model_dump_json())
-                    )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._transaction() as db:
+            for item_id, change in changes:
+                updated = db.execute(
+                    "UPDATE human SET label = ? WHERE id = ? AND label IS ?",
+                    (change.new_label, item_id, change.old_label),
+                ).rowcount
+                if updated != 1:
+                    raise ConflictError(f"item {item_id!r} changed meanwhile; nothing was relabelled")
+                db.execute("INSERT INTO relabels (id, body) VALUES (?, ?)", (item_id, change.model_dump_json()))
 
     def relabels(self) -> dict[str, list[LabelChange]]:
         """The changes of committed answers by item id, oldest first (items never relabelled are absent)."""
