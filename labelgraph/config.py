@@ -45,6 +45,7 @@ __all__ = [
     "Prices",
     "ProjectConfig",
     "QualitySettings",
+    "ScaleSettings",
     "StabilitySettings",
     "ToolSettings",
     "check_run_dir",
@@ -227,6 +228,30 @@ class StudentSettings(BaseModel):
         return value
 
 
+class ScaleSettings(BaseModel):
+    """Where embedding runs: in this process (``ray: off``, the default), or fanned out over a Ray cluster:
+    ``auto`` (``$RAY_ADDRESS`` or a cluster started on this machine, else a new local one), ``ray://HOST:10001``
+    (Ray Client) or ``HOST:6379`` (a cluster's GCS address). Needs ``pip install 'labelgraph[ray]'``."""
+
+    model_config = _STRICT
+
+    ray: str = Field("off", description="off | auto | ray://HOST:10001 | HOST:PORT")
+
+    @field_validator("ray", mode="before")
+    @classmethod
+    def _ray_address(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # YAML reads a bare off / on as false / true
+            return "auto" if value else "off"
+        if not isinstance(value, str):
+            raise ValueError(f"scale.ray is off, auto or a cluster address, got {type(value).__name__} {value!r}")
+        value = value.strip()
+        if value.lower() in {"off", "auto"}:
+            return value.lower()
+        if not re.fullmatch(r"(ray://)?[A-Za-z0-9._-]+:[0-9]{1,5}", value):
+            raise ValueError(f"scale.ray is off, auto, ray://HOST:PORT or HOST:PORT, got {value[:80]!r}")
+        return value
+
+
 class CheckpointSettings(BaseModel):
     """Where checkpoints live: SQLite in the run folder (default), or PostgreSQL named by an environment variable."""
 
@@ -308,6 +333,7 @@ class ProjectConfig(BaseModel):
     embedding_model: NonBlank = "minilm"
     memory: MemorySettings = MemorySettings()
     checkpoints: CheckpointSettings = CheckpointSettings()
+    scale: ScaleSettings = Field(ScaleSettings(), description="embed over a Ray cluster (scale: {ray: auto})")
     run_dir: Path | None = None
     random_seed: int = Field(0, ge=0, le=2**32 - 1, description="seed of every random choice (0 to 2**32 - 1)")
     max_text_chars: int = Field(20_000, ge=1)

@@ -31,8 +31,9 @@ from pydantic import ValidationError
 from labelgraph.config import ProjectConfig, check_run_dir
 from labelgraph.data import Item, open_regular, read_items, read_limited, remove_stale_temps, write_atomic
 from labelgraph.embed_cache import EmbeddingCache, cache_folder, embed_texts, model_key
-from labelgraph.embeddings import Embedder, get_embedder
+from labelgraph.embeddings import Embedder
 from labelgraph.errors import DataError, RunDamaged, RunError, RunNotFound
+from labelgraph.fanout import embedder_for
 
 __all__ = ["Workspace"]
 
@@ -326,7 +327,7 @@ class Workspace:
                 else:
                     items.append(seed)
         test = read_items(config.test, require_label=True, **read) if config.test is not None else []
-        embedder = embedder or get_embedder(config.embedding_model)
+        embedder = embedder or embedder_for(config)  # over Ray with scale.ray; the cache stays in front
         root = cache_folder()
         cache = EmbeddingCache(root, model_key(embedder)) if root is not None else None
         path.mkdir(parents=True, exist_ok=True)
