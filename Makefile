@@ -3,6 +3,7 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+RAY_STAMP := $(VENV)/.installed-ray-stamp
 
 .PHONY: install run test test-all lint bench clean system-deps
 
@@ -13,6 +14,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
+
+# test-all also needs the optional Ray extra (tests/test_fanout.py); make test and make run do without it.
+$(RAY_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[dev,ray]"
+	touch $(RAY_STAMP)
 
 install: $(STAMP)
 
@@ -25,7 +31,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q -m "not server and not slow"
 
 # Everything: also the tests marked "server" and "slow" (tests/conftest.py names them).
-test-all: $(STAMP) system-deps
+test-all: $(RAY_STAMP) system-deps
 	$(PY) -m pytest -q
 
 # test-all uses real servers from Debian's packages: Chromium for the review page (Playwright drives it and

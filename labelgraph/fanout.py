@@ -105,7 +105,7 @@ class RayEmbedder:
     """The embedder ``spec`` names, run in Ray actors on the cluster at ``address`` (see the module's docstring).
 
     ``inner`` is the same embedder in this process: it gives the name, dimension and cache key, and embeds
-    lists shorter than ``min_texts``. ``actors`` defaults to the cluster's CPUs, one actor a CPU.
+    lists shorter than ``min_texts`` (``MIN_TEXTS``). ``actors`` defaults to the cluster's CPUs, one actor a CPU.
     """
 
     def __init__(
@@ -116,7 +116,7 @@ class RayEmbedder:
         inner: Embedder | None = None,
         actors: int | None = None,
         chunk: int = CHUNK_TEXTS,
-        min_texts: int = MIN_TEXTS,
+        min_texts: int | None = None,
     ) -> None:
         import_ray()
         self.spec, self.address = spec, address
@@ -148,7 +148,8 @@ class RayEmbedder:
         """The texts' vectors, in order; ``progress(count)`` is called as chunks come back."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        if len(texts) < self.min_texts and not self._actors.handles:
+        least = MIN_TEXTS if self.min_texts is None else self.min_texts
+        if len(texts) < least and not self._actors.handles:
             vectors = np.asarray(self.inner.embed(texts), dtype=np.float32)
             if progress is not None:
                 progress(len(texts))
