@@ -5,7 +5,9 @@ estimated by prediction-powered inference with power tuning (PPI++, Angelopoulos
 ``lam * p_correct`` over the set plus the mean of ``right - lam * p_correct`` (out of fold) over the machine labels
 people checked inside it, with ``lam`` chosen from the data to minimise the variance. The estimate is unbiased
 whatever ``lam`` and however good the calibration: a good model narrows the interval (``lam`` near 1), a poor
-one falls back on the checks alone (``lam`` near 0). One right and one wrong pseudo-check enter the variance,
+one falls back on the checks alone (``lam`` near 0). The corrections are post-stratified over slices of p_correct
+(each stratum's mean weighs as its share of the set), since audits crowd where the boundary was round by round
+and calibration errs most in the tail. One right and one wrong pseudo-check enter the variance,
 so a handful of all-right checks cannot claim certainty (as in the Wilson interval). The lower bound is one-sided
 at ``confidence``. Sets are tested from the most trusted down by Wiens' fallback procedure (``_fallback``): the
 largest set that passes is accepted, and the chance that any passing set is below the target stays at most
@@ -28,6 +30,8 @@ __all__ = ["CurvePoint", "Decision", "Estimate", "LabelEstimate", "decide", "wil
 
 STEPS = 20
 """Candidate sets: the top 1/STEPS, 2/STEPS, ... of machine labels by p_correct."""
+MIN_STRATUM_CHECKS = 10
+"""Post-strata hold at least this many checks (see ``_set_estimate``)."""
 
 
 def wilson(right: int, total: int, confidence: float) -> tuple[float, float]:
@@ -91,9 +95,33 @@ class Decision(BaseModel):
     estimate: Estimate
 
 
-def _set_estimate(p_set: np.ndarray, checked_p: np.ndarray, right: np.ndarray) -> tuple[float, float]:
+def _strata(check_bands: np.ndarray, bands: int, least: int) -> np.ndarray:
+    """Post-strata over a set's bands (its slices between consecutive thresholds, most trusted first): adjacent
+    bands merged from the top until each stratum holds ``least`` checks; a short remainder joins the stratum above.
+    Returns each band's stratum. Decided by where the checks are, never by their answers."""
+    counts = np.bincount(check_bands, minlength=bands)
+    stratum_of, stratum, held = np.zeros(bands, dtype=int), 0, 0
+    for band in range(bands):
+        stratum_of[band] = stratum
+        held += int(counts[band])
+        if held >= least and band < bands - 1:
+            stratum, held = stratum + 1, 0
+    if held < least and stratum > 0:  # the last stratum is short: it joins the one above
+        stratum_of[stratum_of == stratum] = stratum - 1
+    return stratum_of
+
+
+def _set_estimate(
+    p_set: np.ndarray,
+    checked_p: np.ndarray,
+    right: np.ndarray,
+    set_bands: np.ndarray | None = None,
+    check_bands: np.ndarray | None = None,
+) -> tuple[float, float]:
     """(point, standard error) for a set with model scores ``p_set`` and checks (``checked_p``, ``right``)
-    inside it; the error is infinite without checks."""
+    inside it; the error is infinite without checks. With bands (each label's slice of the set), the checks'
+    corrections are post-stratified: each stratum's mean correction weighs as much as the stratum's share of the
+    set, so checks crowded into some slices (audits follow the boundary round by round) do not speak for the rest."""
     n, big_n = len(right), len(p_set)
     if n == 0 or big_n == 0:
         return float(p_set.mean()) if big_n else 0.0, math.inf
@@ -102,9 +130,24 @@ def _set_estimate(p_set: np.ndarray, checked_p: np.ndarray, right: np.ndarray) -
     lam = 0.0
     if n > 1 and spread_f > 0:
         lam = float(np.clip(np.cov(y, f)[0, 1] / ((1 + n / big_n) * spread_f), 0.0, 1.0))
-    point = float(lam * p_set.mean() + (y - lam * f).mean())
-    padded = np.concatenate([y - lam * f, [1 - lam * f.mean(), -lam * f.mean()]])  # one right, one wrong pseudo-check
-    variance = lam**2 * float(np.var(p_set)) / big_n + float(np.var(padded, ddof=1)) / n
+    corrections = y - lam * f
+    padded = np.concatenate([corrections, [1 - lam * f.mean(), -lam * f.mean()]])  # one right, one wrong pseudo-check
+    floor = float(np.var(padded, ddof=1))
+    if set_bands is None or check_bands is None:
+        stratum_of_set, stratum_of_check = np.zeros(big_n, dtype=int), np.zeros(n, dtype=int)
+    else:
+        bands = int(max(set_bands.max(), check_bands.max())) + 1
+        stratum_of = _strata(check_bands, bands, MIN_STRATUM_CHECKS)
+        stratum_of_set, stratum_of_check = stratum_of[set_bands], stratum_of[check_bands]
+    correction, correction_variance = 0.0, 0.0
+    for stratum in np.unique(stratum_of_set):
+        share = float(np.mean(stratum_of_set == stratum))
+        mine = corrections[stratum_of_check == stratum]
+        spread = float(np.var(mine, ddof=1)) if len(mine) > 1 else floor
+        correction += share * float(mine.mean())
+        correction_variance += share**2 * max(spread, floor) / len(mine)
+    point = float(lam * p_set.mean() + correction)
+    variance = lam**2 * float(np.var(p_set)) / big_n + correction_variance
     return min(1.0, max(0.0, point)), math.sqrt(variance)
 
 
@@ -171,16 +214,17 @@ def decide(
     checked_labels_arr = np.asarray(checked_labels, dtype=object)
     z_pointwise = NormalDist().inv_cdf(confidence)
     ranked = np.sort(p)[::-1]
+    steps = range(1, STEPS + 1) if len(p) else range(0)
+    thresholds = sorted({float(ranked[math.ceil(step / STEPS * len(p)) - 1]) for step in steps}, reverse=True)
+    # each label's band: the slice between two consecutive thresholds it falls in (post-strata are built from them)
+    band, checked_band = (np.searchsorted(-np.array(thresholds), -values) for values in (p, checked_p))
     curve: list[CurvePoint] = []
     sets: list[_TopSet] = []
-    for step in range(1, STEPS + 1):
-        if not len(p):
-            break
-        threshold = float(ranked[math.ceil(step / STEPS * len(p)) - 1])
-        if sets and threshold == sets[-1].threshold:
-            continue
+    for threshold in thresholds:
         members, inside = p >= threshold, checked_p >= threshold
-        point, error = _set_estimate(p[members], checked_p[inside], checked_right[inside])
+        point, error = _set_estimate(
+            p[members], checked_p[inside], checked_right[inside], band[members], checked_band[inside]
+        )
         sets.append(_TopSet(threshold=threshold, point=point, error=error, checks=int(inside.sum())))
         n = int(members.sum())
         lower = point - z_pointwise * error
@@ -218,7 +262,11 @@ def decide(
         mine_checks = inside_all & (checked_labels_arr == name)
         mine_audits = audited_labels_arr == name
         k, m = int(audited_right[mine_audits].sum()), int(mine_audits.sum())
-        point = _set_estimate(p[mine], checked_p[mine_checks], checked_right[mine_checks])[0] if mine.any() else None
+        point = None
+        if mine.any():
+            point = _set_estimate(
+                p[mine], checked_p[mine_checks], checked_right[mine_checks], band[mine], checked_band[mine_checks]
+            )[0]
         per_label[name] = LabelEstimate(
             accepted=int(mine.sum()),
             accuracy=round(point, 4) if point is not None else None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from labelgraph.quality import decide, wilson
+from labelgraph.quality import _set_estimate, decide, wilson
 
 
 def simulate(n: int, checks: int, seed: int, *, calibrated: bool = True):
@@ -102,3 +102,21 @@ def test_one_unlucky_set_does_not_stop_the_walk():
     tested = next(point for point in decision.estimate.curve if point.threshold == first.threshold)
     assert tested.lower < 0.9  # the first set tested fails
     assert decision.accepted.sum() > tested.labels  # and larger sets are still certified
+
+
+def test_checks_crowded_into_the_trusted_part_do_not_speak_for_an_overconfident_tail():
+    """Audits follow the boundary round by round, so the top of a set can hold most of its checks; where p_correct
+    is too high in the tail, each slice's checks must correct that slice (post-stratification)."""
+    rng = np.random.default_rng(4)
+    top, tail = 2400, 600
+    p = np.concatenate([rng.uniform(0.98, 1.0, top), rng.uniform(0.95, 0.975, tail)])  # the tail looks fine
+    right = np.concatenate([rng.random(top) < 0.99, rng.random(tail) < 0.6])  # but 40% of it is wrong
+    checked = np.concatenate([rng.choice(top, 200, replace=False), top + rng.choice(tail, 12, replace=False)])
+    rest = np.setdiff1d(np.arange(top + tail), checked)
+    decision = run(p, right, checked, rest, target=0.95)
+    whole = decision.estimate.curve[-1]
+    truth = right[rest].mean()
+    assert abs(whole.accuracy - truth) < 0.03  # seen: 0.934 against 0.908
+    pooled = _set_estimate(p[rest], p[checked], right[checked])[0]  # every check weighed alike
+    assert pooled - truth > 0.04  # seen: 0.962, +0.054; else the test would not tell the two apart
+    assert right[rest][decision.accepted].mean() >= 0.95 and decision.accepted.sum() >= 0.7 * len(rest)
