@@ -21,7 +21,7 @@ import secrets
 import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO, Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
@@ -32,9 +32,12 @@ __all__ = [
     "MAX_DATA_BYTES",
     "MAX_JSON_DEPTH",
     "Item",
+    "ItemRow",
     "LabelChange",
     "LabelRecord",
     "Source",
+    "duplicate_id",
+    "iter_items",
     "open_regular",
     "process_alive",
     "read_answers",
@@ -222,15 +225,34 @@ def _json_row(line: str, path: Path, number: int) -> dict[str, Any]:
     return row
 
 
+def _universal_lines(lines: Iterable[tuple[int, str]]) -> Iterator[str]:
+    """Lines split as ``io.StringIO(text, newline="")`` splits them: at ``\n``, ``\r\n`` and a lone ``\r``,
+    endings kept (what the csv module expects)."""
+    for _, line in lines:
+        if "\r" not in line:
+            yield line
+            continue
+        start = 0
+        while (at := line.find("\r", start)) >= 0:
+            end = at + 2 if line.startswith("\n", at + 1) else at + 1
+            yield line[start:end]
+            start = end
+        if start < len(line):
+            yield line[start:]
+
+
 def _rows(path: Path, *, limit: int = MAX_DATA_BYTES) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The file's rows with their line numbers, read one at a time (never the whole file in memory)."""
     suffix = path.suffix.lower()
     if suffix in {".jsonl", ".ndjson", ".json"}:
         for number, line in _decoded_lines(path, limit):
             if line.strip():
                 yield number, _json_row(line, path, number)
     elif suffix in {".csv", ".tsv"}:
-        text = "".join(line for _, line in _decoded_lines(path, limit))
-        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
+        for _ in _decoded_lines(path, limit):  # the whole file is UTF-8 (and within the limit) before any row
+            pass
+        lines = _universal_lines(_decoded_lines(path, limit))
+        reader = csv.DictReader(lines, delimiter="\t" if suffix == ".tsv" else ",")
         try:
             for row in reader:
                 if None in row:
@@ -265,7 +287,22 @@ def _scalar(value: Any, what: str, path: Path, number: int, field: str) -> str |
     return str(value)
 
 
-def read_items(
+class ItemRow(NamedTuple):
+    """One validated row of a pool, seed or test file (what :class:`Item` is built from)."""
+
+    line: int
+    id: str
+    text: str
+    label: str | None
+    columns: dict[str, Any]
+    """The file's other columns (empty: none)."""
+
+    def meta(self) -> dict[str, Any]:
+        """The item's metadata as :class:`Item` keeps it."""
+        return {"columns": self.columns} if self.columns else {}
+
+
+def iter_items(
     path: Path,
     *,
     text_field: str = "text",
@@ -274,24 +311,26 @@ def read_items(
     labels: Iterable[str] | None = None,
     require_label: bool = False,
     max_text_chars: int = 20_000,
-) -> list[Item]:
-    """Read a JSONL or CSV file of items; a missing id becomes ``<file stem>-<line>``.
+    unique: bool = True,
+) -> Iterator[ItemRow]:
+    """The rows of a JSONL or CSV file of items, validated one at a time as :func:`read_items` does.
 
-    With ``labels`` given, a label outside that set is an error; with ``require_label``, so is a missing one.
-    A field that is not a column of the file's first row is named as such, with the columns there are.
+    ``unique=False`` leaves the check for a repeated id to the caller (``labelgraph.itemstore`` does it in SQLite,
+    so a pool of a million texts keeps no set of ids); everything else raises here, at the first bad row.
     """
     path = Path(path)
     known = list(labels) if labels is not None else None
-    items: list[Item] = []
     seen: dict[str, int] = {}
+    first = True
     for number, row in _rows(path):
-        if not items:  # the first row: are the named fields columns at all?
+        if first:  # the first row: are the named fields columns at all?
             if text_field not in row:
                 raise _no_column(text_field, row, path, number, "text_field")
             if require_label and label_field not in row:
                 raise _no_column(label_field, row, path, number, "label_field")
             if id_field != "id" and id_field not in row:
                 raise _no_column(id_field, row, path, number, "id_field")
+            first = False
         text = row.get(text_field)
         if text is not None and not isinstance(text, str):
             raise DataError(
@@ -308,14 +347,10 @@ def read_items(
             )
         raw_id = _scalar(row.get(id_field), "an id", path, number, id_field)
         item_id = f"{path.stem}-{number}" if raw_id is None else raw_id
-        if item_id in seen:
-            raise DataError(
-                f"duplicate id {item_id!r} (first on line {seen[item_id]})",
-                path=path,
-                line=number,
-                field=id_field,
-            )
-        seen[item_id] = number
+        if unique:
+            if item_id in seen:
+                raise duplicate_id(item_id, seen[item_id], path, number, id_field)
+            seen[item_id] = number
         label = _scalar(row.get(label_field), "a label", path, number, label_field)
         if label is None and require_label:
             raise DataError("missing label", path=path, line=number, field=label_field)
@@ -328,10 +363,42 @@ def read_items(
             )
         # the file's other columns, kept apart from labelgraph's own flags (seed, synthetic, ...) they could shadow
         columns = {k: v for k, v in row.items() if k not in {text_field, id_field, label_field}}
-        items.append(Item(id=item_id, text=text, label=label, meta={"columns": columns} if columns else {}))
-    if not items:
+        yield ItemRow(number, item_id, text, label, columns)
+    if first:
         raise DataError("no items in file", path=path)
-    return items
+
+
+def duplicate_id(item_id: str, first: int, path: Path, line: int, field: str) -> DataError:
+    """The error for an id given twice in a file."""
+    return DataError(f"duplicate id {item_id!r} (first on line {first})", path=path, line=line, field=field)
+
+
+def read_items(
+    path: Path,
+    *,
+    text_field: str = "text",
+    id_field: str = "id",
+    label_field: str = "label",
+    labels: Iterable[str] | None = None,
+    require_label: bool = False,
+    max_text_chars: int = 20_000,
+) -> list[Item]:
+    """Read a JSONL or CSV file of items; a missing id becomes ``<file stem>-<line>``.
+
+    With ``labels`` given, a label outside that set is an error; with ``require_label``, so is a missing one.
+    A field that is not a column of the file's first row is named as such, with the columns there are.
+    Every item is held in memory: a run folder streams its pool with :func:`iter_items` instead.
+    """
+    rows = iter_items(
+        path,
+        text_field=text_field,
+        id_field=id_field,
+        label_field=label_field,
+        labels=labels,
+        require_label=require_label,
+        max_text_chars=max_text_chars,
+    )
+    return [Item(id=row.id, text=row.text, label=row.label, meta=row.meta()) for row in rows]
 
 
 def read_answers(path: Path) -> list[tuple[int, str, str | None]]:

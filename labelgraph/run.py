@@ -120,7 +120,7 @@ class Run:
     @property
     def gold(self) -> dict[str, str]:
         """Gold labels that came with the pool file (for simulations); the loop never reads them."""
-        return {item.id: item.label for item in self.workspace.items if item.label and item.meta.get("in_pool")}
+        return self.workspace.gold()
 
     # -- state ---------------------------------------------------------------------------------------
     def _snapshot(self):

@@ -1,16 +1,19 @@
 """The run folder: a snapshot of the project's items and their vectors, written once and reused.
 
 RUN/run.json            the resolved project settings (written last: its presence marks a complete folder)
-RUN/items.jsonl         pool and seed items, with gold labels where the files had them
-RUN/vectors.npy         one embedding per line of items.jsonl (computed once, or from the embedding cache;
-                        memory-mapped when the folder opens)
-RUN/test.jsonl, RUN/test_vectors.npy   the held-out set, if the project names one
+RUN/items.sqlite        pool, seed and test items, with gold labels where the files had them, one row per text
+                        (``labelgraph.itemstore``: read by row when needed, never all at once)
+RUN/vectors.npy         one embedding per pool or seed row of items.sqlite (computed once, or from the embedding
+                        cache; memory-mapped when the folder opens)
+RUN/test_vectors.npy    one per test row, if the project names a test set
 RUN/checkpoints.sqlite  the LangGraph checkpoints (one thread per run)
 RUN/reviews.sqlite      answers given by people, kept until committed
 RUN/memory/             the Chroma store of labelled items
 
-Opening a folder checks every file first (JSON lines parse, vectors have the right shape, each SQLite file passes
-``PRAGMA integrity_check``): a damaged one is named, with what can be done, before any code reads it.
+Opening a folder checks every file first (the item store's rows and types, vectors have the right shape, each
+SQLite file passes ``PRAGMA integrity_check``): a damaged one is named, with what can be done, before any code reads
+it. A folder made before the item store (``items.jsonl`` and ``test.jsonl``) is read as it is, into memory, and
+never rewritten: opening a folder changes nothing in it.
 """
 
 from __future__ import annotations
@@ -21,19 +24,23 @@ import os
 import sqlite3
 import time
 import uuid
-from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import closing, contextmanager, suppress
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
 
 from labelgraph.config import ProjectConfig, check_run_dir
-from labelgraph.data import Item, open_regular, read_items, read_limited, remove_stale_temps, write_atomic
+from labelgraph.data import Item, iter_items, open_regular, read_limited, remove_stale_temps, write_atomic
 from labelgraph.embed_cache import EmbeddingCache, cache_folder, embed_texts, model_key
 from labelgraph.embeddings import Embedder
 from labelgraph.errors import DataError, RunDamaged, RunError, RunNotFound
 from labelgraph.fanout import embedder_for
+from labelgraph.itemstore import ItemStore, ItemView, ItemWriter, check_store
 
 __all__ = ["Workspace"]
 
@@ -47,6 +54,7 @@ NO_LIMIT = 2**62
 _NEW_RUN = "start a new run in another folder"
 _CONTENTS = {  # what each file holds, and what can be done if it is damaged
     RUN_FILE: ("the run's settings", f"restore it from a backup, or {_NEW_RUN}"),
+    "items.sqlite": ("the run's copy of the project's texts", f"restore it from a backup, or {_NEW_RUN}"),
     "items.jsonl": ("the run's copy of the project's texts", f"restore it from a backup, or {_NEW_RUN}"),
     "vectors.npy": ("the texts' embeddings", f"restore it from a backup, or {_NEW_RUN}"),
     "test.jsonl": ("the run's copy of the test set", f"restore it from a backup, or {_NEW_RUN}"),
@@ -67,7 +75,11 @@ _CONTENTS = {  # what each file holds, and what can be done if it is damaged
         "move the memory folder aside: 'labelgraph resume' builds it again from labels.sqlite",
     ),
 }
+ITEMS_FILE = "items.sqlite"
+EMBED_ROWS = 65536
+"""Texts read from the item store and embedded at a time when a run folder is made."""
 SQLITE_FILES = (
+    ITEMS_FILE,
     "checkpoints.sqlite",
     "reviews.sqlite",
     "labels.sqlite",
@@ -98,12 +110,38 @@ def _save_vectors(path: Path, vectors: np.ndarray) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _save_embedded(path: Path, batches: Iterator[list[str]], rows: int, embed: Any) -> None:
+    """Embed texts a batch at a time (``embed(texts) -> vectors``) into a new NumPy file of ``rows`` rows, so that a
+    crash leaves the old file or the new one, and no list of every text is ever made."""
+    remove_stale_temps(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        out: np.memmap | None = None
+        done = 0
+        for texts in batches:
+            vectors = np.asarray(embed(texts), dtype=np.float32)
+            if out is None:
+                out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(rows, vectors.shape[1]))
+            out[done : done + len(texts)] = vectors
+            done += len(texts)
+        if out is None or done != rows:
+            raise ValueError(f"embedded {done} texts of {rows}")
+        out.flush()
+        del out
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _save_items(path: Path, items: list[Item]) -> None:
+    """The run folder's items as JSON lines: the format before the item store (kept for benchmarks and tests)."""
     write_atomic(path, "".join(item.model_dump_json() + "\n" for item in items).encode("utf-8"))
 
 
 def _load_items(path: Path) -> list[Item]:
-    """The items of a run folder's JSON lines file; RunDamaged naming the line that cannot be read."""
+    """The items of an older run folder's JSON lines file; RunDamaged naming the line that cannot be read."""
     items = []
     try:
         with open_regular(path, limit=NO_LIMIT) as handle:
@@ -146,6 +184,18 @@ def _load_vectors(path: Path, rows: int, dim: int | None = None) -> np.ndarray:
         if not np.isfinite(mapped[start : start + _CHECK_ROWS]).all():
             raise _damaged(path, "vectors hold NaN or infinite values")
     return mapped
+
+
+def _open_store(path: Path) -> ItemStore:
+    """The run folder's item store, checked (``_check_sqlite`` has passed): RunDamaged if it is not one."""
+    try:
+        with closing(_connect(path)) as db:
+            reason = check_store(db)
+    except sqlite3.Error as error:
+        raise _damaged(path, str(error)[:120]) from None
+    if reason is not None:
+        raise _damaged(path, reason)
+    return ItemStore(path)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -248,6 +298,41 @@ def _read_meta(path: Path) -> tuple[ProjectConfig, str]:
         ) from None
 
 
+def _write_run(path: Path, config: ProjectConfig, embedder: Embedder | None) -> None:
+    """Read the project's files into the item store, embed its texts, write run.json last."""
+    read = {
+        "text_field": config.text_field,
+        "id_field": config.id_field,
+        "label_field": config.label_field,
+        "labels": config.label_names,
+        "max_text_chars": config.max_text_chars,
+    }
+    with ItemWriter(path / ITEMS_FILE) as writer:
+        writer.add_pool(iter_items(config.pool, unique=False, **read), config.pool, config.id_field)
+        if config.seed is not None:
+            writer.add_seeds(iter_items(config.seed, require_label=True, **read))
+        if config.test is not None:
+            writer.add_test(
+                iter_items(config.test, require_label=True, unique=False, **read), config.test, config.id_field
+            )
+        embedder = embedder or embedder_for(config)  # over Ray with scale.ray; the cache stays in front
+        root = cache_folder()
+        cache = EmbeddingCache(root, model_key(embedder)) if root is not None else None
+
+        def embed(texts: list[str]) -> np.ndarray:
+            return embed_texts(embedder, texts, cache)
+
+        _save_embedded(path / "vectors.npy", writer.texts("items", EMBED_ROWS), writer.count("items"), embed)
+        if writer.count("test_items"):
+            rows = writer.count("test_items")
+            _save_embedded(path / "test_vectors.npy", writer.texts("test_items", EMBED_ROWS), rows, embed)
+    meta = {
+        "thread_id": f"{config.name}-{uuid.uuid4().hex[:12]}",
+        "config": config.model_dump(mode="json"),
+    }
+    write_atomic(path / RUN_FILE, json.dumps(meta, indent=2).encode("utf-8"))
+
+
 FIXED_SETTINGS = frozenset(
     {"name", "pool", "seed", "test", "labels", "text_field", "id_field", "label_field", "embedding_model",
      "max_text_chars", "memory", "checkpoints", "run_dir", "random_seed"}
@@ -258,15 +343,16 @@ Every other setting may change between two commands; the run goes on with it."""
 
 @dataclass
 class Workspace:
-    """A run folder and what it holds in memory once opened."""
+    """A run folder, opened: its settings, its item store (texts read by row when needed) and its vectors
+    (memory-mapped). Nothing here holds every text; the ids, in row order, are read once when first asked for."""
 
     path: Path
     config: ProjectConfig
     thread_id: str
-    items: list[Item]
+    store: ItemStore
     vectors: np.ndarray
-    test_items: list[Item]
     test_vectors: np.ndarray
+    _views: dict[str, ItemView] = field(default_factory=dict, repr=False)
 
     @property
     def checkpoints(self) -> Path:
@@ -280,13 +366,45 @@ class Workspace:
     def memory_path(self) -> Path:
         return self.path / "memory"
 
+    @property
+    def items(self) -> ItemView:
+        """Pool and seed items in row order (the rows of ``vectors``), with gold labels and the ``in_pool`` and
+        ``seed`` flags in ``meta``: a sequence read from the store a block at a time, not a list in memory."""
+        return self._views.setdefault("items", ItemView(self.store, "items"))
+
+    @property
+    def test_items(self) -> ItemView:
+        """The test set's items, in the rows of ``test_vectors`` (empty without a test set)."""
+        return self._views.setdefault("test_items", ItemView(self.store, "test_items"))
+
+    @cached_property
+    def ids(self) -> list[str]:
+        """Every pool and seed id, in row order (read once)."""
+        return self.store.ids()
+
+    @cached_property
+    def pool_ids(self) -> list[str]:
+        """The pool's ids (not seed-only ones), in pool order (computed once)."""
+        ids = self.ids
+        return [ids[row] for row in self.store.pool_rows()]
+
+    @cached_property
+    def row_of(self) -> dict[str, int]:
+        """Each pool or seed id's row (of ``vectors`` and the store)."""
+        return {item_id: row for row, item_id in enumerate(self.ids)}
+
+    def gold(self) -> dict[str, str]:
+        """Labels the pool file came with (seed labels on pool texts too), by id."""
+        return self.store.gold()
+
     @classmethod
     def create(cls, config: ProjectConfig, *, embedder: Embedder | None = None) -> Workspace:
         """Validate the project's files, embed every text once, and write the run folder.
 
-        Vectors come from the machine's embedding cache where it has them (``labelgraph.embed_cache``), so a
-        second run on the same texts embeds nothing. ``embedder`` replaces the project's model (evals pass one
-        that caches vectors across runs).
+        The files are read row by row into the item store (nothing holds every text), then the texts are embedded
+        a batch at a time, streamed from the store. Vectors come from the machine's embedding cache where it has
+        them (``labelgraph.embed_cache``), so a second run on the same texts embeds nothing. ``embedder`` replaces
+        the project's model (evals pass one that caches vectors across runs).
         """
         assert config.run_dir is not None, "config must be resolved first"
         path = config.run_dir
@@ -305,42 +423,15 @@ class Workspace:
                 return cls.open(path)
             return existing
         check_run_dir(config)  # never write among the user's own files
-        names = config.label_names
-        read = {
-            "text_field": config.text_field,
-            "id_field": config.id_field,
-            "label_field": config.label_field,
-            "labels": names,
-            "max_text_chars": config.max_text_chars,
-        }
-        pool = read_items(config.pool, **read)
-        for item in pool:
-            item.meta["in_pool"] = True
-        items = list(pool)
-        if config.seed is not None:
-            by_id = {item.id: item for item in pool}
-            for seed in read_items(config.seed, require_label=True, **read):
-                seed.meta["seed"] = True
-                if seed.id in by_id:
-                    by_id[seed.id].label = seed.label
-                    by_id[seed.id].meta["seed"] = True
-                else:
-                    items.append(seed)
-        test = read_items(config.test, require_label=True, **read) if config.test is not None else []
-        embedder = embedder or embedder_for(config)  # over Ray with scale.ray; the cache stays in front
-        root = cache_folder()
-        cache = EmbeddingCache(root, model_key(embedder)) if root is not None else None
+        made_folder = not path.exists()
         path.mkdir(parents=True, exist_ok=True)
-        _save_items(path / "items.jsonl", items)
-        _save_vectors(path / "vectors.npy", embed_texts(embedder, [item.text for item in items], cache))
-        if test:
-            _save_items(path / "test.jsonl", test)
-            _save_vectors(path / "test_vectors.npy", embed_texts(embedder, [item.text for item in test], cache))
-        meta = {
-            "thread_id": f"{config.name}-{uuid.uuid4().hex[:12]}",
-            "config": config.model_dump(mode="json"),
-        }
-        write_atomic(path / RUN_FILE, json.dumps(meta, indent=2).encode("utf-8"))
+        try:
+            _write_run(path, config, embedder)
+        except BaseException:
+            if made_folder:  # a bad file leaves no folder behind, as when everything was read before writing
+                with suppress(OSError):  # the writers removed their temporary files; anything else stays
+                    path.rmdir()
+            raise
         return cls.open(path)
 
     @classmethod
@@ -350,20 +441,27 @@ class Workspace:
         if not (path / RUN_FILE).exists():
             raise RunNotFound(f"{path}: not a run folder (no {RUN_FILE}); start one with 'labelgraph run PROJECT'")
         config, thread_id = _read_meta(path)
-        items = _load_items(path / "items.jsonl")
-        vectors = _load_vectors(path / "vectors.npy", len(items))
-        test_items, test_vectors = [], np.zeros((0, vectors.shape[1]), dtype=np.float32)
-        if (path / "test.jsonl").exists():
-            test_items = _load_items(path / "test.jsonl")
-            test_vectors = _load_vectors(path / "test_vectors.npy", len(test_items), vectors.shape[1])
-        for name in SQLITE_FILES:
+        if os.path.lexists(path / ITEMS_FILE) or not os.path.lexists(path / "items.jsonl"):
+            _check_sqlite(path / ITEMS_FILE)
+            store = _open_store(path / ITEMS_FILE)
+            tests = store.count("test_items")
+        else:  # a folder from before the item store: read as it was, changed in nothing
+            items = _load_items(path / "items.jsonl")
+            test_items = _load_items(path / "test.jsonl") if (path / "test.jsonl").exists() else []
+            store, tests = ItemStore.from_items(items, test_items), len(test_items)
+            del items, test_items
+        vectors = _load_vectors(path / "vectors.npy", store.count())
+        test_vectors = np.zeros((0, vectors.shape[1]), dtype=np.float32)
+        if tests:
+            test_vectors = _load_vectors(path / "test_vectors.npy", tests, vectors.shape[1])
+        for name in SQLITE_FILES[1:]:
             if os.path.lexists(path / name):
                 _check_sqlite(path / name)
         if (path / "labels.sqlite").exists():
             _check_labels(path / "labels.sqlite")
         if (path / "checkpoints.sqlite").exists():
             _check_checkpoint(path / "checkpoints.sqlite", thread_id)
-        return cls(path, config, thread_id, items, vectors, test_items, test_vectors)
+        return cls(path, config, thread_id, store, vectors, test_vectors)
 
     def change_settings(self, config: ProjectConfig, changed: list[str]) -> None:
         """Continue with new run-time settings (budget, rounds, batch size, critic, quality target, strategy...),

@@ -47,23 +47,11 @@ class RunContext:
     synthetic: SyntheticStore | None = None
     generator: Any = None
     selector_llm: Any = None
-    _rows: dict[str, int] = field(default_factory=dict, repr=False)
     _student: tuple[str, StudentModel] | None = field(default=None, repr=False)
     _student_settings: Any = field(default=None, repr=False)
     signal_cache: tuple[Any, np.ndarray] | None = field(default=None, repr=False)
     checked_cache: tuple[Any, np.ndarray] | None = field(default=None, repr=False)
     """The critic's signals of the current round (see ``graphs.critique``): derived data, never checkpointed."""
-
-    def __post_init__(self) -> None:
-        self._rows = {item.id: row for row, item in enumerate(self.workspace.items)}
-        self._public = [
-            Item(
-                id=item.id,
-                text=item.text,
-                meta={k: v for k, v in item.meta.items() if k not in {"seed", "in_pool"}},
-            )
-            for item in self.workspace.items
-        ]
 
     @property
     def config(self) -> ProjectConfig:
@@ -71,7 +59,8 @@ class RunContext:
 
     @property
     def pool_ids(self) -> list[str]:
-        return [item.id for item in self.workspace.items if item.meta.get("in_pool")]
+        """The pool's ids in pool order (the workspace's list, computed once: do not change it)."""
+        return self.workspace.pool_ids
 
     def enter_round(self, round_number: int) -> None:
         """Tell the LLM ledger which round the coming calls belong to."""
@@ -79,17 +68,21 @@ class RunContext:
             self.llm.round_number = round_number
 
     def items(self, ids: list[str]) -> list[Item]:
-        """Items as agents see them (pool, seed or synthetic): text and metadata, never the gold label."""
-        made = self._synthetic([i for i in ids if i not in self._rows])
-        return [self._public[self._rows[i]] if i in self._rows else made[i][0] for i in ids]
+        """Items as agents see them (pool, seed or synthetic): text and metadata, never the gold label (read from
+        the run's item store by row)."""
+        rows = self.workspace.row_of
+        made = self._synthetic([i for i in ids if i not in rows])
+        stored = iter(self.workspace.store.public([rows[i] for i in ids if i in rows]))
+        return [next(stored) if i in rows else made[i][0] for i in ids]
 
     def vectors(self, ids: list[str]) -> np.ndarray:
-        made = self._synthetic([i for i in ids if i not in self._rows])
+        rows = self.workspace.row_of
+        made = self._synthetic([i for i in ids if i not in rows])
         if not made:
-            return self.workspace.vectors[[self._rows[i] for i in ids]]
+            return self.workspace.vectors[[rows[i] for i in ids]]
         dim = self.workspace.vectors.shape[1]
-        rows = [self.workspace.vectors[self._rows[i]] if i in self._rows else made[i][1] for i in ids]
-        return np.asarray(rows, dtype=np.float32).reshape(len(ids), dim)
+        vectors = [self.workspace.vectors[rows[i]] if i in rows else made[i][1] for i in ids]
+        return np.asarray(vectors, dtype=np.float32).reshape(len(ids), dim)
 
     def _synthetic(self, ids: list[str]) -> dict[str, tuple[Item, np.ndarray]]:
         if not ids:
