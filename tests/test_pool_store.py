@@ -121,7 +121,8 @@ def test_a_pool_read_into_the_store_and_reopened_gives_the_same_items(files):
 
 
 def test_a_csv_pool_streams_to_the_same_items(tmp_path):
-    body = 'id,text,label,note\r\n1,"quoted, with a comma",pos,x\r\n2,"two\nlines",,\r\n3,\xe9t\xe9,neg,"a ""quote"""\r\n'
+    body = 'id,text,label,note\r\n1,"quoted, with a comma",pos,x\r\n2,"two\nlines",,\r\n'
+    body += '3,\xe9t\xe9,neg,"a ""quote"""\r\n'
     (tmp_path / "pool.csv").write_text(body, encoding="utf-8", newline="")
     config = project(tmp_path, "pool.csv")
     items, _ = expected_items(config)
