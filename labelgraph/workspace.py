@@ -95,40 +95,28 @@ def _damaged(path: Path, reason: str) -> RunDamaged:
     return RunDamaged(f"{path} is damaged ({reason}); it holds {holds}: {remedy}. Nothing was changed.")
 
 
-def _save_vectors(path: Path, vectors: np.ndarray) -> None:
-    """Write a float32 matrix as a NumPy file so that a crash leaves the old file or the new one (streamed: no
-    second copy in memory). Temporary files that killed writers of ``path`` left behind are removed first."""
+def _save_embedded(path: Path, batches: Iterator[list[str]], rows: int, embed: Any) -> None:
+    """Embed texts a batch at a time (``embed(texts) -> vectors``) into a new NumPy file of ``rows`` rows, written
+    in order (no list of every text, no matrix of every vector in memory), so that a crash leaves the old file or
+    the new one. Temporary files that killed writers of ``path`` left behind are removed first."""
     remove_stale_temps(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         with open(tmp, "wb") as handle:
-            np.save(handle, np.asarray(vectors, dtype=np.float32), allow_pickle=False)
+            done = 0
+            for texts in batches:
+                vectors = np.ascontiguousarray(embed(texts), dtype=np.float32)
+                if done == 0:
+                    dim = vectors.shape[1]
+                    header = {"descr": "<f4", "fortran_order": False, "shape": (rows, dim)}
+                    np.lib.format.write_array_header_2_0(handle, header)
+                if vectors.shape != (len(texts), dim):
+                    raise ValueError(f"the model gave vectors of shape {vectors.shape} for {len(texts)} texts")
+                handle.write(vectors.tobytes())
+                done += len(vectors)
+            if done != rows:
+                raise ValueError(f"embedded {done} texts of {rows}")
             handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _save_embedded(path: Path, batches: Iterator[list[str]], rows: int, embed: Any) -> None:
-    """Embed texts a batch at a time (``embed(texts) -> vectors``) into a new NumPy file of ``rows`` rows, so that a
-    crash leaves the old file or the new one, and no list of every text is ever made."""
-    remove_stale_temps(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        out: np.memmap | None = None
-        done = 0
-        for texts in batches:
-            vectors = np.asarray(embed(texts), dtype=np.float32)
-            if out is None:
-                out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(rows, vectors.shape[1]))
-            out[done : done + len(texts)] = vectors
-            done += len(texts)
-        if out is None or done != rows:
-            raise ValueError(f"embedded {done} texts of {rows}")
-        out.flush()
-        del out
-        with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     finally:
