@@ -50,8 +50,11 @@ _COLUMNS = {
 }
 
 
+_encode = json.JSONEncoder(ensure_ascii=False).encode  # one encoder: json.dumps makes one a call with options
+
+
 def _meta_json(columns: dict[str, Any]) -> str | None:
-    return json.dumps({"columns": columns}, ensure_ascii=False) if columns else None
+    return _encode({"columns": columns}) if columns else None
 
 
 class ItemWriter:
@@ -183,7 +186,7 @@ class ItemStore:
         def split(item: Item) -> tuple[str | None, int, int]:
             meta = {k: v for k, v in item.meta.items() if k not in {"in_pool", "seed"}}
             flags = int(bool(item.meta.get("in_pool"))), int(bool(item.meta.get("seed")))
-            return (json.dumps(meta, ensure_ascii=False) if meta else None, *flags)
+            return (_encode(meta) if meta else None, *flags)
 
         rows = [(row, i.id, i.text, i.label, *split(i)) for row, i in enumerate(items)]
         db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [(*r[:5], r[0] + 1, *r[5:]) for r in rows])

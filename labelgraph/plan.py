@@ -13,7 +13,7 @@ from langchain_core.messages import BaseMessage
 from pydantic import BaseModel
 
 from labelgraph.config import ProjectConfig
-from labelgraph.data import read_items
+from labelgraph.data import iter_items, read_items
 from labelgraph.memory import Neighbour
 from labelgraph.prompts import annotator_messages, critic_messages
 
@@ -60,9 +60,9 @@ def plan_costs(config: ProjectConfig) -> CostPlan:
     """The calls, tokens and cost a fresh run of ``config`` should take (an estimate; cached calls are free)."""
     read = {"text_field": config.text_field, "id_field": config.id_field, "label_field": config.label_field,
             "labels": config.label_names, "max_text_chars": config.max_text_chars}  # fmt: skip
-    pool = read_items(config.pool, **read)
+    size = sum(1 for _ in iter_items(config.pool, **read))  # every row checked; no list of the pool kept
     seeds = read_items(config.seed, require_label=True, **read) if config.seed else []
-    texts = config.machine.size(len(pool)) if config.annotator != "none" else 0
+    texts = config.machine.size(size) if config.annotator != "none" else 0
     tokenizer, count = _counter()
     notes = [f"answers assumed {ANSWER_TOKENS} output tokens; repairs, retries and tool calls are extra"]
     lines: list[PlanLine] = []
@@ -70,8 +70,10 @@ def plan_costs(config: ProjectConfig) -> CostPlan:
     if llm is None:
         notes.append("no llm section: the run makes no LLM calls")
         return CostPlan(texts=texts, lines=[], calls=0, cost=0.0, tokenizer=tokenizer, notes=notes)
-    rows = np.random.default_rng(config.random_seed).permutation(len(pool))[:SAMPLE]
-    sample = [pool[int(row)] for row in rows]
+    rows = np.random.default_rng(config.random_seed).permutation(size)[:SAMPLE]
+    wanted = {int(row) for row in rows}
+    found = {n: one for n, one in enumerate(iter_items(config.pool, unique=False, **read)) if n in wanted}
+    sample = [found[int(row)] for row in rows]
     examples = [
         Neighbour(id=s.id, text=s.text, label=s.label or "", source="seed", similarity=1.0)
         for s in seeds[: min(config.neighbours, 8)]

@@ -76,7 +76,7 @@ _CONTENTS = {  # what each file holds, and what can be done if it is damaged
     ),
 }
 ITEMS_FILE = "items.sqlite"
-EMBED_ROWS = 65536
+EMBED_ROWS = 32768
 """Texts read from the item store and embedded at a time when a run folder is made."""
 SQLITE_FILES = (
     ITEMS_FILE,
@@ -337,7 +337,7 @@ class Workspace:
     path: Path
     config: ProjectConfig
     thread_id: str
-    store: ItemStore
+    item_store: ItemStore
     vectors: np.ndarray
     test_vectors: np.ndarray
     _views: dict[str, ItemView] = field(default_factory=dict, repr=False)
@@ -358,23 +358,23 @@ class Workspace:
     def items(self) -> ItemView:
         """Pool and seed items in row order (the rows of ``vectors``), with gold labels and the ``in_pool`` and
         ``seed`` flags in ``meta``: a sequence read from the store a block at a time, not a list in memory."""
-        return self._views.setdefault("items", ItemView(self.store, "items"))
+        return self._views.setdefault("items", ItemView(self.item_store, "items"))
 
     @property
     def test_items(self) -> ItemView:
         """The test set's items, in the rows of ``test_vectors`` (empty without a test set)."""
-        return self._views.setdefault("test_items", ItemView(self.store, "test_items"))
+        return self._views.setdefault("test_items", ItemView(self.item_store, "test_items"))
 
     @cached_property
     def ids(self) -> list[str]:
         """Every pool and seed id, in row order (read once)."""
-        return self.store.ids()
+        return self.item_store.ids()
 
     @cached_property
     def pool_ids(self) -> list[str]:
         """The pool's ids (not seed-only ones), in pool order (computed once)."""
         ids = self.ids
-        return [ids[row] for row in self.store.pool_rows()]
+        return [ids[row] for row in self.item_store.pool_rows()]
 
     @cached_property
     def row_of(self) -> dict[str, int]:
@@ -383,7 +383,7 @@ class Workspace:
 
     def gold(self) -> dict[str, str]:
         """Labels the pool file came with (seed labels on pool texts too), by id."""
-        return self.store.gold()
+        return self.item_store.gold()
 
     @classmethod
     def create(cls, config: ProjectConfig, *, embedder: Embedder | None = None) -> Workspace:

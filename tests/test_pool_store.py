@@ -112,12 +112,12 @@ def test_a_pool_read_into_the_store_and_reopened_gives_the_same_items(files):
         assert workspace.gold() == {"a": "neg"}  # the seed's label wins over the pool file's
         np.testing.assert_array_equal(workspace.vectors, embedder.embed([item.text for item in items]))
         np.testing.assert_array_equal(workspace.test_vectors, embedder.embed([item.text for item in test]))
-    public = created.store.public([3, 0])  # as agents see them: no gold label, no flags
+    public = created.item_store.public([3, 0])  # as agents see them: no gold label, no flags
     assert dumped(public) == [
         {"id": "d", "text": items[3].text, "label": None, "meta": {}},
         {"id": "a", "text": "plain text", "label": None, "meta": {}},
     ]
-    assert created.store.texts([4, 1]) == [items[4].text, items[1].text]
+    assert created.item_store.texts([4, 1]) == [items[4].text, items[1].text]
 
 
 def test_a_csv_pool_streams_to_the_same_items(tmp_path):
@@ -243,7 +243,7 @@ def test_an_older_run_folder_with_items_jsonl_still_opens_and_is_not_changed(tmp
     workspace = Workspace.open(run)
     assert dumped(workspace.items) == dumped(items) and dumped(workspace.test_items) == dumped(test)
     assert workspace.pool_ids == ["a", "7", "pool-3", "d", "e"] and workspace.gold() == {"a": "neg"}
-    assert dumped(workspace.store.public([0])) == [{"id": "a", "text": "plain text", "label": None, "meta": {}}]
+    assert dumped(workspace.item_store.public([0])) == [{"id": "a", "text": "plain text", "label": None, "meta": {}}]
     assert snapshot(run) == before and not (run / "items.sqlite").exists()
     (run / "items.jsonl").write_text('{"id": "a"}\n', encoding="utf-8")
     with pytest.raises(RunDamaged, match=r"items.jsonl is damaged \(line 1 is not an item"):

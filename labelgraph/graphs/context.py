@@ -72,7 +72,7 @@ class RunContext:
         the run's item store by row)."""
         rows = self.workspace.row_of
         made = self._synthetic([i for i in ids if i not in rows])
-        stored = iter(self.workspace.store.public([rows[i] for i in ids if i in rows]))
+        stored = iter(self.workspace.item_store.public([rows[i] for i in ids if i in rows]))
         return [next(stored) if i in rows else made[i][0] for i in ids]
 
     def vectors(self, ids: list[str]) -> np.ndarray:
