@@ -436,6 +436,9 @@ class Workspace:
         else:  # a folder from before the item store: read as it was, changed in nothing
             items = _load_items(path / "items.jsonl")
             test_items = _load_items(path / "test.jsonl") if (path / "test.jsonl").exists() else []
+            for name, loaded in (("items.jsonl", items), ("test.jsonl", test_items)):
+                if len({item.id for item in loaded}) != len(loaded):
+                    raise _damaged(path / name, "an id is on two lines")
             store, tests = ItemStore.from_items(items, test_items), len(test_items)
             del items, test_items
         vectors = _load_vectors(path / "vectors.npy", store.count())

@@ -245,6 +245,10 @@ def test_an_older_run_folder_with_items_jsonl_still_opens_and_is_not_changed(tmp
     assert workspace.pool_ids == ["a", "7", "pool-3", "d", "e"] and workspace.gold() == {"a": "neg"}
     assert dumped(workspace.item_store.public([0])) == [{"id": "a", "text": "plain text", "label": None, "meta": {}}]
     assert snapshot(run) == before and not (run / "items.sqlite").exists()
+    lines = (run / "items.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    (run / "items.jsonl").write_text("".join([*lines[:-1], lines[0]]), encoding="utf-8")
+    with pytest.raises(RunDamaged, match=r"items.jsonl is damaged \(an id is on two lines\)"):
+        Workspace.open(run)
     (run / "items.jsonl").write_text('{"id": "a"}\n', encoding="utf-8")
     with pytest.raises(RunDamaged, match=r"items.jsonl is damaged \(line 1 is not an item"):
         Workspace.open(run)
