@@ -74,6 +74,10 @@ class _Worker:
             SentenceTransformerEmbedder(spec, batch_size=batch_size) if batch_size is not None else get_embedder(spec)
         )
 
+    def ready(self) -> int:
+        """Load the model now; its dimension."""
+        return int(self.embedder.dim)
+
     def embed(self, index: int, texts: list[str]) -> tuple[int, np.ndarray]:
         if isinstance(self.embedder, SentenceTransformerEmbedder):  # its own progress bar would go to a log
             return index, self.embedder.embed(texts, progress=lambda count=1: None)
@@ -171,8 +175,15 @@ class RayEmbedder:
         assert vectors is not None
         return vectors
 
+    def start(self) -> int:
+        """Connect, start the actors and wait for each to load its model (else the first list does it); their
+        number."""
+        handles = self._start(0)
+        import_ray().get([handle.ready.remote() for handle in handles])
+        return len(handles)
+
     def _start(self, chunks: int) -> list[Any]:
-        """Connect to Ray and start the actors (once); the actors to use for ``chunks`` chunks."""
+        """Connect to Ray and start the actors (once); the actors to use for ``chunks`` chunks (0: all)."""
         ray = import_ray()
         state = self._actors
         with state.lock:
@@ -182,7 +193,7 @@ class RayEmbedder:
                 batch_size = self.batch_size if isinstance(self.inner, SentenceTransformerEmbedder) else None
                 worker = ray.remote(num_cpus=1, runtime_env={"env_vars": {CACHE_ENV: ""}})(_Worker)
                 state.handles = [worker.remote(self.spec, batch_size) for _ in range(count)]
-            return state.handles[: max(1, chunks)]
+            return state.handles[: max(1, chunks)] if chunks else list(state.handles)
 
     def close(self) -> None:
         """Stop the actors, and the local Ray if this embedder started it."""

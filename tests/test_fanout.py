@@ -94,6 +94,43 @@ def test_without_ray_a_run_stops_in_one_line_before_writing_its_folder(make_proj
 # -- a real local Ray (make test-all) ----------------------------------------------------------------------
 
 
+@pytest.mark.server
+@pytest.mark.ray
+def test_a_run_with_scale_ray_auto_embeds_only_uncached_texts_over_a_local_ray_it_then_stops(
+    make_project, tmp_path, monkeypatch
+) -> None:
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        pytest.skip("Ray is already connected in this process")
+    monkeypatch.setenv("LABELGRAPH_VECTOR_CACHE", "")  # before Ray starts: its workers inherit the environment
+    monkeypatch.setenv("LABELGRAPH_PROGRESS", "off")
+    monkeypatch.setenv("LABELGRAPH_EMBED_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(fanout, "MIN_TEXTS", 0)  # the example pool is small: send it to Ray all the same
+    sent: list[int] = []
+    real_start = RayEmbedder._start
+
+    def start(self: RayEmbedder, chunks: int) -> list[Any]:
+        sent.append(chunks)
+        return real_start(self, chunks)
+
+    monkeypatch.setattr(RayEmbedder, "_start", start)
+    project = with_scale(make_project(pool_size=300, test_size=100), "auto")
+    workspace = Workspace.create(load_project(project))
+    assert sent, "the pool went through Ray"
+    assert not ray.is_initialized(), "the local Ray the run started is shut down once its texts are embedded"
+    texts = [item.text for item in workspace.items]
+    assert np.array_equal(np.asarray(workspace.vectors), SentenceTransformerEmbedder("minilm").embed(texts))
+    test_texts = [item.text for item in workspace.test_items]
+    assert np.array_equal(np.asarray(workspace.test_vectors), SentenceTransformerEmbedder("minilm").embed(test_texts))
+    # the cache holds them under the in-process model's key: the same texts again never reach Ray
+    sent.clear()
+    cache = EmbeddingCache(tmp_path / "cache", model_key(SentenceTransformerEmbedder("minilm")))
+    assert cache.stats()["texts"] == len(set(texts) | set(test_texts))
+    embedder = RayEmbedder("minilm", "auto", min_texts=0)
+    assert np.array_equal(embed_texts(embedder, texts, cache), np.asarray(workspace.vectors))
+    assert sent == [] and embedder.actors == 0
+
+
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[Any]:
     """A local Ray of 2 CPUs for the module, started after the session's vector cache is turned off (its workers
@@ -131,34 +168,3 @@ def test_ray_vectors_equal_the_in_process_ones_bit_for_bit(local_ray) -> None:
     embedder.close()
     assert embedder.actors == 0
     assert local_ray.is_initialized()  # a Ray this embedder did not start is left running
-
-
-@pytest.mark.server
-@pytest.mark.ray
-def test_a_run_with_scale_ray_embeds_only_uncached_texts_over_ray(
-    local_ray, make_project, tmp_path, monkeypatch
-) -> None:
-    monkeypatch.setenv("LABELGRAPH_EMBED_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(fanout, "MIN_TEXTS", 0)  # the example pool is small: send it to Ray all the same
-    sent: list[int] = []
-    real_start = RayEmbedder._start
-
-    def start(self: RayEmbedder, chunks: int) -> list[Any]:
-        sent.append(chunks)
-        return real_start(self, chunks)
-
-    monkeypatch.setattr(RayEmbedder, "_start", start)
-    project = with_scale(make_project(pool_size=300, test_size=100), "auto")
-    workspace = Workspace.create(load_project(project))
-    assert sent, "the pool went through Ray"
-    texts = [item.text for item in workspace.items]
-    assert np.array_equal(np.asarray(workspace.vectors), SentenceTransformerEmbedder("minilm").embed(texts))
-    test_texts = [item.text for item in workspace.test_items]
-    assert np.array_equal(np.asarray(workspace.test_vectors), SentenceTransformerEmbedder("minilm").embed(test_texts))
-    # the cache holds them under the in-process model's key: the same texts again never reach Ray
-    sent.clear()
-    cache = EmbeddingCache(tmp_path / "cache", model_key(SentenceTransformerEmbedder("minilm")))
-    assert cache.stats()["texts"] == len(set(texts) | set(test_texts))
-    embedder = RayEmbedder("minilm", "auto", min_texts=0)
-    assert np.array_equal(embed_texts(embedder, texts, cache), np.asarray(workspace.vectors))
-    assert sent == [] and embedder.actors == 0
