@@ -208,6 +208,10 @@ class ItemStore:
         """Rows of the pool's texts (not seed-only ones), in order."""
         return [row for (row,) in self._query("SELECT row FROM items WHERE in_pool ORDER BY row")]
 
+    def seed_rows(self) -> list[int]:
+        """Rows with a seed label, in order."""
+        return [row for (row,) in self._query("SELECT row FROM items WHERE seed ORDER BY row")]
+
     def gold(self) -> dict[str, str]:
         """The labels the pool file came with (and seed labels of pool texts), by id."""
         return dict(self._query("SELECT id, label FROM items WHERE in_pool AND label IS NOT NULL ORDER BY row"))

@@ -381,6 +381,10 @@ class Workspace:
         """Each pool or seed id's row (of ``vectors`` and the store)."""
         return {item_id: row for row, item_id in enumerate(self.ids)}
 
+    def seed_items(self) -> list[Item]:
+        """Items with a seed label (seed-only ones and pool texts the seed file labelled), in row order."""
+        return self.item_store.get(self.item_store.seed_rows())
+
     def gold(self) -> dict[str, str]:
         """Labels the pool file came with (seed labels on pool texts too), by id."""
         return self.item_store.gold()

@@ -110,6 +110,7 @@ def test_a_pool_read_into_the_store_and_reopened_gives_the_same_items(files):
         assert workspace.pool_ids == ["a", "7", "pool-3", "d", "e"]
         assert workspace.row_of["s1"] == 5
         assert workspace.gold() == {"a": "neg"}  # the seed's label wins over the pool file's
+        assert dumped(workspace.seed_items()) == dumped([item for item in items if item.meta.get("seed")])
         np.testing.assert_array_equal(workspace.vectors, embedder.embed([item.text for item in items]))
         np.testing.assert_array_equal(workspace.test_vectors, embedder.embed([item.text for item in test]))
     public = created.item_store.public([3, 0])  # as agents see them: no gold label, no flags
