@@ -1,12 +1,13 @@
 """Embedding over a local Ray cluster against the same embedding in this process: time, and the same bits or not.
 
-    python benchmarks/ray_embedding.py [--texts 20000] [--actors N] [--chunk 512]
+    python benchmarks/ray_embedding.py [--texts 20000] [--actors N] [--chunk 512] [--torch-threads N]
 
 Takes ``--texts`` distinct real texts from /work/shared/datasets/*/train.jsonl (the datasets interleaved, so
 short questions, sentences and news paragraphs mix; about 41k are there), then, with the embedding cache off
 (``LABELGRAPH_EMBED_CACHE=off``, no ``LABELGRAPH_VECTOR_CACHE``):
 
-- in process: ``SentenceTransformerEmbedder("minilm")``, its model loaded first (timed apart), then the texts;
+- in process: ``SentenceTransformerEmbedder("minilm")``, its model loaded first (timed apart), then the texts
+  (torch on its default threads, or ``--torch-threads``);
 - over Ray: a new local Ray of this machine's CPUs (``scale.ray: auto`` with no cluster running), one
   ``RayEmbedder`` actor a CPU (or ``--actors``): the start (Ray, the actors, their models) timed apart, then
   the same texts in chunks of ``--chunk``.
@@ -56,6 +57,7 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=20_000)
     parser.add_argument("--actors", type=int, default=None, help="default: one a CPU of the cluster")
     parser.add_argument("--chunk", type=int, default=512)
+    parser.add_argument("--torch-threads", type=int, default=None, help="in process; default: torch's own")
     args = parser.parse_args()
 
     import torch
@@ -63,6 +65,8 @@ def main() -> None:
     from labelgraph.embeddings import SentenceTransformerEmbedder
     from labelgraph.fanout import RayEmbedder, import_ray
 
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     texts, taken = real_texts(args.texts)
     load = os.getloadavg()
     print(f"{len(texts)} texts ({', '.join(f'{name} {n}' for name, n in taken.items())}), {os.cpu_count()} CPUs")
