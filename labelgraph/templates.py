@@ -76,6 +76,7 @@ neighbours: 10            # labelled neighbours the annotator consults (the LLM'
 # Scaling out: memory on a Chroma server, checkpoints in PostgreSQL (the DSN is read from the variable).
 # memory: {url: http://127.0.0.1:8000}
 # checkpoints: {postgres_env: LABELGRAPH_POSTGRES_DSN}
+# scale: {ray: auto}    # embed over Ray (pip install 'labelgraph[ray]'): auto, ray://HOST:10001 or off
 
 run_dir: runs/my-project
 random_seed: 0
