@@ -196,8 +196,8 @@ class RayEmbedder:
             return state.handles[: max(1, chunks)] if chunks else list(state.handles)
 
     def close(self) -> None:
-        """Stop the actors, and the local Ray if this embedder started it."""
-        self._finalizer()
+        """Stop the actors, and the local Ray if this embedder started it (a later list starts them again)."""
+        self._actors.close()
 
 
 def embedder_for(config: ProjectConfig) -> Embedder:
