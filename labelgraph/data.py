@@ -226,7 +226,7 @@ def _json_row(line: str, path: Path, number: int) -> dict[str, Any]:
 
 
 def _universal_lines(lines: Iterable[tuple[int, str]]) -> Iterator[str]:
-    """Lines split as ``io.StringIO(text, newline="")`` splits them: at ``\n``, ``\r\n`` and a lone ``\r``,
+    r"""Lines split as ``io.StringIO(text, newline="")`` splits them: at ``\n``, ``\r\n`` and a lone ``\r``,
     endings kept (what the csv module expects)."""
     for _, line in lines:
         if "\r" not in line:

@@ -132,6 +132,16 @@ def test_a_csv_pool_streams_to_the_same_items(tmp_path):
     assert items[1].text == "two\nlines" and items[2].meta == {"columns": {"note": 'a "quote"'}, "in_pool": True}
 
 
+def test_a_csv_with_old_mac_line_endings_reads_row_by_row_as_before(tmp_path):
+    """Lines end at a lone carriage return too (as the whole-file read split them), and line numbers follow."""
+    (tmp_path / "pool.csv").write_bytes(b'id,text\r1,"one\rcell"\r2,two\r3,\r')
+    with pytest.raises(DataError) as error:
+        read_items(tmp_path / "pool.csv")
+    assert str(error.value) == f"{tmp_path / 'pool.csv'}, line 5, field 'text': missing or empty text"
+    (tmp_path / "pool.csv").write_bytes(b'id,text\r1,"one\rcell"\r2,two\r')
+    assert [(item.id, item.text) for item in read_items(tmp_path / "pool.csv")] == [("1", "one\rcell"), ("2", "two")]
+
+
 def test_a_pool_larger_than_a_batch_is_embedded_from_the_store(tmp_path, monkeypatch):
     import labelgraph.workspace as workspace_module
 
