@@ -11,11 +11,11 @@ and calibration errs most in the tail. One right and one wrong pseudo-check ente
 so a handful of all-right checks cannot claim certainty (as in the Wilson interval). The lower bound is one-sided
 at ``confidence``. Sets are tested from the most trusted down by Wiens' fallback procedure (``_fallback``): the
 largest set that passes is accepted, and the chance that any passing set is below the target stays at most
-``1 - confidence``; one failing set does not stop the walk. A set with fewer than ``min_checks`` checks inside is
-not tested, which depends only on how many checks there are, not on their answers. Blind audits are drawn
-uniformly from the first set beyond the accepted one (or, while no set has enough checks to be tested, from the
-first set), so each answer goes where the next certification needs it; they are unbiased for it, and reported on
-their own too.
+``1 - confidence``; one failing set does not stop the walk. A set is not tested before it holds
+``checks_to_test`` checks (``min_checks``, and enough that one wrong check could still pass), which depends only
+on how many checks there are, not on their answers. Blind audits are drawn uniformly from the first set beyond the
+accepted one (or, while no set has enough checks to be tested, from the first set), so each answer goes where the
+next certification needs it; they are unbiased for it, and reported on their own too.
 """
 
 from __future__ import annotations
@@ -176,6 +176,19 @@ def _fallback(sets: list[_TopSet], target: float, alpha: float) -> tuple[int | N
     return largest, zs
 
 
+def checks_to_test(target: float, confidence: float, min_checks: int, most: int = 400) -> int:
+    """Checks a set needs before it is tested: at least ``min_checks``, and enough that one wrong check among them
+    could still pass at the first test's level (``most`` at the highest). A set with fewer fails whatever its
+    answers, and would spend the first test's half of the error level for nothing. Decided by counts alone."""
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    for n in range(max(min_checks, 2), most):  # n checks in strata of their own, one of them wrong
+        bands = np.arange(n) // MIN_STRATUM_CHECKS
+        point, error = _set_estimate(np.ones(n), np.ones(n), np.arange(n) > 0, bands, bands)
+        if point - z * error >= target:
+            return n
+    return max(min_checks, most)
+
+
 def _audits_needed(top: _TopSet, z: float, target: float) -> int:
     """Checks that would lift a failed set's bound to the target if its point estimate held (0 if out of reach)."""
     lower = top.point - z * top.error
@@ -239,7 +252,8 @@ def decide(
         )
     # a set with too few checks is not tested (decided by their number, not their outcome); checks inside grow
     # with the set, so the testable sets are the larger ones
-    testable = [top for top in sets if top.checks >= min_checks]
+    least = checks_to_test(target, confidence, min_checks)
+    testable = [top for top in sets if top.checks >= least]
     largest, zs = _fallback(testable, target, 1 - confidence)
     accepted_at = testable[largest].threshold if largest is not None else None
     tested_lower = testable[largest].point - zs[largest] * testable[largest].error if largest is not None else None
@@ -248,7 +262,7 @@ def decide(
     if following < len(testable):  # the next set to certify
         failed_at, needed = testable[following].threshold, _audits_needed(testable[following], zs[following], target)
     elif not testable and sets:  # nothing testable yet: audits go to the first set until it can be tested
-        failed_at, needed = sets[0].threshold, min_checks - sets[0].checks
+        failed_at, needed = sets[0].threshold, least - sets[0].checks
     if accept_all and len(p):
         accepted_at, tested_lower = float(ranked[-1]), None
     accepted = p >= accepted_at if accepted_at is not None else np.zeros(len(p), dtype=bool)

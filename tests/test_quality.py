@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from labelgraph.quality import _set_estimate, decide, wilson
+from labelgraph.quality import _set_estimate, checks_to_test, decide, wilson
 
 
 def simulate(n: int, checks: int, seed: int, *, calibrated: bool = True):
@@ -48,9 +48,10 @@ def test_the_accepted_set_meets_the_target_and_the_estimate_is_close():
         misses += truth < 0.95
         errors.append(decision.estimate.accuracy - truth)
         assert decision.estimate.lower <= decision.estimate.accuracy <= decision.estimate.upper
-    # 200 random checks in 3,000 leave the most trusted sets with few checks and wide bounds: seen 12 of 40 with
-    # nothing accepted (2 with 400 checks)
-    assert empty <= 14
+    # 200 random checks in 3,000 leave the most trusted sets with few checks and wide bounds: seen 21 of 40 with
+    # nothing accepted (9 with 400 checks); 12 before sets waited for checks_to_test and strata had their own
+    # variance, the price of no longer trusting one stratum's checks for another
+    assert empty <= 24
     assert misses <= 0.15 * (40 - empty)  # a one-sided 90% bound (seen: 3 misses)
     assert abs(np.mean(errors)) < 0.02 and np.max(np.abs(errors)) < 0.05  # seen: mean +0.012, max 0.039
 
@@ -120,3 +121,18 @@ def test_checks_crowded_into_the_trusted_part_do_not_speak_for_an_overconfident_
     pooled = _set_estimate(p[rest], p[checked], right[checked])[0]  # every check weighed alike
     assert pooled - truth > 0.04  # seen: 0.962, +0.054; else the test would not tell the two apart
     assert right[rest][decision.accepted].mean() >= 0.95 and decision.accepted.sum() >= 0.7 * len(rest)
+
+
+def test_a_set_is_tested_only_once_one_wrong_check_could_pass(monkeypatch):
+    """30 checks with one wrong cannot pass 0.95 at the first test's level: testing such a set spent half the error
+    level for nothing and left the larger sets a sliver of it (an sst2 run accepted nothing so)."""
+    assert checks_to_test(0.95, 0.9, 30) > 30 and checks_to_test(0.8, 0.9, 30) == 30
+    n = 3000
+    p = np.linspace(1.0, 0.9, n)  # ranked, and too flat to carry the estimate: the checks decide
+    right = np.ones(n, dtype=bool)
+    checked = np.linspace(0, 0.8 * n, 100).astype(int)  # 100 checks spread over the top 80%
+    right[checked[[10, 90]]] = False  # one wrong among the first 30, one further down
+    rest = np.setdiff1d(np.arange(n), checked)
+    assert run(p, right, checked, rest, target=0.95).accepted.sum() > 0.5 * len(rest)
+    monkeypatch.setattr("labelgraph.quality.checks_to_test", lambda target, confidence, least: least)
+    assert not run(p, right, checked, rest, target=0.95).accepted.any()  # the old rule: nothing passes
