@@ -63,8 +63,11 @@ def main() -> None:
         ends: list[float] = []
 
         def on_update(node: str, update: dict) -> None:
-            if node == "train":
+            if node == "train":  # a line a round, so a run stopped early still tells how far it got
                 ends.append(time.perf_counter())
+                took = ends[-1] - (ends[-2] if len(ends) > 1 else clock)
+                sizes = {name: folder_size(folder / "run", name) for name in ("checkpoints.sqlite", "labels.sqlite")}
+                print(f"round {len(ends)}: {took:.1f} s, {sizes}", flush=True)
 
         clock = time.perf_counter()
         status = run.run(SimulatedHuman(run.gold, labels, seed=0), on_update=on_update)
