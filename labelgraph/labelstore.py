@@ -1,4 +1,5 @@
-"""The label store: every machine annotation, critic verdict and human answer of a run, in SQLite.
+"""The label store: every machine annotation, critic verdict and human answer of a run, in SQLite (``labels.sqlite``
+in the run folder) or, when the run's checkpoints are in PostgreSQL, in that database (a schema per run).
 
 Bulk data lives here, not in the graph's checkpoint (which holds only the current round's ids), so a
 checkpoint stays O(batch) however many labels the run has. Each node writes its rows as upserts keyed by item
@@ -8,23 +9,28 @@ id, computed only from rows of earlier rounds: a node re-run after a crash write
     verdicts  the critic's latest word per machine label: p_correct, accepted or proposed, reasons, signals
     human     one answer per item a person (or the seed file) labelled; label NULL = set aside
     relabels  each change of a committed answer after its commit (``Run.relabel``): who, when, old and new label
+
+Every query is written once, SQLite-style; a ``_Dialect`` fills in what the two databases spell differently
+(placeholders, upserts, null-safe equality, the column that orders rows by their last write, table names).
 """
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from labelgraph.config import CheckpointSettings
 from labelgraph.data import LabelChange
-from labelgraph.errors import ConflictError, RunError
+from labelgraph.errors import ConfigError, ConflictError, RunError
 
-__all__ = ["HumanKind", "HumanLabel", "LabelStore", "MachineLabel", "StoredVerdict"]
+__all__ = ["HumanKind", "HumanLabel", "LabelStore", "MachineLabel", "StoredVerdict", "label_store_for", "schema_for"]
 
 HumanKind = Literal["seed", "explore", "fix", "audit"]
 
@@ -46,6 +52,103 @@ CREATE INDEX IF NOT EXISTS relabels_id ON relabels (id);
 CREATE INDEX IF NOT EXISTS verdicts_status ON verdicts (status);
 CREATE INDEX IF NOT EXISTS machine_round ON machine (round);
 """
+
+_TABLES = ("machine", "verdicts", "human", "meta", "relabels")
+
+_POSTGRES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS {machine} (
+    id TEXT PRIMARY KEY, seq BIGSERIAL NOT NULL, round INTEGER NOT NULL, label TEXT,
+    confidence DOUBLE PRECISION NOT NULL, annotator TEXT NOT NULL, synthetic INTEGER NOT NULL, body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {verdicts} (
+    id TEXT PRIMARY KEY, seq BIGSERIAL NOT NULL, round INTEGER NOT NULL, p_correct DOUBLE PRECISION NOT NULL,
+    status TEXT NOT NULL, body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {human} (
+    id TEXT PRIMARY KEY, seq BIGSERIAL NOT NULL, round INTEGER NOT NULL, label TEXT, kind TEXT NOT NULL, shown TEXT,
+    machine_label TEXT, reviewer TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {meta} (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS {relabels} (seq BIGSERIAL PRIMARY KEY, id TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS relabels_id ON {relabels} (id);
+CREATE INDEX IF NOT EXISTS verdicts_status ON {verdicts} (status);
+CREATE INDEX IF NOT EXISTS machine_round ON {machine} (round)
+"""
+"""The SQLite tables in a schema of their own, plus ``seq``: SQLite's ``INSERT OR REPLACE`` gives a replaced row
+a new rowid, so rows read back in the order of their last write; an upsert here takes a new ``seq`` for that."""
+
+
+def schema_for(run: str) -> str:
+    """The PostgreSQL schema of a run's labels, from its thread id: ``labels_THREAD`` (within Postgres' 63 bytes,
+    the end of a long name replaced by a hash of the whole)."""
+    name = f"labels_{run}"
+    if len(name.encode()) <= 63:
+        return name
+    digest = hashlib.sha256(run.encode()).hexdigest()[:16]
+    return name.encode()[:46].decode(errors="ignore") + "_" + digest
+
+
+class _Dialect:
+    """SQLite's spelling of the store's SQL (``labels.sqlite``)."""
+
+    mark, same, order = "?", "IS", "rowid"
+
+    def __init__(self) -> None:
+        self.fields = {table: table for table in _TABLES}
+
+    def sql(self, text: str) -> str:
+        """``text`` with its {table}, {same} and {order} fields filled in and placeholders in this dialect's style."""
+        text = text.format_map({**self.fields, "same": self.same, "order": self.order})
+        return text if self.mark == "?" else text.replace("?", self.mark)
+
+    def upsert(self, table: str, columns: tuple[str, ...]) -> str:
+        """Insert a row into ``table``, or replace the one with its key (the first column)."""
+        return f"INSERT OR REPLACE INTO {{{table}}} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+    def setup(self, db: Any) -> None:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.executescript(_SCHEMA)
+
+    @contextmanager
+    def transaction(self, db: Any) -> Iterator[None]:
+        """BEGIN IMMEDIATE (the write lock at once): committed whole, or rolled back whole."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+
+class _PostgresDialect(_Dialect):
+    """PostgreSQL's spelling: the run's tables in its own schema, upserts that move a row to the end as SQLite's do."""
+
+    mark, same, order = "%s", "IS NOT DISTINCT FROM", "seq"
+
+    def __init__(self, schema: str) -> None:
+        self.schema = '"' + schema.replace('"', '""') + '"'
+        self.fields = {table: f"{self.schema}.{table}" for table in _TABLES}
+
+    def upsert(self, table: str, columns: tuple[str, ...]) -> str:
+        key, *rest = columns
+        moves = table in ("machine", "verdicts", "human")  # the tables read back in write order
+        sets = ", ".join([f"{column} = EXCLUDED.{column}" for column in rest] + (["seq = EXCLUDED.seq"] * moves))
+        return (
+            f"INSERT INTO {{{table}}} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+            f"ON CONFLICT ({key}) DO UPDATE SET {sets}"
+        )
+
+    def setup(self, db: Any) -> None:
+        with db.transaction():  # one creator at a time: two runs opening at once do not race on the catalog
+            db.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.schema,))
+            db.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+            for statement in _POSTGRES_SCHEMA.format_map(self.fields).split(";"):
+                db.execute(statement)
+
+    def transaction(self, db: Any) -> AbstractContextManager[Any]:
+        return db.transaction()
 
 
 class MachineLabel(BaseModel):
@@ -96,46 +199,65 @@ class HumanLabel(BaseModel):
 
 
 class LabelStore:
-    """``labels.sqlite`` in the run folder; safe across threads, one writer process at a time (the run lock)."""
+    """A run's labels: ``labels.sqlite`` at ``path``, or a PostgreSQL schema (``LabelStore.postgres``). Safe across
+    threads (one connection under a lock), one writer process at a time (the run lock)."""
 
     def __init__(self, path: Path):
-        self.path = Path(path)
         try:
-            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
+            db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+            _Dialect().setup(db)
         except sqlite3.DatabaseError as error:
             raise RunError(f"{path}: the label store is damaged ({error}); restore it from a backup") from None
+        self._attach(db, _Dialect(), Path(path))
+
+    def _attach(self, db: Any, dialect: _Dialect, path: Path | None) -> None:
+        self.path = path  # the SQLite file; None in PostgreSQL
+        self._db, self._dialect = db, dialect
         self._lock = threading.Lock()
 
+    @classmethod
+    def postgres(cls, dsn: str, *, run: str, source: str = "the DSN") -> LabelStore:
+        """The labels of run ``run`` (its thread id) in PostgreSQL, in schema ``schema_for(run)``, created on first
+        use. Errors name ``source`` (where the DSN came from), never the DSN or its password."""
+        from labelgraph.graphs.checkpoint import connect_postgres
+
+        db = connect_postgres(dsn, source=source, what="label store's database", autocommit=True, prepare_threshold=0)
+        dialect = _PostgresDialect(schema_for(run))
+        try:
+            dialect.setup(db)
+        except Exception as error:
+            db.close()
+            reason = " ".join(str(error).split())
+            raise ConfigError(
+                f"the label store's schema {dialect.schema} ({source}) cannot be made: {reason}"
+            ) from None
+        store = cls.__new__(cls)
+        store._attach(db, dialect, None)
+        return store
+
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self) -> Iterator[Any]:
         """One write transaction under the lock: committed whole, or rolled back whole."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, self._dialect.transaction(self._db):
+            yield self._db
 
     def _write(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
         rows = list(rows)
         if rows:
             with self._transaction() as db:
-                db.executemany(sql, rows)
+                db.cursor().executemany(self._dialect.sql(sql), rows)
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            return self._db.execute(sql, args).fetchall()
+            return self._db.execute(self._dialect.sql(sql), args).fetchall()
+
+    def _upsert(self, table: str, columns: tuple[str, ...]) -> str:
+        return self._dialect.upsert(table, columns)
 
     # -- machine lane -------------------------------------------------------------------------------
     def put_machine(self, labels: Iterable[MachineLabel]) -> None:
         self._write(
-            "INSERT OR REPLACE INTO machine (id, round, label, confidence, annotator, synthetic, body) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            self._upsert("machine", ("id", "round", "label", "confidence", "annotator", "synthetic", "body")),
             (
                 (m.id, m.round, m.label, m.confidence, m.annotator, int(m.synthetic), m.model_dump_json())
                 for m in labels
@@ -144,12 +266,12 @@ class LabelStore:
 
     def machine(self, *, before_round: int | None = None) -> dict[str, MachineLabel]:
         """Every annotation (of rounds before ``before_round`` when given), by item id."""
-        sql, args = "SELECT body FROM machine", ()
+        sql, args = "SELECT body FROM {machine}", ()
         if before_round is not None:
             sql, args = sql + " WHERE round < ?", (before_round,)
         return {
             m.id: m
-            for m in (MachineLabel.model_validate_json(row[0]) for row in self._read(sql + " ORDER BY rowid", args))
+            for m in (MachineLabel.model_validate_json(row[0]) for row in self._read(sql + " ORDER BY {order}", args))
         }
 
     def machine_for(self, ids: list[str]) -> dict[str, MachineLabel]:
@@ -158,46 +280,47 @@ class LabelStore:
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for (body,) in self._read(f"SELECT body FROM machine WHERE id IN ({marks})", tuple(chunk)):
+            for (body,) in self._read("SELECT body FROM {machine} WHERE id IN (" + marks + ")", tuple(chunk)):
                 label = MachineLabel.model_validate_json(body)
                 out[label.id] = label
         return out
 
     def machine_ids(self) -> set[str]:
-        return {row[0] for row in self._read("SELECT id FROM machine")}
+        return {row[0] for row in self._read("SELECT id FROM {machine}")}
 
     def annotated_in(self, round_number: int) -> int:
         """Annotations made (or refreshed) in a round."""
-        return self._read("SELECT COUNT(*) FROM machine WHERE round = ?", (round_number,))[0][0]
+        return self._read("SELECT COUNT(*) FROM {machine} WHERE round = ?", (round_number,))[0][0]
 
     # -- verdicts -----------------------------------------------------------------------------------
     def put_verdicts(self, verdicts: Iterable[StoredVerdict]) -> None:
         self._write(
-            "INSERT OR REPLACE INTO verdicts (id, round, p_correct, status, body) VALUES (?, ?, ?, ?, ?)",
+            self._upsert("verdicts", ("id", "round", "p_correct", "status", "body")),
             ((v.id, v.round, v.p_correct, v.status, v.model_dump_json()) for v in verdicts),
         )
 
     def verdicts(self) -> dict[str, StoredVerdict]:
         return {
-            v.id: v for v in (StoredVerdict.model_validate_json(r[0]) for r in self._read("SELECT body FROM verdicts"))
+            v.id: v
+            for v in (StoredVerdict.model_validate_json(r[0]) for r in self._read("SELECT body FROM {verdicts}"))
         }
 
     # -- human lane ---------------------------------------------------------------------------------
     def put_human(self, answers: Iterable[HumanLabel]) -> None:
         self._write(
-            "INSERT OR REPLACE INTO human (id, round, label, kind, shown, machine_label, reviewer) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            self._upsert("human", ("id", "round", "label", "kind", "shown", "machine_label", "reviewer")),
             ((h.id, h.round, h.label, h.kind, h.shown, h.machine_label, h.reviewer) for h in answers),
         )
 
     def human(self, *, before_round: int | None = None) -> dict[str, HumanLabel]:
         """Every answer and seed label (of rounds before ``before_round`` when given), by item id."""
-        sql, args = "SELECT id, round, label, kind, shown, machine_label, reviewer FROM human", ()
+        sql, args = "SELECT id, round, label, kind, shown, machine_label, reviewer FROM {human}", ()
         if before_round is not None:
             sql, args = sql + " WHERE round < ?", (before_round,)
         keys = ("id", "round", "label", "kind", "shown", "machine_label", "reviewer")
         return {
-            row[0]: HumanLabel(**dict(zip(keys, row, strict=True))) for row in self._read(sql + " ORDER BY rowid", args)
+            row[0]: HumanLabel(**dict(zip(keys, row, strict=True)))
+            for row in self._read(sql + " ORDER BY {order}", args)
         }
 
     def relabel(self, changes: Iterable[tuple[str, LabelChange]]) -> None:
@@ -209,17 +332,18 @@ class LabelStore:
         with self._transaction() as db:
             for item_id, change in changes:
                 updated = db.execute(
-                    "UPDATE human SET label = ? WHERE id = ? AND label IS ?",
+                    self._dialect.sql("UPDATE {human} SET label = ? WHERE id = ? AND label {same} ?"),
                     (change.new_label, item_id, change.old_label),
                 ).rowcount
                 if updated != 1:
                     raise ConflictError(f"item {item_id!r} changed meanwhile; nothing was relabelled")
-                db.execute("INSERT INTO relabels (id, body) VALUES (?, ?)", (item_id, change.model_dump_json()))
+                insert = self._dialect.sql("INSERT INTO {relabels} (id, body) VALUES (?, ?)")
+                db.execute(insert, (item_id, change.model_dump_json()))
 
     def relabels(self) -> dict[str, list[LabelChange]]:
         """The changes of committed answers by item id, oldest first (items never relabelled are absent)."""
         out: dict[str, list[LabelChange]] = {}
-        for item_id, body in self._read("SELECT id, body FROM relabels ORDER BY seq"):
+        for item_id, body in self._read("SELECT id, body FROM {relabels} ORDER BY seq"):
             out.setdefault(item_id, []).append(LabelChange.model_validate_json(body))
         return out
 
@@ -227,26 +351,39 @@ class LabelStore:
         """Labels by status: seed, human, set_aside, accepted, proposed, rejected, failed (machine gave none)."""
         out = dict.fromkeys(("seed", "human", "set_aside", "accepted", "proposed", "rejected", "failed"), 0)
         for kind, answered, count in self._read(
-            "SELECT kind = 'seed', label IS NOT NULL, COUNT(*) FROM human GROUP BY 1, 2"
+            "SELECT kind = 'seed', label IS NOT NULL, COUNT(*) FROM {human} GROUP BY 1, 2"
         ):
             out["seed" if kind and answered else "human" if answered else "set_aside"] += count
         for status, count in self._read(
-            "SELECT status, COUNT(*) FROM verdicts WHERE id NOT IN (SELECT id FROM human) GROUP BY status"
+            "SELECT status, COUNT(*) FROM {verdicts} WHERE id NOT IN (SELECT id FROM {human}) GROUP BY status"
         ):
             out[status] += count
-        (failed,) = self._read("SELECT COUNT(*) FROM machine WHERE label IS NULL AND id NOT IN (SELECT id FROM human)")[
-            0
-        ]
+        (failed,) = self._read(
+            "SELECT COUNT(*) FROM {machine} WHERE label IS NULL AND id NOT IN (SELECT id FROM {human})"
+        )[0]
         out["failed"] = failed
         return out
 
     def put_meta(self, key: str, value: str) -> None:
-        self._write("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [(key, value)])
+        self._write(self._upsert("meta", ("key", "value")), [(key, value)])
 
     def meta(self, key: str) -> str | None:
-        rows = self._read("SELECT value FROM meta WHERE key = ?", (key,))
+        rows = self._read("SELECT value FROM {meta} WHERE key = ?", (key,))
         return rows[0][0] if rows else None
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def label_store_for(settings: CheckpointSettings, folder: Path, *, run: str) -> LabelStore:
+    """The run's label store, beside its checkpoints: in PostgreSQL (schema ``schema_for(run)``, the DSN the
+    checkpoints use) when they are there, else ``labels.sqlite`` in the run folder. A run folder that already holds
+    ``labels.sqlite`` keeps it whatever the checkpoints (a run begun before the store followed them)."""
+    sqlite = folder / "labels.sqlite"
+    if settings.postgres_env is None or sqlite.exists():
+        return LabelStore(sqlite)
+    from labelgraph.graphs.checkpoint import postgres_dsn
+
+    dsn, source = postgres_dsn(settings)
+    return LabelStore.postgres(dsn, run=run, source=source)

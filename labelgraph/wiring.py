@@ -13,7 +13,7 @@ from labelgraph.config import ProjectConfig
 from labelgraph.embeddings import get_embedder
 from labelgraph.errors import PluginError
 from labelgraph.graphs.context import RunContext
-from labelgraph.labelstore import LabelStore
+from labelgraph.labelstore import label_store_for
 from labelgraph.llm import LLMClient
 from labelgraph.memory import Memory
 from labelgraph.plugins import load_object
@@ -98,7 +98,7 @@ def build_context(
     return RunContext(
         workspace=workspace,
         memory=memory,
-        store=LabelStore(workspace.path / "labels.sqlite"),
+        store=label_store_for(config.checkpoints, workspace.path, run=workspace.thread_id),
         strategy=strategy or get_strategy("hybrid" if config.strategy == "llm" else config.strategy),
         annotator=_annotator(config, llm, tools) if annotator == "project" else annotator,  # type: ignore[arg-type]
         critic=critic or CalibratedCritic(config.label_names, config.critic, seed=config.random_seed),

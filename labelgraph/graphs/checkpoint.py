@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
@@ -14,7 +15,10 @@ from labelgraph.config import CheckpointSettings
 from labelgraph.errors import ConfigError
 from labelgraph.graphs.state import STATE_TYPES
 
-__all__ = ["checkpointer_for", "postgres_checkpointer", "sqlite_checkpointer"]
+if TYPE_CHECKING:
+    from psycopg import Connection
+
+__all__ = ["checkpointer_for", "connect_postgres", "postgres_checkpointer", "postgres_dsn", "sqlite_checkpointer"]
 
 
 def serializer() -> JsonPlusSerializer:
@@ -30,15 +34,22 @@ def sqlite_checkpointer(path: Path) -> SqliteSaver:
     return SqliteSaver(connection, serde=serializer())
 
 
-def postgres_checkpointer(dsn: str, *, source: str = "the DSN") -> BaseCheckpointSaver:
-    """A PostgreSQL checkpointer (``langgraph-checkpoint-postgres``); creates its tables on first use.
+def postgres_dsn(settings: CheckpointSettings) -> tuple[str, str]:
+    """The DSN in the variable ``settings`` names, and how errors name it (``$VAR``, never the DSN itself)."""
+    assert settings.postgres_env is not None, "only for checkpoints in PostgreSQL"
+    dsn = os.environ.get(settings.postgres_env)
+    if not dsn:
+        raise ConfigError(f"checkpoints: the environment variable {settings.postgres_env!r} is not set")
+    return dsn, f"${settings.postgres_env}"
 
-    Errors name ``source`` (where the DSN came from), host and database, never the DSN or its password."""
+
+def connect_postgres(dsn: str, *, source: str, what: str = "checkpoint database", **options: Any) -> Connection[Any]:
+    """A psycopg connection (``options`` go to ``Connection.connect``), or one ConfigError line naming ``what``,
+    ``source`` (where the DSN came from), host and database: never the DSN or its password. A DSN without a
+    ``connect_timeout`` gets 10 s, so an unreachable host is an error, not a two-minute wait."""
     try:
-        from langgraph.checkpoint.postgres import PostgresSaver
         from psycopg import Connection
         from psycopg.conninfo import conninfo_to_dict
-        from psycopg.rows import dict_row
     except ImportError:
         raise ConfigError("PostgreSQL checkpoints need: pip install 'labelgraph[postgres]'") from None
     try:
@@ -48,13 +59,27 @@ def postgres_checkpointer(dsn: str, *, source: str = "the DSN") -> BaseCheckpoin
             f"checkpoints: {source} is not a valid PostgreSQL DSN (not shown: it may hold a password)"
         ) from None
     where = f"{params.get('host', 'localhost')}:{params.get('port', 5432)}/{params.get('dbname', '')}"
+    if "connect_timeout" not in params:
+        options.setdefault("connect_timeout", 10)
     try:
-        connection = Connection.connect(dsn, autocommit=True, prepare_threshold=0, row_factory=dict_row)
+        return Connection.connect(dsn, **options)
     except Exception as error:
-        message = str(error)
+        message = " ".join(str(error).split())  # one line: libpq's messages carry a tab-indented hint
         if params.get("password"):
             message = message.replace(str(params["password"]), "***")
-        raise ConfigError(f"cannot connect to the checkpoint database {where} ({source}): {message}") from None
+        raise ConfigError(f"cannot connect to the {what} {where} ({source}): {message}") from None
+
+
+def postgres_checkpointer(dsn: str, *, source: str = "the DSN") -> BaseCheckpointSaver:
+    """A PostgreSQL checkpointer (``langgraph-checkpoint-postgres``); creates its tables on first use.
+
+    Errors name ``source`` (where the DSN came from), host and database, never the DSN or its password."""
+    try:
+        from langgraph.checkpoint.postgres import PostgresSaver
+        from psycopg.rows import dict_row
+    except ImportError:
+        raise ConfigError("PostgreSQL checkpoints need: pip install 'labelgraph[postgres]'") from None
+    connection = connect_postgres(dsn, source=source, autocommit=True, prepare_threshold=0, row_factory=dict_row)
     saver = PostgresSaver(connection, serde=serializer())
     saver.setup()
     return saver
@@ -64,7 +89,5 @@ def checkpointer_for(settings: CheckpointSettings, sqlite_path: Path) -> BaseChe
     """The project's checkpointer: PostgreSQL if it names a DSN variable, else SQLite at ``sqlite_path``."""
     if settings.postgres_env is None:
         return sqlite_checkpointer(sqlite_path)
-    dsn = os.environ.get(settings.postgres_env)
-    if not dsn:
-        raise ConfigError(f"checkpoints: the environment variable {settings.postgres_env!r} is not set")
-    return postgres_checkpointer(dsn, source=f"${settings.postgres_env}")
+    dsn, source = postgres_dsn(settings)
+    return postgres_checkpointer(dsn, source=source)
