@@ -27,8 +27,7 @@ def seed_records(workspace: Workspace) -> list[LabelRecord]:
     """The project's seed labels, as labels of round 0."""
     return [
         LabelRecord(id=item.id, text=item.text, label=item.label, source="seed", status="seed", round=0)  # type: ignore[arg-type]
-        for item in workspace.items
-        if item.meta.get("seed")
+        for item in workspace.seed_items()
     ]
 
 

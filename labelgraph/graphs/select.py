@@ -29,9 +29,8 @@ def human_candidates(context: RunContext) -> list[str]:
 def candidate_rows(context: RunContext) -> np.ndarray:
     """Rows of the run's vectors of ``human_candidates``, in the same order."""
     answered = set(context.store.human())
-    items = context.workspace.items
-    found = (row for row, item in enumerate(items) if item.meta.get("in_pool") and item.id not in answered)
-    return np.fromiter(found, dtype=np.int64)
+    rows = context.workspace.row_of
+    return np.fromiter((rows[i] for i in context.pool_ids if i not in answered), dtype=np.int64)
 
 
 def pool_input(context: RunContext, candidates: np.ndarray, labelled: list[str]) -> PoolInput:
@@ -43,7 +42,7 @@ def pool_input(context: RunContext, candidates: np.ndarray, labelled: list[str])
         labelled_ids=labelled,
         labelled_vectors=context.vectors,
         state_dir=context.workspace.path / STATE_DIR,
-        key=pool_key(vectors, [item.id for item in context.workspace.items]),
+        key=pool_key(vectors, context.workspace.ids),
     )
 
 
@@ -60,7 +59,8 @@ def ranked(
     An incremental strategy sees the whole run (no copy of the pool's vectors) and keeps its state in the run
     folder; any other gets the candidates' vectors and the student's probabilities."""
     strategy = context.strategy
-    pool = [context.workspace.items[row].id for row in rows]
+    ids = context.workspace.ids
+    pool = [ids[row] for row in rows]
     if isinstance(strategy, IncrementalStrategy):
         picks = strategy.select_pool(pool_input(context, rows, training), size, rng)
     else:
