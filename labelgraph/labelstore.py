@@ -106,6 +106,7 @@ class _Dialect:
         return f"INSERT OR REPLACE INTO {{{table}}} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
     def setup(self, db: Any) -> None:
+        """Create the tables that are missing (WAL, synchronous: a killed process keeps every committed row)."""
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.executescript(_SCHEMA)
@@ -141,6 +142,7 @@ class _PostgresDialect(_Dialect):
         )
 
     def setup(self, db: Any) -> None:
+        """Create the run's schema and the tables that are missing."""
         with db.transaction():  # one creator at a time: two runs opening at once do not race on the catalog
             db.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.schema,))
             db.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
@@ -203,12 +205,13 @@ class LabelStore:
     threads (one connection under a lock), one writer process at a time (the run lock)."""
 
     def __init__(self, path: Path):
+        dialect = _Dialect()
         try:
             db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
-            _Dialect().setup(db)
+            dialect.setup(db)
         except sqlite3.DatabaseError as error:
             raise RunError(f"{path}: the label store is damaged ({error}); restore it from a backup") from None
-        self._attach(db, _Dialect(), Path(path))
+        self._attach(db, dialect, Path(path))
 
     def _attach(self, db: Any, dialect: _Dialect, path: Path | None) -> None:
         self.path = path  # the SQLite file; None in PostgreSQL
