@@ -3,7 +3,8 @@
     python benchmarks/student_training.py [--sizes 500,2000,10000] [--dataset agnews]
 
 For each size N, in a fresh process (so peak memory is that size's own), on N texts of a dataset from
-../shared/datasets (agnews by default: 11,971 training texts, so 10,000 fit):
+../shared/datasets, its training texts then its test texts (agnews by default: 11,971 + 7,600, so the 13,125
+that 10,000 labels grow to fit):
 - logistic: embed the texts with the frozen encoder, fit logistic regression (the baseline);
 - finetune, first round: the first tune (``epochs``, 3) on N labels;
 - finetune, a round after the labels grew by 25%: the warm tune (``warm_epochs``, 1) on 1.25 N labels;
@@ -35,7 +36,12 @@ def measure(dataset: str, size: int) -> dict[str, float]:
     from labelgraph.finetune import FinetunedStudent
     from labelgraph.models import LogisticRegressionStudent
 
-    rows = [json.loads(line) for line in (DATASETS / dataset / "train.jsonl").read_text().splitlines() if line]
+    rows = [  # train first, so the smaller sizes use the texts they always did
+        json.loads(line)
+        for name in ("train.jsonl", "test.jsonl")
+        for line in (DATASETS / dataset / name).read_text().splitlines()
+        if line
+    ]
     grown = round(size * 1.25)
     if len(rows) < grown + round(grown * 0.05):
         raise SystemExit(f"{dataset} has {len(rows)} texts, fewer than {grown} x 1.05 for size {size}")
