@@ -21,6 +21,7 @@ next certification needs it; they are unbiased for it, and reported on their own
 from __future__ import annotations
 
 import math
+from functools import cache
 from statistics import NormalDist
 
 import numpy as np
@@ -176,6 +177,7 @@ def _fallback(sets: list[_TopSet], target: float, alpha: float) -> tuple[int | N
     return largest, zs
 
 
+@cache
 def checks_to_test(target: float, confidence: float, min_checks: int, most: int = 400) -> int:
     """Checks a set needs before it is tested: at least ``min_checks``, and enough that one wrong check among them
     could still pass at the first test's level (``most`` at the highest). A set with fewer fails whatever its
