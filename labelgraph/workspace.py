@@ -449,7 +449,9 @@ class Workspace:
         test_vectors = np.zeros((0, vectors.shape[1]), dtype=np.float32)
         if tests:
             test_vectors = _load_vectors(path / "test_vectors.npy", tests, vectors.shape[1])
-        for name in SQLITE_FILES[1:]:
+        for name in SQLITE_FILES:
+            if name == ITEMS_FILE:  # checked above, before its rows were read
+                continue
             if os.path.lexists(path / name):
                 _check_sqlite(path / name)
         if (path / "labels.sqlite").exists():
