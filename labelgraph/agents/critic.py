@@ -106,24 +106,43 @@ class CalibratedCritic:
         vectors: np.ndarray,
         human_vectors: np.ndarray,
         human_labels: list[str],
+        others: tuple[list[MachineLabel], np.ndarray] | None = None,
     ) -> np.ndarray:
-        """One row of SIGNALS per machine label (every one must have a label)."""
+        """One row of SIGNALS per machine label (every one must have a label). ``others`` (labels, vectors):
+        score ``machine`` against these machine labels instead of among themselves: the consensus model and the
+        machine neighbours are then built from ``others`` alone, as one fold of the out-of-fold consensus would be
+        (one model fit instead of ``folds``)."""
         n, index = len(machine), {name: i for i, name in enumerate(self.labels)}
         out = np.zeros((n, len(SIGNALS)))
         if n == 0:
             return out
         given = np.array([index[m.label] for m in machine])  # type: ignore[index]
         human_y = np.array([index[label] for label in human_labels], dtype=int)
+        if others is None:
+            consensus = self._consensus(vectors, given, human_vectors, human_y)
+            ref_vectors, ref_given = vectors, given
+        else:
+            ref_vectors, ref_given = others[1], np.array([index[m.label] for m in others[0]], dtype=int)  # type: ignore[index]
+            size = min(len(ref_given) * (self.settings.folds - 1) // self.settings.folds, self.settings.consensus_rows)
+            train = np.random.default_rng(self.seed).choice(len(ref_given), size, replace=False)
+            consensus = _fit_predict(
+                np.concatenate([ref_vectors[train], human_vectors]),
+                np.concatenate([ref_given[train], human_y]),
+                vectors,
+                len(self.labels),
+                self.seed,
+            )
         out[:, 0] = [m.confidence for m in machine]
         out[:, 1] = [
             m.votes.get(m.label, 0) / sum(m.votes.values()) if sum(m.votes.values()) > 1 else m.confidence  # type: ignore[arg-type]
             for m in machine
         ]
-        consensus = self._consensus(vectors, given, human_vectors, human_y)
         out[:, 2] = consensus[np.arange(n), given]
         out[:, 3] = consensus.argmax(axis=1) == given
-        reference = np.random.default_rng(self.seed).permutation(n)[: self.settings.consensus_rows]
-        out[:, 4] = _knn_agreement(vectors, given, vectors[reference], given[reference], self.settings.neighbours, True)
+        reference = np.random.default_rng(self.seed).permutation(len(ref_given))[: self.settings.consensus_rows]
+        out[:, 4] = _knn_agreement(
+            vectors, given, ref_vectors[reference], ref_given[reference], self.settings.neighbours, True
+        )
         out[:, 5] = _knn_agreement(vectors, given, human_vectors, human_y, self.settings.neighbours, False)
         out[:, 6] = _fit_predict(human_vectors, human_y, vectors, len(self.labels), self.seed)[np.arange(n), given]
         out[:, 7] = [

@@ -96,13 +96,15 @@ def _checked_signals(context: RunContext, round_number: int, checked: list[tuple
     """Signals of the machine labels people checked, as the critic would compute them now had nobody checked
     them: for each fold, from people's labels of earlier rounds outside the fold, beside this round's open labels.
     So a checked label falls in the same top set as an unchecked one the critic rates alike (the estimate's
-    checks are then a fair sample of each set), not by the weaker signals of the round it was checked in."""
+    checks are then a fair sample of each set), not by the weaker signals of the round it was checked in.
+    Each fold's labels are scored against the open ones (one consensus fit a fold, sized as one of theirs)."""
     ids = [h.id for h, _ in checked]
     key = (round_number, hash(tuple(ids)))
     if context.checked_cache is not None and context.checked_cache[0] == key:
         return context.checked_cache[1]
     out = np.array([[v.signals.get(name, 0.0) for name in SIGNALS] for _, v in checked]).reshape(len(ids), len(SIGNALS))
     others = [m for m in _round_signals(context, round_number)[0] if m.id not in set(ids)]
+    other_vectors = context.vectors([m.id for m in others])
     human = context.store.human(before_round=round_number)
     stored = context.store.machine_for(ids)
     fold_of = {item_id: int(hashlib.sha256(item_id.encode()).hexdigest(), 16) % FOLDS for item_id in ids}
@@ -116,14 +118,14 @@ def _checked_signals(context: RunContext, round_number: int, checked: list[tuple
             continue
         labelled = {h.id: h.label for h in human.values() if h.label is not None and fold_of.get(h.id) != fold}
         human_ids = sorted(labelled)
-        machine = others + [stored[checked[row][0].id] for row in rows]
-        features = context.critic.signals(
+        machine = [stored[checked[row][0].id] for row in rows]
+        out[rows] = context.critic.signals(
             machine,
             context.vectors([m.id for m in machine]),
             context.vectors(human_ids),
             [labelled[i] for i in human_ids],  # type: ignore[misc]
+            others=(others, other_vectors),
         )
-        out[rows] = features[len(others) :]
     context.checked_cache = (key, out)
     return out
 
