@@ -30,7 +30,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -322,12 +322,23 @@ class EmbeddingCache:
         return {"texts": int(texts), "shards": int(shards)}
 
 
-def embed_texts(embedder: Any, texts: list[str], cache: EmbeddingCache | None = None) -> np.ndarray:
+def embed_texts(
+    embedder: Any,
+    texts: list[str],
+    cache: EmbeddingCache | None = None,
+    progress: Callable[..., None] | None = None,
+) -> np.ndarray:
     """The texts' vectors (float32, one row each): from the cache where it has them, the rest from ``embedder``
     in batches of ``FLUSH_ROWS``, each kept in the cache before the next (a killed run resumes after the last one
-    written). Texts given twice are embedded once. Progress shows when more than a few batches are missing."""
+    written). Texts given twice are embedded once. Progress shows when more than a few batches are missing;
+    ``progress(count)``: advance a caller's task instead (by every text, found in the cache or embedded)."""
     if cache is None or cache.broken:
-        return _checked(embedder.embed(texts), len(texts))
+        if progress is not None and isinstance(embedder, SentenceTransformerEmbedder):
+            return _checked(embedder.embed(texts, progress=progress), len(texts))
+        vectors = _checked(embedder.embed(texts), len(texts))
+        if progress is not None:
+            progress(len(texts))
+        return vectors
     hashes = [text_hash(text) for text in texts]
     first: dict[bytes, int] = {}
     for position, key in enumerate(hashes):
@@ -344,8 +355,10 @@ def embed_texts(embedder: Any, texts: list[str], cache: EmbeddingCache | None = 
         vectors[positions] = found
         del found
     quiet = isinstance(embedder, SentenceTransformerEmbedder)  # it advances this progress, not its own
-    shown = len(missing) > getattr(embedder, "batch_size", 64) * PROGRESS_BATCHES
-    with task("embedding", total=len(missing)) if shown else nullcontext(None) as advance:
+    shown = progress is None and len(missing) > getattr(embedder, "batch_size", 64) * PROGRESS_BATCHES
+    if progress is not None:  # what the cache had, and repeats of a text, count as done
+        progress(len(texts) - len(missing))
+    with task("embedding", total=len(missing)) if shown else nullcontext(progress) as advance:
         for start in range(0, len(missing), FLUSH_ROWS):
             batch = missing[start : start + FLUSH_ROWS]
             batch_texts = [texts[first[unique[index]]] for index in batch]

@@ -25,7 +25,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import closing, contextmanager, suppress
+from contextlib import closing, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -41,6 +41,7 @@ from labelgraph.embeddings import Embedder
 from labelgraph.errors import DataError, RunDamaged, RunError, RunNotFound
 from labelgraph.fanout import embedder_for
 from labelgraph.itemstore import ItemStore, ItemView, ItemWriter, check_store
+from labelgraph.progress import task
 
 __all__ = ["Workspace"]
 
@@ -307,13 +308,17 @@ def _write_run(path: Path, config: ProjectConfig, embedder: Embedder | None) -> 
         root = cache_folder()
         cache = EmbeddingCache(root, model_key(embedder)) if root is not None else None
 
-        def embed(texts: list[str]) -> np.ndarray:
-            return embed_texts(embedder, texts, cache)
+        for table, file in (("items", "vectors.npy"), ("test_items", "test_vectors.npy")):
+            rows = writer.count(table)
+            if rows == 0 and table == "test_items":
+                continue
+            # texts go EMBED_ROWS at a time: more than that show one task for the whole pool, not one a batch
+            with task("embedding", total=rows) if rows > EMBED_ROWS else nullcontext(None) as advance:
 
-        _save_embedded(path / "vectors.npy", writer.texts("items", EMBED_ROWS), writer.count("items"), embed)
-        if writer.count("test_items"):
-            rows = writer.count("test_items")
-            _save_embedded(path / "test_vectors.npy", writer.texts("test_items", EMBED_ROWS), rows, embed)
+                def embed(texts: list[str], advance: Any = advance) -> np.ndarray:
+                    return embed_texts(embedder, texts, cache, progress=advance)
+
+                _save_embedded(path / file, writer.texts(table, EMBED_ROWS), rows, embed)
     meta = {
         "thread_id": f"{config.name}-{uuid.uuid4().hex[:12]}",
         "config": config.model_dump(mode="json"),

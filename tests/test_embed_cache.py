@@ -223,3 +223,25 @@ def test_a_killed_embedding_resumes_after_the_batches_written(calls, tmp_path):
     vectors = embed_texts(get_embedder("minilm"), TEXTS[:120], minilm_cache(tmp_path))
     assert sum(calls) == 120 - written  # what was written is not embedded again
     assert np.array_equal(vectors, get_embedder("minilm").embed(TEXTS[:120]))
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_a_pool_embedded_in_batches_shows_one_task(calls, make_project, monkeypatch, tmp_path, capsys, cached):
+    """A pool read EMBED_ROWS texts at a time shows one task from 0 to the whole pool (not one per batch), with the
+    texts the cache had counted as done."""
+    from labelgraph import workspace
+
+    monkeypatch.setenv("LABELGRAPH_PROGRESS", "plain")
+    monkeypatch.setenv("LABELGRAPH_EMBED_CACHE", str(tmp_path / "cache") if cached else "off")
+    monkeypatch.setattr(workspace, "EMBED_ROWS", 16)
+    project = make_project(pool_size=50, test_size=0, seed_size=0)
+    if cached:  # half the pool's texts are in the cache already
+        pool = [row["text"] for row in read_jsonl(tmp_path / "pool.jsonl")]
+        embed_texts(get_embedder("minilm"), pool[:25], minilm_cache(tmp_path / "cache"))
+        capsys.readouterr()
+    before = sum(calls)
+    Workspace.create(load_project(project))
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("embedding")]
+    assert lines[0] == "embedding: 50 to do" and "50/50 done" in lines[-1], lines
+    assert sum(line.endswith("to do") for line in lines) == 1, lines
+    assert sum(calls) - before == (25 if cached else 50)
