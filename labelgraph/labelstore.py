@@ -20,7 +20,7 @@ import hashlib
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Literal
 
@@ -101,6 +101,10 @@ class _Dialect:
         text = text.format_map({**self.fields, "same": self.same, "order": self.order})
         return text if self.mark == "?" else text.replace("?", self.mark)
 
+    def connection(self, db: Any) -> AbstractContextManager[Any]:
+        """The connection to use for one call: SQLite's own, which nothing can take away."""
+        return nullcontext(db)
+
     def upsert(self, table: str, columns: tuple[str, ...]) -> str:
         """Insert a row into ``table``, or replace the one with its key (the first column)."""
         return f"INSERT OR REPLACE INTO {{{table}}} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
@@ -131,6 +135,11 @@ class _PostgresDialect(_Dialect):
     def __init__(self, schema: str) -> None:
         self.schema = '"' + schema.replace('"', '""') + '"'
         self.fields = {table: f"{self.schema}.{table}" for table in _TABLES}
+
+    def connection(self, db: Any) -> AbstractContextManager[Any]:
+        """A connection from the store's pool (``postgres_pool``), checked first: one lost to a restart or an idle
+        timeout is replaced, so a call fails (one RunError line) only if the database stays away."""
+        return db.connection()
 
     def upsert(self, table: str, columns: tuple[str, ...]) -> str:
         key, *rest = columns
@@ -215,34 +224,41 @@ class LabelStore:
 
     def _attach(self, db: Any, dialect: _Dialect, path: Path | None) -> None:
         self.path = path  # the SQLite file; None in PostgreSQL
-        self._db, self._dialect = db, dialect
+        self._db, self._dialect = db, dialect  # the SQLite connection, or a pool of one PostgreSQL connection
         self._lock = threading.Lock()
 
     @classmethod
-    def postgres(cls, dsn: str, *, run: str, source: str = "the DSN") -> LabelStore:
+    def postgres(cls, dsn: str, *, run: str, source: str = "the DSN", wait: float | None = None) -> LabelStore:
         """The labels of run ``run`` (its thread id) in PostgreSQL, in schema ``schema_for(run)``, created on first
-        use. Errors name ``source`` (where the DSN came from), never the DSN or its password."""
-        from labelgraph.graphs.checkpoint import connect_postgres
+        use. A lost connection is re-established, each call waiting up to ``wait`` s (``RECONNECT_WAIT``) for the
+        database to come back. Errors name ``source`` (where the DSN came from), never the DSN or its password."""
+        from labelgraph.graphs.checkpoint import RECONNECT_WAIT, postgres_pool
 
-        db = connect_postgres(dsn, source=source, what="label store's database", autocommit=True, prepare_threshold=0)
+        wait = RECONNECT_WAIT if wait is None else wait
+        what = "label store's database"
+        pool = postgres_pool(dsn, source=source, what=what, wait=wait, autocommit=True, prepare_threshold=0)
         dialect = _PostgresDialect(schema_for(run))
         try:
-            dialect.setup(db)
+            with pool.connection() as db:
+                dialect.setup(db)
+        except RunError:
+            pool.close()
+            raise
         except Exception as error:
-            db.close()
+            pool.close()
             reason = " ".join(str(error).split())
             raise ConfigError(
                 f"the label store's schema {dialect.schema} ({source}) cannot be made: {reason}"
             ) from None
         store = cls.__new__(cls)
-        store._attach(db, dialect, None)
+        store._attach(pool, dialect, None)
         return store
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
         """One write transaction under the lock: committed whole, or rolled back whole."""
-        with self._lock, self._dialect.transaction(self._db):
-            yield self._db
+        with self._lock, self._dialect.connection(self._db) as db, self._dialect.transaction(db):
+            yield db
 
     def _write(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
         rows = list(rows)
@@ -251,8 +267,8 @@ class LabelStore:
                 db.cursor().executemany(self._dialect.sql(sql), rows)
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._db.execute(self._dialect.sql(sql), args).fetchall()
+        with self._lock, self._dialect.connection(self._db) as db:
+            return db.execute(self._dialect.sql(sql), args).fetchall()
 
     def _upsert(self, table: str, columns: tuple[str, ...]) -> str:
         return self._dialect.upsert(table, columns)

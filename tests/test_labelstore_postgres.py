@@ -1,6 +1,7 @@
 """The label store in a real PostgreSQL (the throwaway cluster of ``tests/test_postgres.py``): the same answers as
 in SQLite, operation for operation and for a whole run; a round written twice leaves one copy; two runs in one
-database see only their own labels; a run killed inside a node resumes to the labels of an uninterrupted run."""
+database see only their own labels; a run killed inside a node resumes to the labels of an uninterrupted run; a
+store outlives its lost connections, and a database that stays away is one line that loses nothing."""
 
 from __future__ import annotations
 
@@ -17,13 +18,13 @@ import yaml
 from labelgraph.agents.human import SimulatedHuman
 from labelgraph.config import CheckpointSettings
 from labelgraph.data import LabelChange
-from labelgraph.errors import ConfigError, ConflictError
+from labelgraph.errors import ConfigError, ConflictError, RunError
 from labelgraph.labelstore import HumanLabel, LabelStore, MachineLabel, StoredVerdict, label_store_for, schema_for
 from labelgraph.run import Project
 from tests.conftest import EXAMPLE, cli_env, read_jsonl
 from tests.service_helpers import free_port
 from tests.test_crash_resume import RUNNER, write_project
-from tests.test_postgres import dsn  # noqa: F401  (the fixture: a PostgreSQL cluster for this module)
+from tests.test_postgres import cluster, dsn, terminate_backends  # noqa: F401  (fixtures: this module's cluster)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -286,3 +287,56 @@ def test_a_killed_run_resumes_from_postgres_to_the_same_labels(uninterrupted, ki
     assert len({row["id"] for row in got}) == len(got)  # nothing committed twice
     assert got == uninterrupted
     assert not (tmp_path / "run" / "labels.sqlite").exists()
+
+
+@pytest.mark.server
+@pytest.mark.postgres
+def test_the_store_outlives_its_lost_connections(cluster):  # noqa: F811
+    store = LabelStore.postgres(cluster.dsn, run=f"lost-{uuid.uuid4().hex[:8]}")
+    ids = [f"item-{n:03d}" for n in range(60)]
+    machine, verdicts, human = round_one(ids)
+    store.put_machine(machine)
+    store.put_verdicts(verdicts)
+    first = (store.machine(), store.verdicts())
+    assert terminate_backends(cluster.dsn) >= 1  # an admin, an idle timeout or a proxy ends the store's session
+    assert (store.machine(), store.verdicts()) == first
+    store.put_human(human)  # and writes go on
+    cluster.restart()
+    assert (store.machine(), store.verdicts()) == first
+    assert [h.model_dump() for h in store.human().values()] == [h.model_dump() for h in human]
+    store.relabel([(ids[4], change("neg", "pos"))])
+    terminate_backends(cluster.dsn)
+    store.put_meta("estimate", "{}")
+    assert store.human()[ids[4]].label == "pos" and list(store.relabels()) == [ids[4]]
+    assert [rows(store, table) for table in ("machine", "verdicts", "human", "meta", "relabels")] == [60, 40, 3, 1, 1]
+    store.close()
+
+
+@pytest.mark.server
+@pytest.mark.postgres
+def test_a_database_that_stays_away_is_one_line_and_loses_nothing(cluster):  # noqa: F811
+    run = f"away-{uuid.uuid4().hex[:8]}"
+    store = LabelStore.postgres(cluster.dsn, run=run, source="$LABELGRAPH_PG", wait=2)
+    ids = [f"item-{n:03d}" for n in range(30)]
+    machine, verdicts, _ = round_one(ids)
+    store.put_machine(machine)
+    cluster.stop()
+    try:
+        with pytest.raises(RunError) as write:
+            store.put_verdicts(verdicts)
+        with pytest.raises(RunError):
+            store.machine()
+    finally:
+        cluster.start()
+    message = str(write.value)
+    assert "\n" not in message and "pg-s3cret" not in message
+    assert message.startswith("cannot connect to the label store's database 127.0.0.1:")
+    assert "/postgres ($LABELGRAPH_PG)" in message and "tried for 2 s" in message
+    assert store.machine() == {m.id: m for m in machine}  # what was written before is all there
+    assert store.verdicts() == {}  # the failed write left nothing behind, and is written whole when repeated
+    store.put_verdicts(verdicts)
+    assert rows(store, "verdicts") == len(verdicts)
+    store.close()
+    again = LabelStore.postgres(cluster.dsn, run=run)
+    assert list(again.machine()) == ids and len(again.verdicts()) == len(verdicts)
+    again.close()
