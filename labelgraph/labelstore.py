@@ -17,6 +17,7 @@ Every query is written once, SQLite-style; a ``_Dialect`` fills in what the two 
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -77,6 +78,12 @@ CREATE INDEX IF NOT EXISTS machine_round ON {machine} (round)
 """The SQLite tables in a schema of their own, plus ``seq``: SQLite's ``INSERT OR REPLACE`` gives a replaced row
 a new rowid, so rows read back in the order of their last write; an upsert here takes a new ``seq`` for that."""
 
+_POSTGRES_COLUMNS = {
+    table: {column.split()[0] for column in body.split(",")}
+    for table, body in re.findall(r"CREATE TABLE IF NOT EXISTS \{(\w+)\} \((.*?)\);", _POSTGRES_SCHEMA, re.S)
+}
+"""Each table's columns, read from the schema above: a table of that name with others is not the store's."""
+
 
 def schema_for(run: str) -> str:
     """The PostgreSQL schema of a run's labels, from its thread id: ``labels_THREAD`` (within Postgres' 63 bytes,
@@ -86,6 +93,10 @@ def schema_for(run: str) -> str:
         return name
     digest = hashlib.sha256(run.encode()).hexdigest()[:16]
     return name.encode()[:46].decode(errors="ignore") + "_" + digest
+
+
+class _NotAStore(Exception):
+    """A schema of the label store's name holds tables of other columns."""
 
 
 class _Dialect:
@@ -133,6 +144,7 @@ class _PostgresDialect(_Dialect):
     mark, same, order = "%s", "IS NOT DISTINCT FROM", "seq"
 
     def __init__(self, schema: str) -> None:
+        self.name = schema
         self.schema = '"' + schema.replace('"', '""') + '"'
         self.fields = {table: f"{self.schema}.{table}" for table in _TABLES}
 
@@ -155,8 +167,25 @@ class _PostgresDialect(_Dialect):
         with db.transaction():  # one creator at a time: two runs opening at once do not race on the catalog
             db.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.schema,))
             db.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+            self.check(db)
             for statement in _POSTGRES_SCHEMA.format_map(self.fields).split(";"):
                 db.execute(statement)
+
+    def check(self, db: Any) -> None:
+        """_NotAStore if a table of the schema has a store table's name but not its columns: the schema is
+        something else's (or a label store of another version), and the store would fail at its first query."""
+        found = db.execute(
+            "SELECT table_name, array_agg(column_name::text ORDER BY ordinal_position) FROM information_schema.columns"
+            " WHERE table_schema = %s GROUP BY table_name",
+            (self.name,),
+        ).fetchall()
+        for table, columns in found:
+            expected = _POSTGRES_COLUMNS.get(table)
+            if expected is not None and set(columns) != expected:
+                raise _NotAStore(
+                    f"its table {table} has the columns {', '.join(columns)}, not a label store's "
+                    f"({', '.join(sorted(expected))}): point the run at another database, or drop that schema"
+                )
 
     def transaction(self, db: Any) -> AbstractContextManager[Any]:
         return db.transaction()
@@ -244,6 +273,9 @@ class LabelStore:
         except RunError:
             pool.close()
             raise
+        except _NotAStore as error:
+            pool.close()
+            raise ConfigError(f"the schema {dialect.schema} ({source}) is not a label store: {error}") from None
         except Exception as error:
             pool.close()
             reason = " ".join(str(error).split())

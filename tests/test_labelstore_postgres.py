@@ -340,3 +340,23 @@ def test_a_database_that_stays_away_is_one_line_and_loses_nothing(cluster):  # n
     again = LabelStore.postgres(cluster.dsn, run=run)
     assert list(again.machine()) == ids and len(again.verdicts()) == len(verdicts)
     again.close()
+
+
+@pytest.mark.server
+@pytest.mark.postgres
+def test_a_schema_that_is_not_a_label_store_is_one_line(dsn):  # noqa: F811
+    import psycopg
+
+    run = f"other-{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(dsn, autocommit=True) as db:
+        db.execute(f'CREATE SCHEMA "{schema_for(run)}"')
+        db.execute(f'CREATE TABLE "{schema_for(run)}".machine (id TEXT PRIMARY KEY, round INTEGER, text TEXT)')
+    with pytest.raises(ConfigError) as raised:
+        LabelStore.postgres(dsn, run=run, source="$LABELGRAPH_PG")
+    message = str(raised.value)
+    assert "\n" not in message and "pg-s3cret" not in message
+    schema = schema_for(run)
+    assert message.startswith(f'the schema "{schema}" ($LABELGRAPH_PG) is not a label store: its table machine')
+    with psycopg.connect(dsn) as db:  # and nothing was added to it
+        tables = db.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,))
+        assert [name for (name,) in tables] == ["machine"]
