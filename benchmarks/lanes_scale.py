@@ -2,11 +2,13 @@
 
     python benchmarks/lanes_scale.py [--pool 20000] [--rounds 20] [--batch 20]
 
-The pool is AG News (train + test from ../shared/datasets/agnews, as many texts as --pool allows) with its gold
-labels played by a simulated person; the embedded annotator labels the whole pool every round (it refreshes
-as people label), the critic scores every machine label, the student trains on all of them. Figures: seconds
-per round (median and max, after the first), the checkpoint database's size after the last round and the
-largest single checkpoint, the label store's size, the process's peak RSS. Ends with one JSON line.
+The pool is AG News (train + test from ../shared/datasets/agnews: 19,571 texts); a larger --pool repeats them
+with a suffix (" (2)", " (3)", ...), each copy with its original's gold label, so past 19,571 the texts are real
+but near-duplicates: read the sizes, seconds and memory, not the coverage. A simulated person plays the gold
+labels; the embedded annotator labels the whole pool every round (it refreshes as people label), the critic
+scores every machine label, the student trains on all of them. Figures: seconds per round (median and max, after
+the first), the checkpoint database's size after the last round and the largest single checkpoint, the label
+store's size, the process's peak RSS. Ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ def main() -> None:
     rows = []
     for name in ("train.jsonl", "test.jsonl"):
         rows += [json.loads(line) for line in (root / "agnews" / name).read_text().splitlines()]
+    originals, copy = list(rows), 1
+    while len(rows) < args.pool:  # past AG News: its texts again, with a suffix
+        copy += 1
+        rows += [{**row, "text": f"{row['text']} ({copy})"} for row in originals[: args.pool - len(rows)]]
     rows = rows[: args.pool]
     labels = sorted({row["label"] for row in rows})
     with tempfile.TemporaryDirectory() as tmp:
