@@ -28,7 +28,7 @@ from labelgraph.config import ProjectConfig, load_project
 from labelgraph.data import LabelChange, LabelRecord, write_atomic, write_export
 from labelgraph.embeddings import Embedder
 from labelgraph.errors import ConflictError, ReviewError, RunError
-from labelgraph.graphs.checkpoint import checkpointer_for
+from labelgraph.graphs.checkpoint import checkpointer_for, close_checkpointer
 from labelgraph.graphs.learning import stop_reason
 from labelgraph.graphs.loop import builder
 from labelgraph.graphs.select import machine_todo
@@ -566,5 +566,6 @@ class Run:
         self.inbox.close()
         self.context.synthetic.close()
         self.store.close()
+        close_checkpointer(self.graph.checkpointer)  # type: ignore[arg-type]
         if self.llm is not None:
             self.llm.close()

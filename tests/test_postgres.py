@@ -218,3 +218,4 @@ def test_a_paused_run_goes_on_after_its_connections_are_lost(make_project, gold,
     assert {item: stored[item].label for item in answers} == answers
     assert machine.keys() <= run.store.machine().keys() and run.status().round > 1
     run.close()
+    assert terminate_backends(cluster.dsn) == 0  # closing the run let go of both its connections

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "checkpointer_for",
+    "close_checkpointer",
     "connect_postgres",
     "postgres_checkpointer",
     "postgres_dsn",
@@ -172,6 +173,13 @@ def postgres_checkpointer(dsn: str, *, source: str = "the DSN", wait: float = RE
     saver = PostgresSaver(pool, serde=serializer())
     saver.setup()
     return saver
+
+
+def close_checkpointer(saver: BaseCheckpointSaver | None) -> None:
+    """Release a checkpointer's connection: SQLite's, or the PostgreSQL pool and its threads."""
+    connection = getattr(saver, "conn", None)
+    if connection is not None:
+        connection.close()
 
 
 def checkpointer_for(settings: CheckpointSettings, sqlite_path: Path) -> BaseCheckpointSaver:
