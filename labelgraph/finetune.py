@@ -6,7 +6,9 @@ first steps from wrecking the pretrained features: "linear probe, then fine-tune
 once the labels grew by ``retune_growth``, continue from the last weights for ``warm_epochs``. Rounds between
 tunes keep the last tuned student. The probabilities are temperature-scaled on a held-out tenth of people's
 labels, since selection and the critic read them. The tuned student is kept in the run folder (``student/``), so
-a resumed run does not tune again.
+a resumed run does not tune again, and so are its vectors of the texts it read (``student_vectors/``, by encoder
+version, memory-mapped), so a resumed run does not embed its pool again: a student's probabilities for a text are
+then its head over a kept vector. A new tune is a new version, and the old vectors go.
 
 The student is saved as a plain folder (a sentence-transformers model plus ``head.json``, see
 ``labelgraph.student_model``): ``labelgraph export --model`` writes it, ``labelgraph predict`` reads it.
@@ -18,6 +20,7 @@ import hashlib
 import logging
 import random
 import shutil
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from labelgraph.config import StudentSettings
+from labelgraph.embed_cache import EmbeddingCache, embed_texts
 from labelgraph.errors import ConfigError
 from labelgraph.progress import task
 from labelgraph.student_model import Head, best_device, fit_head, fit_temperature, load_encoder, load_model, save_model
@@ -38,6 +42,10 @@ HEAD_LR_FACTOR = 10
 HELD_OUT_SHARE = 0.1
 HELD_OUT_MAX = 200
 """The slice kept out of tuning, for the temperature: a tenth of people's labels, at most 200."""
+VECTORS_FOLDER = "student_vectors"
+"""Beside ``student/`` in the run folder: the encoder's vectors of the texts it has read, by encoder version."""
+VERSION_FILE = "version"
+"""In ``student/``: the tuned encoder's version (a new one each tune), which names its kept vectors."""
 
 
 class FinetunedStudent:
@@ -60,6 +68,8 @@ class FinetunedStudent:
         self.n_fitted = 0
         self._encoder: Any = None
         self._vectors: dict[str, np.ndarray] = {}
+        self.version = ""
+        """Names the tuned encoder's weights (a new one each tune, kept in ``folder``); empty: the pretrained."""
 
     @property
     def is_informative(self) -> bool:
@@ -79,8 +89,8 @@ class FinetunedStudent:
         """The encoder's vectors for ``texts``, each text embedded once per encoder version."""
         missing = list(dict.fromkeys(t for t in texts if _key(t) not in self._vectors))
         if missing:
-            found = self.encoder.encode(missing, batch_size=64, convert_to_numpy=True, show_progress_bar=False)
-            self._vectors.update(zip(map(_key, missing), np.asarray(found, dtype=np.float32), strict=True))
+            found = embed_texts(_Texts(self.encoder), missing, self._kept_vectors())
+            self._vectors.update(zip(map(_key, missing), found, strict=True))
         if not texts:
             return np.zeros((0, self.encoder.get_embedding_dimension()), dtype=np.float32)
         return np.stack([self._vectors[_key(t)] for t in texts])
@@ -135,6 +145,20 @@ class FinetunedStudent:
             base_model=self.settings.model,
         )
 
+    def _kept_vectors(self) -> EmbeddingCache | None:
+        """Where this encoder's vectors are kept in the run folder (so a resumed run reads them instead of
+        embedding its pool again), the other versions' removed; None without a folder."""
+        if self.folder is None:
+            return None
+        root = self.folder.with_name(VECTORS_FOLDER)
+        base = f"{self.settings.model}|{self.settings.max_length}"
+        cache = EmbeddingCache(root, f"student|{base}|{self.version or 'pretrained'}")
+        if root.is_dir():
+            for old in root.iterdir():
+                if old != cache.folder:
+                    shutil.rmtree(old, ignore_errors=True)
+        return cache
+
     def _restore(self) -> None:
         """Take the student kept in ``folder`` (a damaged one only costs a tune)."""
         if self.folder is None or not (self.folder / "head.json").is_file():
@@ -146,6 +170,10 @@ class FinetunedStudent:
             return
         if kept.labels == self.labels and kept.base_model == self.settings.model:  # else: tuned from another one
             self._encoder, self.head, self.tuned_on = kept.encoder, kept.head, kept.trained_on
+            version = self.folder / VERSION_FILE
+            # a student kept without a version (an older run folder) gets a new one: its vectors are made again
+            self.version = version.read_text(encoding="utf-8").strip() if version.is_file() else ""
+            self.version = self.version or uuid.uuid4().hex
 
     def _save(self) -> None:
         """Keep the tuned student in ``folder``: written beside it, then swapped in, so a kill never leaves a
@@ -155,6 +183,7 @@ class FinetunedStudent:
         fresh, old = self.folder.with_name(self.folder.name + ".new"), self.folder.with_name(self.folder.name + ".old")
         shutil.rmtree(fresh, ignore_errors=True)
         self.save(fresh, f"The run's student, tuned on {self.tuned_on} labels.\n")
+        (fresh / VERSION_FILE).write_text(self.version, encoding="utf-8")
         shutil.rmtree(old, ignore_errors=True)
         if self.folder.exists():
             self.folder.rename(old)
@@ -217,7 +246,21 @@ class FinetunedStudent:
                     advance(1)
         encoder.eval()
         self._vectors.clear()
+        self.version = uuid.uuid4().hex
         return Head(weight=head.weight.detach().cpu().double().numpy(), bias=head.bias.detach().cpu().double().numpy())
+
+
+class _Texts:
+    """The encoder as ``embed_texts`` calls an embedder."""
+
+    batch_size = 64
+
+    def __init__(self, encoder: Any):
+        self.encoder = encoder
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        found = self.encoder.encode(texts, batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(found, dtype=np.float32)
 
 
 def _key(text: str) -> str:

@@ -161,3 +161,34 @@ def test_predict_and_export_refuse_bad_input_in_one_line(finished, tmp_path):
         assert message in result.stderr, (name, result.stderr)
         assert "Traceback" not in result.stderr, name
         assert len(result.stderr.strip().splitlines()) <= 2, (name, result.stderr)
+
+
+def test_a_resumed_student_reads_its_vectors_from_the_run_folder(tmp_path, monkeypatch):
+    """The tuned encoder's vectors are kept beside ``student/`` by encoder version: a new process (a resumed run)
+    reads them instead of embedding its pool again, with the same probabilities; a new tune makes them afresh."""
+    from sentence_transformers import SentenceTransformer
+
+    texts, labels = _example(80)
+    settings = StudentSettings.model_validate(SMALL)
+    student = FinetunedStudent(["negative", "positive"], settings, folder=tmp_path / "student")
+    student.fit(texts[:60], labels[:60])
+    probs = student.predict_proba(texts)
+    kept = list((tmp_path / "student_vectors").iterdir())
+    assert student.tuned_on == 60 and len(kept) == 1  # one version: the pretrained encoder's vectors are gone
+
+    encoded: list[int] = []
+    real = SentenceTransformer.encode
+
+    def counted(self, sentences, *args, **kwargs):
+        encoded.append(len(sentences))
+        return real(self, sentences, *args, **kwargs)
+
+    monkeypatch.setattr(SentenceTransformer, "encode", counted)
+    again = FinetunedStudent(["negative", "positive"], settings, folder=tmp_path / "student")
+    again.fit(texts[:65], labels[:65])  # no tune: the kept student, its kept vectors
+    assert np.allclose(again.predict_proba(texts), probs, atol=1e-6)
+    assert encoded == []  # every text's vector came from the run folder
+
+    again.fit(texts, labels)  # grew by a third: a warm tune, a new version; the old vectors go
+    again.predict_proba(texts)
+    assert sum(encoded) == 80 and list((tmp_path / "student_vectors").iterdir()) != kept
