@@ -1,6 +1,6 @@
 """The two-lane loop on a large pool: checkpoint and label-store size, per-round overhead and peak memory.
 
-    python benchmarks/lanes_scale.py [--pool 20000] [--rounds 20] [--batch 20]
+    python benchmarks/lanes_scale.py [--pool 20000] [--rounds 20] [--batch 20] [--keep DIR]
 
 The pool is AG News (train + test from ../shared/datasets/agnews: 19,571 texts); a larger --pool repeats them
 with a suffix (" (2)", " (3)", ...), each copy with its original's gold label, so past 19,571 the texts are real
@@ -20,6 +20,7 @@ import sqlite3
 import statistics
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from labelgraph.agents.human import SimulatedHuman
@@ -37,6 +38,7 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--batch", type=int, default=20)
+    parser.add_argument("--keep", type=Path, help="build the run here and keep it (default: a temporary folder)")
     args = parser.parse_args()
     root = datasets_root()
     assert root is not None, "needs ../shared/datasets (or LABELGRAPH_DATASETS)"
@@ -49,7 +51,7 @@ def main() -> None:
         rows += [{**row, "text": f"{row['text']} ({copy})"} for row in originals[: args.pool - len(rows)]]
     rows = rows[: args.pool]
     labels = sorted({row["label"] for row in rows})
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() if args.keep is None else nullcontext(str(args.keep)) as tmp:
         folder = Path(tmp)
         pool = [{"id": f"t{n}", "text": row["text"], "label": row["label"]} for n, row in enumerate(rows)]
         (folder / "pool.jsonl").write_text("".join(json.dumps(row) + "\n" for row in pool))
