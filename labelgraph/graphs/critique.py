@@ -103,7 +103,8 @@ def _checked_signals(context: RunContext, round_number: int, checked: list[tuple
     if context.checked_cache is not None and context.checked_cache[0] == key:
         return context.checked_cache[1]
     out = np.array([[v.signals.get(name, 0.0) for name in SIGNALS] for _, v in checked]).reshape(len(ids), len(SIGNALS))
-    others = [m for m in _round_signals(context, round_number)[0] if m.id not in set(ids)]
+    checked_ids = set(ids)
+    others = [m for m in _round_signals(context, round_number)[0] if m.id not in checked_ids]
     other_vectors = context.vectors([m.id for m in others])
     human = context.store.human(before_round=round_number)
     stored = context.store.machine_for(ids)
