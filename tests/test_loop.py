@@ -75,8 +75,9 @@ def check_provenance(run: Run, gold: dict[str, str]):
     return status, by_status
 
 
-def test_runs_to_the_budget_with_provenance(make_project, gold, tmp_path):
-    run = Project.from_yaml(make_project()).start()
+@pytest.mark.parametrize("strategy", ["hybrid", "random"])
+def test_runs_to_the_budget_with_provenance(make_project, gold, tmp_path, strategy):
+    run = Project.from_yaml(make_project(strategy=strategy)).start()
     status = run.run(simulated(run, gold))
 
     assert status.phase == "done"
@@ -85,11 +86,14 @@ def test_runs_to_the_budget_with_provenance(make_project, gold, tmp_path):
     status, by_status = check_provenance(run, gold)
     assert len(by_status["human"]) == 30 and len(by_status["accepted"] + by_status["proposed"]) == 90
     assert {r.kind for r in by_status["human"]} >= {"fix", "explore"}
-    # the estimate rests on the machine labels people checked blind (audits, explores: fixes were picked as
-    # likely wrong); it has a figure exactly when it accepted some
+    # the estimate rests on the machine labels people checked blind and uniformly: audits, and the explores of
+    # the random strategy (fixes were picked as likely wrong, hybrid's picks as hard for the student); it has a
+    # figure exactly when it accepted some
     estimate = status.estimate
-    blind = [r for r in by_status["human"] if r.kind in {"audit", "explore"} and r.annotator_label is not None]
+    uniform = {"audit", "explore"} if strategy == "random" else {"audit"}
+    blind = [r for r in by_status["human"] if r.kind in uniform and r.annotator_label is not None]
     assert estimate.target == 0.95 and estimate.checks == len(blind) < 30
+    assert strategy == "hybrid" or estimate.checks > 0
     assert (estimate.accuracy is None) == (estimate.lower is None) == (estimate.accepted == 0)
     # one history entry per round, the budget spent 10 at a time, test metrics measured every round
     assert [h["human_labels"] for h in status.history] == [10, 20, 30]

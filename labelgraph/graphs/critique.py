@@ -131,6 +131,12 @@ def _checked_signals(context: RunContext, round_number: int, checked: list[tuple
     return out
 
 
+def explores_are_uniform(context: RunContext) -> bool:
+    """Whether the strategy's picks are a uniform sample of the pool (and no LLM shortlists them), so that a
+    person's answers to them are unbiased checks of the machine's labels."""
+    return context.selector_llm is None and bool(getattr(context.strategy, "picks_uniformly", False))
+
+
 def assess(context: RunContext, round_number: int, *, answers_before: int) -> Assessment:
     """Score every unchecked machine label of rounds up to ``round_number``, calibrated on people's answers of
     rounds before ``answers_before``. Checked labels are learnt from with signals computed afresh without their
@@ -157,12 +163,14 @@ def assess(context: RunContext, round_number: int, *, answers_before: int) -> As
     everything = np.vstack([features, checked_features])
     p_all, oof, calibration = context.critic.calibrate(everything, np.arange(len(candidates), len(everything)), right)
     audits = [(h.machine_label, h.label == h.machine_label) for h, _ in checked if h.kind == "audit"]
-    blind = np.array([h.kind in {"audit", "explore"} for h, _ in checked], dtype=bool)
+    unbiased = {"audit", "explore"} if explores_are_uniform(context) else {"audit"}
+    blind = np.array([h.kind in unbiased for h, _ in checked], dtype=bool)
     pool = set(context.pool_ids)
     decision = decide(
         p_all[: len(candidates)],
         [m.label or "" for m in candidates],
-        # only blind checks (audits, explores) estimate a set's accuracy: fixes were picked as likely wrong
+        # only uniform blind checks estimate a set's accuracy: fixes were picked as likely wrong, and the
+        # picks of a strategy other than random as hard for the student
         checked_p=oof[blind],
         checked_right=right[blind],
         checked_labels=[h.machine_label or "" for (h, _), keep in zip(checked, blind, strict=True) if keep],
