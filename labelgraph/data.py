@@ -20,6 +20,7 @@ import os
 import secrets
 import stat
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, NamedTuple
 
@@ -454,8 +455,10 @@ def remove_stale_temps(path: Path) -> list[Path]:
     return removed
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one.
+@contextmanager
+def atomic_writer(path: Path) -> Iterator[BinaryIO]:
+    """A file to write ``path`` through, put in its place only when the block ends without error: a crash leaves
+    either the old file or the new one.
 
     Temporary files that killed writers of ``path`` left behind are removed first."""
     path = Path(path)
@@ -464,7 +467,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     try:
         with tmp.open("wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -473,23 +476,35 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one."""
+    with atomic_writer(path) as handle:
+        handle.write(data)
+
+
 def write_export(records: Iterable[LabelRecord], path: Path) -> int:
-    """Write labels with provenance as JSONL (default) or CSV (by suffix); return how many."""
+    """Write labels with provenance as JSONL (default) or CSV (by suffix), one record at a time (nothing holds
+    them all); return how many. The file appears whole or not at all."""
     path = Path(path)
     if path.suffix.lower() not in {".jsonl", ".ndjson", ".csv"}:
         suffix = repr(path.suffix) if path.suffix else "a name without a suffix"
         raise DataError(f"cannot export to {suffix}: name a .jsonl or .csv file", path=path)
-    rows = [record.model_dump() for record in records]
-    if path.suffix.lower() == ".csv":
+    count = 0
+    with atomic_writer(path) as handle:
         buffer = io.StringIO()
-        fields = list(LabelRecord.model_fields)
-        writer = csv.DictWriter(buffer, fieldnames=fields)
-        writer.writeheader()
-        for row in rows:
-            history = json.dumps(row["label_history"], ensure_ascii=False) if row["label_history"] else ""
-            writer.writerow({**row, "reasons": " | ".join(row["reasons"]), "label_history": history})
-        data = buffer.getvalue().encode("utf-8")
-    else:
-        data = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode("utf-8")
-    write_atomic(path, data)
-    return len(rows)
+        writer = csv.DictWriter(buffer, fieldnames=list(LabelRecord.model_fields))
+        if path.suffix.lower() == ".csv":
+            writer.writeheader()
+        for record in records:
+            row = record.model_dump()
+            if path.suffix.lower() == ".csv":
+                history = json.dumps(row["label_history"], ensure_ascii=False) if row["label_history"] else ""
+                writer.writerow({**row, "reasons": " | ".join(row["reasons"]), "label_history": history})
+            else:
+                buffer.write(json.dumps(row, ensure_ascii=False) + "\n")
+            handle.write(buffer.getvalue().encode("utf-8"))
+            buffer.seek(0)
+            buffer.truncate()
+            count += 1
+        handle.write(buffer.getvalue().encode("utf-8"))  # the CSV header of an empty export
+    return count

@@ -103,13 +103,17 @@ class _Dialect:
     """SQLite's spelling of the store's SQL (``labels.sqlite``)."""
 
     mark, same, order = "?", "IS", "rowid"
+    body_label = "json_extract(body, '$.label')"
+    """The ``label`` field of a row's JSON body."""
 
     def __init__(self) -> None:
         self.fields = {table: table for table in _TABLES}
 
     def sql(self, text: str) -> str:
-        """``text`` with its {table}, {same} and {order} fields filled in and placeholders in this dialect's style."""
-        text = text.format_map({**self.fields, "same": self.same, "order": self.order})
+        """``text`` with its {table}, {same}, {order} and {body_label} fields filled in and placeholders in this
+        dialect's style."""
+        words = {"same": self.same, "order": self.order, "body_label": self.body_label}
+        text = text.format_map({**self.fields, **words})
         return text if self.mark == "?" else text.replace("?", self.mark)
 
     def connection(self, db: Any) -> AbstractContextManager[Any]:
@@ -142,6 +146,7 @@ class _PostgresDialect(_Dialect):
     """PostgreSQL's spelling: the run's tables in its own schema, upserts that move a row to the end as SQLite's do."""
 
     mark, same, order = "%s", "IS NOT DISTINCT FROM", "seq"
+    body_label = "(body::json ->> 'label')"
 
     def __init__(self, schema: str) -> None:
         self.name = schema
@@ -316,7 +321,8 @@ class LabelStore:
         )
 
     def machine(self, *, before_round: int | None = None) -> dict[str, MachineLabel]:
-        """Every annotation (of rounds before ``before_round`` when given), by item id."""
+        """Every annotation (of rounds before ``before_round`` when given), by item id, in write order. One object
+        a label: for the critic, which scores them all; others page through ``iter_machine``."""
         sql, args = "SELECT body FROM {machine}", ()
         if before_round is not None:
             sql, args = sql + " WHERE round < ?", (before_round,)
@@ -324,6 +330,21 @@ class LabelStore:
             m.id: m
             for m in (MachineLabel.model_validate_json(row[0]) for row in self._read(sql + " ORDER BY {order}", args))
         }
+
+    def _pages(self, sql: str, args: tuple[Any, ...], page: int) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``SELECT id, ... FROM table WHERE <sql>``, read ``page`` at a time in id order (a keyset: each
+        page starts after the last id of the one before, so no page rereads the rows before it)."""
+        rows = self._read(sql + " ORDER BY id LIMIT ?", (*args, page))
+        while True:
+            yield from rows
+            if len(rows) < page:
+                return
+            rows = self._read(sql + " AND id > ? ORDER BY id LIMIT ?", (*args, rows[-1][0], page))
+
+    def iter_machine(self, *, page: int = 5000) -> Iterator[MachineLabel]:
+        """Every annotation in id order, ``page`` rows in memory at a time."""
+        for _, body in self._pages("SELECT id, body FROM {machine} WHERE 1 = 1", (), page):
+            yield MachineLabel.model_validate_json(body)
 
     def machine_for(self, ids: list[str]) -> dict[str, MachineLabel]:
         """The annotations of these ids (those that have one)."""
@@ -339,6 +360,12 @@ class LabelStore:
     def machine_ids(self) -> set[str]:
         return {row[0] for row in self._read("SELECT id FROM {machine}")}
 
+    def annotated_before(self, round_number: int) -> list[str]:
+        """The ids annotated last in rounds before ``round_number``, in write order."""
+        return [
+            row[0] for row in self._read("SELECT id FROM {machine} WHERE round < ? ORDER BY {order}", (round_number,))
+        ]
+
     def annotated_in(self, round_number: int) -> int:
         """Annotations made (or refreshed) in a round."""
         return self._read("SELECT COUNT(*) FROM {machine} WHERE round = ?", (round_number,))[0][0]
@@ -351,10 +378,44 @@ class LabelStore:
         )
 
     def verdicts(self) -> dict[str, StoredVerdict]:
+        """Every verdict, by item id: one object a label (the light reads below serve most callers)."""
         return {
             v.id: v
             for v in (StoredVerdict.model_validate_json(r[0]) for r in self._read("SELECT body FROM {verdicts}"))
         }
+
+    def verdicts_for(self, ids: Iterable[str]) -> dict[str, StoredVerdict]:
+        """The verdicts of these ids (those that have one)."""
+        ids, out = list(ids), {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for (body,) in self._read("SELECT body FROM {verdicts} WHERE id IN (" + marks + ")", tuple(chunk)):
+                verdict = StoredVerdict.model_validate_json(body)
+                out[verdict.id] = verdict
+        return out
+
+    def iter_verdicts(self, statuses: Iterable[str], *, page: int = 5000) -> Iterator[StoredVerdict]:
+        """The verdicts of these statuses in id order, ``page`` rows in memory at a time."""
+        statuses = tuple(statuses)
+        where = "SELECT id, body FROM {verdicts} WHERE status IN (" + ",".join("?" * len(statuses)) + ")"
+        for _, body in self._pages(where, statuses, page):
+            yield StoredVerdict.model_validate_json(body)
+
+    def verdict_ids(self, status: str) -> set[str]:
+        """The ids whose verdict has this status."""
+        return {row[0] for row in self._read("SELECT id FROM {verdicts} WHERE status = ?", (status,))}
+
+    def verdict_labels(self, statuses: Iterable[str]) -> dict[str, tuple[str, float]]:
+        """``(label, p_correct)`` by id for the verdicts of these statuses that judged a label: read as columns,
+        not as one object a label."""
+        statuses = tuple(statuses)
+        sql = (
+            "SELECT id, {body_label}, p_correct FROM {verdicts} WHERE status IN ("
+            + ",".join("?" * len(statuses))
+            + ") AND {body_label} IS NOT NULL"
+        )
+        return {item_id: (label, p) for item_id, label, p in self._read(sql, statuses)}
 
     # -- human lane ---------------------------------------------------------------------------------
     def put_human(self, answers: Iterable[HumanLabel]) -> None:

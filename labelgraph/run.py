@@ -12,10 +12,11 @@ run.export("labels.jsonl")
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -34,7 +35,7 @@ from labelgraph.graphs.loop import builder
 from labelgraph.graphs.select import machine_todo
 from labelgraph.graphs.state import LoopState
 from labelgraph.inbox import ReviewInbox
-from labelgraph.labelstore import HumanLabel
+from labelgraph.labelstore import HumanLabel, StoredVerdict
 from labelgraph.llm import Usage
 from labelgraph.models import save_student
 from labelgraph.quality import Estimate
@@ -172,26 +173,22 @@ class Run:
 
     def labels(self, *, include_proposed: bool = True) -> list[LabelRecord]:
         """Every label: seeds, people's, accepted machine labels and (by default) proposals, with provenance."""
+        return list(self.iter_labels(include_proposed=include_proposed))
+
+    def iter_labels(self, *, include_proposed: bool = True, page: int = 2000) -> Iterator[LabelRecord]:
+        """``labels()`` a page at a time: seeds and people's labels by round, then machine labels by id."""
         human = self.store.human()
         relabels = self.store.relabels()
-        verdicts = {
-            v.id: v
-            for v in self.store.verdicts().values()
-            if v.id not in human and (v.status == "accepted" or (include_proposed and v.status == "proposed"))
-        }
-        machine = self.store.machine_for(sorted(verdicts) + sorted(human))
-        ids = [h.id for h in human.values() if h.label is not None] + sorted(verdicts)
-        items = {item.id: item for item in self.context.items(ids)}
-        records = []
-        for answer in human.values():
-            if answer.label is None:
-                continue
-            item = items[answer.id]
-            records.append(
-                LabelRecord(
+        answered = sorted((h for h in human.values() if h.label is not None), key=lambda h: (h.round, h.id))
+        for start in range(0, len(answered), page):
+            chunk = answered[start : start + page]
+            items = {item.id: item for item in self.context.items([h.id for h in chunk])}
+            for answer in chunk:
+                item = items[answer.id]
+                yield LabelRecord(
                     id=answer.id,
                     text=item.text,
-                    label=answer.label,
+                    label=answer.label or "",
                     source="seed" if answer.kind == "seed" else "human",
                     status="seed" if answer.kind == "seed" else "human",
                     round=answer.round,
@@ -202,28 +199,34 @@ class Run:
                     relabelled_from=relabels[answer.id][0].old_label if answer.id in relabels else None,
                     label_history=relabels.get(answer.id, []),
                 )
-            )
-        for item_id, verdict in verdicts.items():
-            item, made = items[item_id], machine.get(item_id)
+        statuses = ("accepted", "proposed") if include_proposed else ("accepted",)
+        verdicts = (v for v in self.store.iter_verdicts(statuses, page=page) if v.id not in human)
+        while chunk := list(itertools.islice(verdicts, page)):
+            yield from self._machine_records(chunk)
+
+    def _machine_records(self, verdicts: list[StoredVerdict]) -> Iterator[LabelRecord]:
+        """The export records of these machine labels."""
+        ids = [v.id for v in verdicts]
+        machine = self.store.machine_for(ids)
+        items = {item.id: item for item in self.context.items(ids)}
+        for verdict in verdicts:
+            item, made = items[verdict.id], machine.get(verdict.id)
             synthetic = bool(item.meta.get("synthetic"))
-            records.append(
-                LabelRecord(
-                    id=item_id,
-                    text=item.text,
-                    label=verdict.label or "",
-                    source="synthetic" if synthetic else "annotator",
-                    status=verdict.status,  # type: ignore[arg-type]
-                    round=made.round if made else verdict.round,
-                    p_correct=verdict.p_correct,
-                    confidence=made.confidence if made else None,
-                    verdict=verdict.status,
-                    reasons=verdict.reasons,
-                    annotator_label=verdict.label,
-                    parent=item.meta.get("parent"),
-                    synthetic=synthetic,
-                )
+            yield LabelRecord(
+                id=verdict.id,
+                text=item.text,
+                label=verdict.label or "",
+                source="synthetic" if synthetic else "annotator",
+                status=verdict.status,  # type: ignore[arg-type]
+                round=made.round if made else verdict.round,
+                p_correct=verdict.p_correct,
+                confidence=made.confidence if made else None,
+                verdict=verdict.status,
+                reasons=verdict.reasons,
+                annotator_label=verdict.label,
+                parent=item.meta.get("parent"),
+                synthetic=synthetic,
             )
-        return records
 
     def estimate(self) -> Estimate | None:
         """The accepted machine labels' estimated accuracy with its interval (None before the first round)."""
@@ -280,17 +283,23 @@ class Run:
         if not self.context.voters:
             return {}
         human = {h.id: h.label for h in self.store.human().values() if h.label is not None}
-        machine = self.store.machine().values()
-        out = {}
-        for voter in self.context.voters:
-            votes = [(m.id, m.tool_votes[voter.name]) for m in machine if voter.name in m.tool_votes]
-            judged = [(i, v) for i, v in votes if i in human]
-            out[voter.name] = {
-                "coverage": round(len(votes) / len(machine), 4) if machine else 0.0,
-                "agreement": round(sum(human[i] == v for i, v in judged) / len(judged), 4) if judged else 0.0,
-                "votes": len(votes),
+        names = [voter.name for voter in self.context.voters]
+        annotated, votes, agreed, judged = 0, Counter[str](), Counter[str](), Counter[str]()
+        for m in self.store.iter_machine():  # a page at a time: the pool may be large
+            annotated += 1
+            for name in names:
+                if name in m.tool_votes:
+                    votes[name] += 1
+                    judged[name] += m.id in human
+                    agreed[name] += human.get(m.id) == m.tool_votes[name]
+        return {
+            name: {
+                "coverage": round(votes[name] / annotated, 4) if annotated else 0.0,
+                "agreement": round(agreed[name] / judged[name], 4) if judged[name] else 0.0,
+                "votes": votes[name],
             }
-        return out
+            for name in names
+        }
 
     # -- acting --------------------------------------------------------------------------------------
     def answer(
@@ -407,8 +416,8 @@ class Run:
             )
         if item_id in waiting:
             return f"item {item_id!r} waits for review, unanswered: answer it with 'labelgraph review {run}'"
-        verdict = self.store.verdicts().get(item_id)
-        if verdict is not None or item_id in self.store.machine_ids():
+        verdict = self.store.verdicts_for([item_id]).get(item_id)
+        if verdict is not None or self.store.machine_for([item_id]):
             made = f"a {verdict.status} machine label" if verdict is not None else "a machine label"
             return f"item {item_id!r} has {made}, no person's: relabel changes committed answers and seed labels"
         try:
@@ -510,15 +519,28 @@ class Run:
         """Write every label with its provenance, status and p_correct (JSONL, or CSV by suffix); return how many.
         ``predictions``: also the student's prediction for every other pool text (status ``predicted``).
 
-        Beside it, ``<name>.summary.json`` holds the run's estimate of the accepted labels' accuracy."""
+        Written a page at a time (``iter_labels``): seeds and people's labels by round, then machine labels by id,
+        then predictions. Beside it, ``<name>.summary.json`` holds the run's estimate of the accepted labels'
+        accuracy."""
         path = Path(path)
-        records = sorted(self.labels(include_proposed=include_proposed), key=lambda r: (r.round, r.id))
-        if predictions:
-            records += self.predictions(exclude=[r.id for r in records])
-        count = write_export(records, path)
+        by_status: Counter[str] = Counter()
+        written: set[str] = set()
+
+        def records() -> Iterator[LabelRecord]:
+            for record in self.iter_labels(include_proposed=include_proposed):
+                by_status[record.status] += 1
+                if predictions:
+                    written.add(record.id)
+                yield record
+            if predictions:
+                for record in self.predictions(exclude=written):
+                    by_status[record.status] += 1
+                    yield record
+
+        count = write_export(records(), path)
         summary = {
             "labels": count,
-            "by_status": dict(Counter(r.status for r in records)),
+            "by_status": dict(by_status),
             "estimate": (e.model_dump(mode="json") if (e := self.estimate()) else None),
         }
         write_atomic(path.with_name(path.name + ".summary.json"), (json.dumps(summary, indent=2) + "\n").encode())

@@ -98,11 +98,7 @@ class RunContext:
         mode = self.config.student_learns_from
         proposals = mode == "all" or (mode == "auto" and self.store.meta("student_uses_proposals") == "yes")
         taken = {"accepted", "proposed"} if proposals else {"accepted"}
-        out = {
-            verdict.id: (label, verdict.p_correct)
-            for verdict in self.store.verdicts().values()
-            if verdict.status in taken and (label := verdict.label) is not None and verdict.p_correct > 0
-        }
+        out = {item_id: (label, p) for item_id, (label, p) in self.store.verdict_labels(taken).items() if p > 0}
         for answer in self.store.human().values():
             out.pop(answer.id, None)
             if answer.label is not None:

@@ -144,7 +144,7 @@ def assess(context: RunContext, round_number: int, *, answers_before: int) -> As
     config = context.config
     store = context.store
     human = store.human(before_round=answers_before)
-    stored = store.verdicts()
+    stored = store.verdicts_for(h.id for h in human.values() if h.machine_label is not None)
     labelled = {h.id: h.label for h in human.values() if h.label is not None}
     checked = [
         (h, stored[h.id])

@@ -167,7 +167,7 @@ def machine_beats_student(context: RunContext) -> bool:
 def _coverage(context: RunContext) -> float:
     """Share of the pool with a label the run vouches for: people's, seeds, accepted machine labels."""
     pool = context.pool_ids
-    vouched = {v.id for v in context.store.verdicts().values() if v.status == "accepted"}
+    vouched = context.store.verdict_ids("accepted")
     vouched |= {h.id for h in context.store.human().values() if h.label is not None}
     return round(sum(i in vouched for i in pool) / len(pool), 4) if pool else 0.0
 
