@@ -108,3 +108,24 @@ def test_plan_counts_the_prompts_before_any_call(make_project, tmp_path):
     printed = invoke_cli("plan", project)
     assert printed.exit_code == 0 and "annotator: 150 calls" in printed.output
     assert invoke_cli("run", project, "--dry-run").exit_code == 0 and not (tmp_path / "run").exists()
+
+
+def test_the_machine_lane_annotates_a_page_at_a_time_to_the_same_labels(make_project, gold, tmp_path, monkeypatch):
+    """A round that (re)labels more texts than a page writes them page by page, to the labels of one page."""
+    import labelgraph.graphs.annotate as annotate_node
+
+    def finished(folder: str) -> tuple[dict, dict]:
+        project = make_project(pool_size=60, budget=20, run_dir=folder)
+        run = Project.from_yaml(project).start()
+        run.run(SimulatedHuman(gold, run.config.label_names, seed=1))
+        machine = {i: (m.round, m.label, m.distribution) for i, m in run.store.machine().items()}
+        verdicts = {i: (v.status, round(v.p_correct, 9)) for i, v in run.store.verdicts().items()}
+        run.close()
+        return machine, verdicts
+
+    whole = finished("whole")
+    monkeypatch.setattr(annotate_node, "ANNOTATE_PAGE", 7)
+    paged = finished("paged")
+    assert paged == whole
+    machine, _ = paged
+    assert len(machine) > 7 * 3 and max(r for r, _, _ in machine.values()) >= 2  # pages, and a refreshing round

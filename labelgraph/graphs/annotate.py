@@ -51,25 +51,35 @@ def labelled_neighbours(context: RunContext, vectors: np.ndarray, k: int) -> lis
     return out
 
 
+ANNOTATE_PAGE = 4096
+"""Texts annotated and stored at a time: a round's memory stays O(page), however many texts it (re)labels."""
+
+
 def annotate(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Label the round's machine-lane texts with the nearest human-labelled items as context and the tools' votes.
 
-    Writes one row per text to the label store (an upsert: a re-run after a crash writes the same rows).
+    Writes one row per text to the label store, a page at a time (upserts: a re-run after a crash writes the same
+    rows).
     """
     context = run_context(runtime)
     if context.annotator is None:
         return {}
     context.enter_round(state.round)
-    earlier = context.store.machine(before_round=state.round)
     ids = list(dict.fromkeys(state.machine))
     if getattr(context.annotator, "refreshes", False):
         skip = set(context.store.human()) | set(ids)
-        ids += [i for i in earlier if i not in skip]
-    if not ids:
-        return {}
+        ids += [i for i in context.store.annotated_before(state.round) if i not in skip]
+    for start in range(0, len(ids), ANNOTATE_PAGE):
+        _annotate_page(context, state.round, ids[start : start + ANNOTATE_PAGE])
+    return {}
+
+
+def _annotate_page(context: RunContext, round_number: int, ids: list[str]) -> None:
+    """Annotate and store one page of texts; tool votes are reused from the texts' annotations of earlier rounds."""
     names = context.config.label_names
     items = context.items(ids)
     if context.voters:
+        earlier = {i: m for i, m in context.store.machine_for(ids).items() if m.round < round_number}
         items = [
             item.model_copy(
                 update={
@@ -98,7 +108,7 @@ def annotate(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     context.store.put_machine(
         MachineLabel(
             id=item.id,
-            round=state.round,
+            round=round_number,
             label=annotation.label,
             confidence=annotation.confidence,
             annotator=annotation.annotator or context.annotator.name,
@@ -114,4 +124,3 @@ def annotate(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         )
         for item, annotation in zip(items, annotations, strict=True)
     )
-    return {}
