@@ -331,19 +331,20 @@ class LabelStore:
             for m in (MachineLabel.model_validate_json(row[0]) for row in self._read(sql + " ORDER BY {order}", args))
         }
 
-    def _pages(self, sql: str, args: tuple[Any, ...], page: int) -> Iterator[tuple[Any, ...]]:
-        """Rows of ``SELECT id, ... FROM table WHERE <sql>``, read ``page`` at a time in id order (a keyset: each
-        page starts after the last id of the one before, so no page rereads the rows before it)."""
-        rows = self._read(sql + " ORDER BY id LIMIT ?", (*args, page))
+    def _pages(self, columns: str, table: str, page: int) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``SELECT id, <columns> FROM <table>``, read ``page`` at a time in id order along the primary key
+        (a keyset: each page starts after the last id of the one before, so no page rereads or sorts the rest)."""
+        select = f"SELECT id, {columns} FROM {{{table}}}"
+        rows = self._read(select + " ORDER BY id LIMIT ?", (page,))
         while True:
             yield from rows
             if len(rows) < page:
                 return
-            rows = self._read(sql + " AND id > ? ORDER BY id LIMIT ?", (*args, rows[-1][0], page))
+            rows = self._read(select + " WHERE id > ? ORDER BY id LIMIT ?", (rows[-1][0], page))
 
     def iter_machine(self, *, page: int = 5000) -> Iterator[MachineLabel]:
         """Every annotation in id order, ``page`` rows in memory at a time."""
-        for _, body in self._pages("SELECT id, body FROM {machine} WHERE 1 = 1", (), page):
+        for _, body in self._pages("body", "machine", page):
             yield MachineLabel.model_validate_json(body)
 
     def machine_for(self, ids: list[str]) -> dict[str, MachineLabel]:
@@ -397,10 +398,10 @@ class LabelStore:
 
     def iter_verdicts(self, statuses: Iterable[str], *, page: int = 5000) -> Iterator[StoredVerdict]:
         """The verdicts of these statuses in id order, ``page`` rows in memory at a time."""
-        statuses = tuple(statuses)
-        where = "SELECT id, body FROM {verdicts} WHERE status IN (" + ",".join("?" * len(statuses)) + ")"
-        for _, body in self._pages(where, statuses, page):
-            yield StoredVerdict.model_validate_json(body)
+        wanted = set(statuses)
+        for _, status, body in self._pages("status, body", "verdicts", page):
+            if status in wanted:
+                yield StoredVerdict.model_validate_json(body)
 
     def verdict_ids(self, status: str) -> set[str]:
         """The ids whose verdict has this status."""
