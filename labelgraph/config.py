@@ -236,6 +236,11 @@ class ScaleSettings(BaseModel):
     model_config = _STRICT
 
     ray: str = Field("off", description="off | auto | ray://HOST:10001 | HOST:PORT")
+    vectors: Literal["float32", "float16"] = Field(
+        "float32",
+        description="how a new run folder stores its vectors: float16 halves them (1M x 384: 0.77 GB, not 1.5 GB), "
+        "computed on as float32; the picks and neighbours barely move (benchmarks/float16_vectors.py)",
+    )
 
     @field_validator("ray", mode="before")
     @classmethod

@@ -77,6 +77,7 @@ neighbours: 10            # labelled neighbours the annotator consults (the LLM'
 # memory: {url: http://127.0.0.1:8000}
 # checkpoints: {postgres_env: LABELGRAPH_POSTGRES_DSN}
 # scale: {ray: auto}    # embed over Ray (pip install 'labelgraph[ray]'): auto, ray://HOST:10001 or off
+# scale: {vectors: float16}   # a large pool: the run folder's vectors in half the bytes (picks barely move)
 
 run_dir: runs/my-project
 random_seed: 0

@@ -96,20 +96,21 @@ def _damaged(path: Path, reason: str) -> RunDamaged:
     return RunDamaged(f"{path} is damaged ({reason}); it holds {holds}: {remedy}. Nothing was changed.")
 
 
-def _save_embedded(path: Path, batches: Iterator[list[str]], rows: int, embed: Any) -> None:
-    """Embed texts a batch at a time (``embed(texts) -> vectors``) into a new NumPy file of ``rows`` rows, written
-    in order (no list of every text, no matrix of every vector in memory), so that a crash leaves the old file or
-    the new one. Temporary files that killed writers of ``path`` left behind are removed first."""
+def _save_embedded(path: Path, batches: Iterator[list[str]], rows: int, embed: Any, dtype: str = "float32") -> None:
+    """Embed texts a batch at a time (``embed(texts) -> vectors``) into a new NumPy file of ``rows`` rows stored as
+    ``dtype``, written in order (no list of every text, no matrix of every vector in memory), so that a crash
+    leaves the old file or the new one. Temporary files that killed writers of ``path`` left behind are removed
+    first."""
     remove_stale_temps(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         with open(tmp, "wb") as handle:
             done = 0
             for texts in batches:
-                vectors = np.ascontiguousarray(embed(texts), dtype=np.float32)
+                vectors = np.ascontiguousarray(embed(texts), dtype=dtype)
                 if done == 0:
                     dim = vectors.shape[1]
-                    header = {"descr": "<f4", "fortran_order": False, "shape": (rows, dim)}
+                    header = {"descr": vectors.dtype.str, "fortran_order": False, "shape": (rows, dim)}
                     np.lib.format.write_array_header_2_0(handle, header)
                 if vectors.shape != (len(texts), dim):
                     raise ValueError(f"the model gave vectors of shape {vectors.shape} for {len(texts)} texts")
@@ -149,8 +150,8 @@ def _load_items(path: Path) -> list[Item]:
 
 
 def _load_vectors(path: Path, rows: int, dim: int | None = None) -> np.ndarray:
-    """A float32 matrix of ``rows`` rows (and ``dim`` columns), finite, memory-mapped read-only (nothing copies
-    the pool's vectors: at 1M x 384 that is 1.5 GB); RunDamaged otherwise."""
+    """A float32 (or float16) matrix of ``rows`` rows (and ``dim`` columns), finite, memory-mapped read-only
+    (nothing copies the pool's vectors: at 1M x 384 that is 1.5 GB in float32); RunDamaged otherwise."""
     try:
         open_regular(path, limit=NO_LIMIT).close()
         mapped = np.load(path, mmap_mode="r", allow_pickle=False)  # a shape larger than the file fails here
@@ -164,8 +165,9 @@ def _load_vectors(path: Path, rows: int, dim: int | None = None) -> np.ndarray:
             reason = "shorter than its header says"
         raise _damaged(path, f"not a NumPy array file: {reason}") from None
     shape = getattr(mapped, "shape", None)
-    if not isinstance(mapped, np.ndarray) or mapped.dtype != np.float32 or len(mapped.shape) != 2:
-        raise _damaged(path, f"not a float32 matrix (shape {shape})")
+    kinds = (np.float32, np.float16)
+    if not isinstance(mapped, np.ndarray) or mapped.dtype not in kinds or len(mapped.shape) != 2:
+        raise _damaged(path, f"not a float32 or float16 matrix (shape {shape})")
     if mapped.shape[0] != rows or (dim is not None and mapped.shape[1] != dim):
         expected = f"{rows} x {dim}" if dim is not None else f"{rows} rows"
         raise _damaged(path, f"{mapped.shape[0]} x {mapped.shape[1]} vectors for {expected}")
@@ -318,7 +320,7 @@ def _write_run(path: Path, config: ProjectConfig, embedder: Embedder | None) -> 
                 def embed(texts: list[str], advance: Any = advance) -> np.ndarray:
                     return embed_texts(embedder, texts, cache, progress=advance)
 
-                _save_embedded(path / file, writer.texts(table, EMBED_ROWS), rows, embed)
+                _save_embedded(path / file, writer.texts(table, EMBED_ROWS), rows, embed, config.scale.vectors)
     meta = {
         "thread_id": f"{config.name}-{uuid.uuid4().hex[:12]}",
         "config": config.model_dump(mode="json"),
@@ -454,6 +456,7 @@ class Workspace:
         test_vectors = np.zeros((0, vectors.shape[1]), dtype=np.float32)
         if tests:
             test_vectors = _load_vectors(path / "test_vectors.npy", tests, vectors.shape[1])
+            test_vectors = test_vectors.astype(np.float32, copy=False)  # a test set is small: float32 in memory
         for name in SQLITE_FILES:
             if name == ITEMS_FILE:  # checked above, before its rows were read
                 continue

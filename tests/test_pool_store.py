@@ -273,3 +273,28 @@ def test_a_copied_run_folder_reads_its_own_store(tmp_path, files):
         db.execute("UPDATE items SET text = 'changed in the copy' WHERE row = 0")
     assert Workspace.open(run).items[0].text == "plain text"
     assert Workspace.open(copy).items[0].text == "changed in the copy"
+
+
+def test_a_float16_run_folder_holds_half_the_bytes_and_picks_as_float32_does(make_project, gold):
+    """``scale: {vectors: float16}`` stores the pool's vectors in half the bytes; they are computed on as float32,
+    within float16's rounding of the float32 ones, and a coreset run picks the same texts for people as float32 does."""
+    from labelgraph.agents.human import SimulatedHuman
+    from labelgraph.run import Project
+
+    def finished(kind: str) -> tuple[Any, dict[str, int]]:
+        project = make_project(strategy="coreset", run_dir=f"run-{kind}", scale={"vectors": kind})
+        run = Project.from_yaml(project).start()
+        stored = np.load(run.workspace.path / "vectors.npy", mmap_mode="r")
+        assert stored.dtype == np.dtype(kind)
+        vectors = run.context.vectors(run.context.pool_ids[:50])
+        run.run(SimulatedHuman(gold, run.config.label_names, seed=1))
+        picks = {h.id: h.round for h in run.store.human().values() if h.kind == "explore"}  # the strategy's
+        sizes = (run.workspace.path / "vectors.npy").stat().st_size
+        run.close()
+        return (vectors, sizes), picks
+
+    (full, full_bytes), full_picks = finished("float32")
+    (half, half_bytes), half_picks = finished("float16")
+    assert half.dtype == np.float32 and np.abs(half - full).max() < 5e-4 and not np.array_equal(half, full)
+    assert half_bytes < 0.55 * full_bytes
+    assert half_picks == full_picks and len(full_picks) >= 5

@@ -78,8 +78,8 @@ class RunContext:
     def vectors(self, ids: list[str]) -> np.ndarray:
         rows = self.workspace.row_of
         made = self._synthetic([i for i in ids if i not in rows])
-        if not made:
-            return self.workspace.vectors[[rows[i] for i in ids]]
+        if not made:  # float32 whatever the run folder stores (float16 with scale.vectors)
+            return self.workspace.vectors[[rows[i] for i in ids]].astype(np.float32, copy=False)
         dim = self.workspace.vectors.shape[1]
         vectors = [self.workspace.vectors[rows[i]] if i in rows else made[i][1] for i in ids]
         return np.asarray(vectors, dtype=np.float32).reshape(len(ids), dim)
