@@ -17,11 +17,16 @@ A logistic regression over these, fitted on machine labels a person checked (rig
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from pydantic import BaseModel
 
 from labelgraph.config import CriticSettings
-from labelgraph.labelstore import MachineLabel
+from labelgraph.labelstore import MachineLabel, OpenLabel
+
+JudgedLabel = MachineLabel | OpenLabel
+"""A machine label as the critic reads it: the stored one, or its light view."""
 
 __all__ = ["SIGNALS", "CalibratedCritic", "Calibration", "signal_reasons"]
 
@@ -102,11 +107,11 @@ class CalibratedCritic:
     # -- signals ------------------------------------------------------------------------------------
     def signals(
         self,
-        machine: list[MachineLabel],
+        machine: Sequence[JudgedLabel],
         vectors: np.ndarray,
         human_vectors: np.ndarray,
         human_labels: list[str],
-        others: tuple[list[MachineLabel], np.ndarray] | None = None,
+        others: tuple[Sequence[JudgedLabel], np.ndarray] | None = None,
     ) -> np.ndarray:
         """One row of SIGNALS per machine label (every one must have a label). ``others`` (labels, vectors):
         score ``machine`` against these machine labels instead of among themselves: the consensus model and the

@@ -4,6 +4,7 @@ set under the quality target, and the person's batch."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ from labelgraph.data import Item
 from labelgraph.graphs.context import RunContext
 from labelgraph.graphs.resolve import run_context
 from labelgraph.graphs.state import LoopState
-from labelgraph.labelstore import MachineLabel, StoredVerdict
+from labelgraph.labelstore import MachineLabel, OpenLabel, StoredVerdict
 from labelgraph.memory import Neighbour
 from labelgraph.quality import Estimate, decide
 
@@ -27,52 +28,50 @@ __all__ = ["Assessment", "assess", "critique"]
 class Assessment:
     """The machine labels nobody checked, with p_correct, signals, and which are accepted."""
 
-    candidates: list[MachineLabel]
+    candidates: list[OpenLabel]
     features: np.ndarray
     p_correct: np.ndarray
     accepted: np.ndarray
     audit_region: np.ndarray
     audits_needed: int
-    rejected: list[MachineLabel]
+    rejected: list[OpenLabel]
     estimate: Estimate
     calibration: Calibration
 
-    def verdicts(self, round_number: int) -> list[StoredVerdict]:
-        out = []
+    def verdicts(self, round_number: int, only: set[str] | None = None) -> Iterator[StoredVerdict]:
+        """The verdicts to store, one at a time (a million of them are not all built at once); ``only``: of
+        these ids alone."""
         for row, machine in enumerate(self.candidates):
+            if only is not None and machine.id not in only:
+                continue
             status = "accepted" if self.accepted[row] else "proposed"
             p = float(self.p_correct[row])
-            out.append(
-                StoredVerdict(
-                    id=machine.id,
-                    round=round_number,
-                    label=machine.label,
-                    p_correct=round(p, 4),
-                    status=status,
-                    reasons=signal_reasons(self.features[row], machine.label or "", p, status),
-                    signals={name: round(float(v), 4) for name, v in zip(SIGNALS, self.features[row], strict=True)},
-                )
-            )
-        out += [
-            StoredVerdict(
-                id=m.id,
+            yield StoredVerdict(
+                id=machine.id,
                 round=round_number,
-                label=m.label,
-                p_correct=0.0,
-                status="rejected",
-                reasons=[f"synthetic text written as {m.intended!r}, but the annotator labels it {m.label!r}"],
+                label=machine.label,
+                p_correct=round(p, 4),
+                status=status,
+                reasons=signal_reasons(self.features[row], machine.label or "", p, status),
+                signals={name: round(float(v), 4) for name, v in zip(SIGNALS, self.features[row], strict=True)},
             )
-            for m in self.rejected
-        ]
-        return out
+        for m in self.rejected:
+            if only is None or m.id in only:
+                yield StoredVerdict(
+                    id=m.id,
+                    round=round_number,
+                    label=m.label,
+                    p_correct=0.0,
+                    status="rejected",
+                    reasons=[f"synthetic text written as {m.intended!r}, but the annotator labels it {m.label!r}"],
+                )
 
 
-def _round_signals(context: RunContext, round_number: int) -> tuple[list[MachineLabel], np.ndarray]:
+def _round_signals(context: RunContext, round_number: int) -> tuple[list[OpenLabel], np.ndarray]:
     """The machine labels open when the round's critique began, and their signals from people's labels of
     earlier rounds. Computed once a round (critique and train share them) and the same after a crash."""
     human = context.store.human(before_round=round_number)
-    machine = context.store.machine(before_round=round_number + 1)
-    open_labels = [m for m in machine.values() if m.label is not None and m.id not in human]
+    open_labels = context.store.open_labels(before_round=round_number + 1, skip=set(human))
     key = (round_number, hash(tuple(m.id for m in open_labels)))
     if context.signal_cache is not None and context.signal_cache[0] == key:
         return open_labels, context.signal_cache[1]
@@ -241,8 +240,7 @@ def critique(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     config = context.config
     context.enter_round(state.round)
     assessment = assess(context, state.round, answers_before=state.round)
-    verdicts = assessment.verdicts(state.round)
-    context.store.put_verdicts(verdicts)
+    context.store.put_verdicts(assessment.verdicts(state.round))
     context.store.put_meta("estimate", assessment.estimate.model_dump_json())
     room = min(config.batch_size, config.budget - state.human_labels)
     ids = [m.id for m in assessment.candidates]
@@ -267,8 +265,8 @@ def critique(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         explore_share=config.quality.explore if ids else 1.0,
         rng=np.random.default_rng([config.random_seed, state.round, 7]),
     )
-    by_id = {v.id: v for v in verdicts}
     asked = [item_id for item_id, _ in plan]
+    by_id = {v.id: v for v in assessment.verdicts(state.round, only=set(asked))}
     machine = context.store.machine_for(asked)
     items = context.items(asked)
     nearest = context.memory.neighbours(context.vectors(asked), 5)  # one query for the whole batch
