@@ -12,11 +12,10 @@ so a handful of all-right checks cannot claim certainty (as in the Wilson interv
 at ``confidence``. Sets are tested from the most trusted down by Wiens' fallback procedure (``_fallback``): the
 largest set that passes is accepted, and the chance that any passing set is below the target stays at most
 ``1 - confidence``; one failing set does not stop the walk. A set is not tested before it holds
-``checks_to_test`` checks (``min_checks``, and enough that one wrong check could still pass), nor while its lowest
-stratum holds fewer than ``MIN_STRATUM_CHECKS`` (its lowest bands would borrow the accuracy of the checks above
-them): that depends only on how many checks there are and where, not on their answers. Blind audits are drawn
-uniformly from the first set beyond the accepted one, or from its lowest bands while those lack checks, so each
-answer goes where the next certification needs it; they are unbiased for it, and reported on their own too.
+``checks_to_test`` checks (``min_checks``, and enough that one wrong check could still pass), which depends only
+on how many checks there are, not on their answers. Blind audits are drawn uniformly from the first set beyond the
+accepted one (or, while no set has enough checks to be tested, from the first set), so each answer goes where the
+next certification needs it; they are unbiased for it, and reported on their own too.
 """
 
 from __future__ import annotations
@@ -113,19 +112,6 @@ def _strata(check_bands: np.ndarray, bands: int, least: int) -> np.ndarray:
     return stratum_of
 
 
-def _tail(check_bands: np.ndarray, bands: int, least: int) -> tuple[int, int]:
-    """A set's lowest post-stratum as ``_strata`` starts it, before a short one joins the stratum above: its first
-    band and the checks in it. Fewer than ``least`` there and those bands would borrow the accuracy of checks
-    above them, optimistic where audits crowded into the trusted part (the set is then not tested)."""
-    counts = np.bincount(check_bands, minlength=bands)
-    first, held = 0, 0
-    for band in range(bands):
-        held += int(counts[band])
-        if held >= least and band < bands - 1:
-            first, held = band + 1, 0
-    return first, held
-
-
 def _set_estimate(
     p_set: np.ndarray,
     checked_p: np.ndarray,
@@ -171,10 +157,6 @@ class _TopSet(BaseModel):
     point: float
     error: float
     checks: int
-    tail_band: int
-    """The first band of the set's lowest post-stratum."""
-    tail_checks: int
-    """Checks in the set's lowest post-stratum (before a short one joins the stratum above)."""
 
 
 def _fallback(sets: list[_TopSet], target: float, alpha: float) -> tuple[int | None, list[float]]:
@@ -258,17 +240,7 @@ def decide(
         point, error = _set_estimate(
             p[members], checked_p[inside], checked_right[inside], band[members], checked_band[inside]
         )
-        tail_band, tail_checks = _tail(checked_band[inside], len(sets) + 1, MIN_STRATUM_CHECKS)
-        sets.append(
-            _TopSet(
-                threshold=threshold,
-                point=point,
-                error=error,
-                checks=int(inside.sum()),
-                tail_band=tail_band,
-                tail_checks=tail_checks,
-            )
-        )
+        sets.append(_TopSet(threshold=threshold, point=point, error=error, checks=int(inside.sum())))
         n = int(members.sum())
         lower = point - z_pointwise * error
         curve.append(
@@ -280,29 +252,23 @@ def decide(
                 lower=round(lower, 4) if math.isfinite(lower) else 0.0,
             )
         )
-    # a set is tested only with enough checks, and enough in its lowest stratum (decided by their number and
-    # place, not their outcome); checks inside grow with the set, so the testable sets are mostly the larger ones
+    # a set with too few checks is not tested (decided by their number, not their outcome); checks inside grow
+    # with the set, so the testable sets are the larger ones
     least = checks_to_test(target, confidence, min_checks)
-    testable = [i for i, top in enumerate(sets) if top.checks >= least and top.tail_checks >= MIN_STRATUM_CHECKS]
-    largest, zs = _fallback([sets[i] for i in testable], target, 1 - confidence)
-    accepted_at, tested_lower, following = None, None, 0
-    if largest is not None:
-        top = sets[testable[largest]]
-        accepted_at, tested_lower, following = top.threshold, top.point - zs[largest] * top.error, testable[largest] + 1
-    region, needed = np.zeros(len(p), dtype=bool), 0
-    if following < len(sets):  # the next set to certify: audits go where it lacks checks, or where it failed
-        top = sets[following]
-        region = p >= top.threshold
-        if top.checks < least:
-            needed = least - top.checks
-        elif top.tail_checks < MIN_STRATUM_CHECKS:  # its lowest bands
-            region &= band >= top.tail_band
-            needed = MIN_STRATUM_CHECKS - top.tail_checks
-        else:
-            needed = _audits_needed(top, zs[testable.index(following)], target)
+    testable = [top for top in sets if top.checks >= least]
+    largest, zs = _fallback(testable, target, 1 - confidence)
+    accepted_at = testable[largest].threshold if largest is not None else None
+    tested_lower = testable[largest].point - zs[largest] * testable[largest].error if largest is not None else None
+    following = 0 if largest is None else largest + 1
+    failed_at, needed = None, 0
+    if following < len(testable):  # the next set to certify
+        failed_at, needed = testable[following].threshold, _audits_needed(testable[following], zs[following], target)
+    elif not testable and sets:  # nothing testable yet: audits go to the first set until it can be tested
+        failed_at, needed = sets[0].threshold, least - sets[0].checks
     if accept_all and len(p):
         accepted_at, tested_lower = float(ranked[-1]), None
     accepted = p >= accepted_at if accepted_at is not None else np.zeros(len(p), dtype=bool)
+    region = p >= failed_at if failed_at is not None else np.zeros(len(p), dtype=bool)
     audited_right = np.asarray(audited_right, dtype=bool)
     audited_labels_arr = np.asarray(audited_labels, dtype=object)
     per_label: dict[str, LabelEstimate] = {}
