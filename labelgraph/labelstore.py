@@ -401,16 +401,18 @@ class LabelStore:
         for _, body in self._pages("body", "machine", page):
             yield MachineLabel.model_validate_json(body)
 
-    def machine_for(self, ids: list[str]) -> dict[str, MachineLabel]:
-        """The annotations of these ids (those that have one)."""
-        out: dict[str, MachineLabel] = {}
+    def _bodies(self, table: str, ids: Iterable[str]) -> Iterator[str]:
+        """The JSON bodies of these ids' rows in ``table`` (those that have one), 500 ids a query."""
+        ids = list(ids)
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for (body,) in self._read("SELECT body FROM {machine} WHERE id IN (" + marks + ")", tuple(chunk)):
-                label = MachineLabel.model_validate_json(body)
-                out[label.id] = label
-        return out
+            for (body,) in self._read(f"SELECT body FROM {{{table}}} WHERE id IN ({marks})", tuple(chunk)):
+                yield body
+
+    def machine_for(self, ids: list[str]) -> dict[str, MachineLabel]:
+        """The annotations of these ids (those that have one)."""
+        return {m.id: m for m in map(MachineLabel.model_validate_json, self._bodies("machine", ids))}
 
     def machine_ids(self) -> set[str]:
         return {row[0] for row in self._read("SELECT id FROM {machine}")}
@@ -441,14 +443,7 @@ class LabelStore:
 
     def verdicts_for(self, ids: Iterable[str]) -> dict[str, StoredVerdict]:
         """The verdicts of these ids (those that have one)."""
-        ids, out = list(ids), {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for (body,) in self._read("SELECT body FROM {verdicts} WHERE id IN (" + marks + ")", tuple(chunk)):
-                verdict = StoredVerdict.model_validate_json(body)
-                out[verdict.id] = verdict
-        return out
+        return {v.id: v for v in map(StoredVerdict.model_validate_json, self._bodies("verdicts", ids))}
 
     def iter_verdicts(self, statuses: Iterable[str], *, page: int = 5000) -> Iterator[StoredVerdict]:
         """The verdicts of these statuses in id order, ``page`` rows in memory at a time."""
