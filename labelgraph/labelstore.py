@@ -374,27 +374,28 @@ class LabelStore:
     def open_labels(self, *, before_round: int, skip: set[str], page: int = 5000) -> list[OpenLabel]:
         """The annotations of rounds before ``before_round`` that gave a label, but for the ids in ``skip``, in
         write order, as the critic reads them: a page of full rows in memory at a time."""
-        sql = "SELECT {order}, body FROM {machine} WHERE round < ? AND label IS NOT NULL AND {order} > ?"
-        out: list[OpenLabel] = []
-        last = -1
-        while rows := self._read(sql + " ORDER BY {order} LIMIT ?", (before_round, last, page)):
-            for _, body in rows:
-                machine = MachineLabel.model_validate_json(body)
-                if machine.id not in skip:
-                    out.append(OpenLabel.of(machine))
-            last = rows[-1][0]
-        return out
+        rows = self._pages(
+            "body", "machine", page, key="{order}", where="round < ? AND label IS NOT NULL", args=(before_round,)
+        )
+        machine = (MachineLabel.model_validate_json(body) for _, body in rows)
+        return [OpenLabel.of(m) for m in machine if m.id not in skip]
 
-    def _pages(self, columns: str, table: str, page: int) -> Iterator[tuple[Any, ...]]:
-        """Rows of ``SELECT id, <columns> FROM <table>``, read ``page`` at a time in id order along the primary key
-        (a keyset: each page starts after the last id of the one before, so no page rereads or sorts the rest)."""
-        select = f"SELECT id, {columns} FROM {{{table}}}"
-        rows = self._read(select + " ORDER BY id LIMIT ?", (page,))
+    def _pages(
+        self, columns: str, table: str, page: int, *, key: str = "id", where: str = "", args: tuple[Any, ...] = ()
+    ) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``SELECT <key>, <columns> FROM <table> [WHERE <where>]``, read ``page`` at a time in ``key``
+        order (the primary key, or ``{order}`` for write order): a keyset, each page starting after the last key of
+        the one before, so no page rereads or sorts the rest."""
+        conditions = [where] if where else []
+        select = f"SELECT {key}, {columns} FROM {{{table}}}"
+        first = select + "".join(f" WHERE {c}" for c in conditions)
+        rows = self._read(first + f" ORDER BY {key} LIMIT ?", (*args, page))
+        following = select + " WHERE " + " AND ".join([*conditions, f"{key} > ?"]) + f" ORDER BY {key} LIMIT ?"
         while True:
             yield from rows
             if len(rows) < page:
                 return
-            rows = self._read(select + " WHERE id > ? ORDER BY id LIMIT ?", (rows[-1][0], page))
+            rows = self._read(following, (*args, rows[-1][0], page))
 
     def iter_machine(self, *, page: int = 5000) -> Iterator[MachineLabel]:
         """Every annotation in id order, ``page`` rows in memory at a time."""

@@ -21,33 +21,38 @@ __all__ = ["annotate"]
 log = logging.getLogger(__name__)
 
 
-def labelled_neighbours(context: RunContext, vectors: np.ndarray, k: int) -> list[list[Neighbour]]:
+def people_labelled(context: RunContext) -> tuple[list[Neighbour], np.ndarray]:
+    """People's labelled texts (seeds included) by id, as neighbours yet without a similarity, and their vectors:
+    read once a round, whatever the number of pages."""
+    human = {h.id: h for h in context.store.human().values() if h.label is not None}
+    ids = sorted(human)
+    people = [
+        Neighbour(
+            id=item.id,
+            text=item.text,
+            label=human[item.id].label or "",
+            source="seed" if human[item.id].kind == "seed" else "human",
+            similarity=0.0,
+        )
+        for item in context.items(ids)
+    ]
+    return people, context.vectors(ids)
+
+
+def labelled_neighbours(
+    vectors: np.ndarray, people: list[Neighbour], people_vectors: np.ndarray, k: int
+) -> list[list[Neighbour]]:
     """The ``k`` people-labelled texts most similar to each vector, exactly (a matrix product over the few
     hundred labelled texts), most similar first and ties broken by id: the same answer in every process, which an
     approximate index rebuilt after a crash does not promise."""
-    human = {h.id: h for h in context.store.human().values() if h.label is not None}
-    ids = sorted(human)
-    if not ids or k <= 0:
+    if not people or k <= 0:
         return [[] for _ in range(len(vectors))]
-    labelled = context.vectors(ids)
-    texts = [item.text for item in context.items(ids)]
     out: list[list[Neighbour]] = []
     for start in range(0, len(vectors), 4096):
-        sims = np.asarray(vectors[start : start + 4096]) @ labelled.T
+        sims = np.asarray(vectors[start : start + 4096]) @ people_vectors.T
         order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
         for row, picks in enumerate(order):
-            out.append(
-                [
-                    Neighbour(
-                        id=ids[j],
-                        text=texts[j],
-                        label=human[ids[j]].label or "",
-                        source="seed" if human[ids[j]].kind == "seed" else "human",
-                        similarity=round(float(sims[row, j]), 6),
-                    )
-                    for j in picks
-                ]
-            )
+            out.append([people[j].model_copy(update={"similarity": round(float(sims[row, j]), 6)}) for j in picks])
     return out
 
 
@@ -69,12 +74,15 @@ def annotate(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     if getattr(context.annotator, "refreshes", False):
         skip = set(context.store.human()) | set(ids)
         ids += [i for i in context.store.annotated_before(state.round) if i not in skip]
+    people = people_labelled(context)
     for start in range(0, len(ids), ANNOTATE_PAGE):
-        _annotate_page(context, state.round, ids[start : start + ANNOTATE_PAGE])
+        _annotate_page(context, state.round, ids[start : start + ANNOTATE_PAGE], people)
     return {}
 
 
-def _annotate_page(context: RunContext, round_number: int, ids: list[str]) -> None:
+def _annotate_page(
+    context: RunContext, round_number: int, ids: list[str], people: tuple[list[Neighbour], np.ndarray]
+) -> None:
     """Annotate and store one page of texts; tool votes are reused from the texts' annotations of earlier rounds."""
     names = context.config.label_names
     items = context.items(ids)
@@ -94,7 +102,7 @@ def _annotate_page(context: RunContext, round_number: int, ids: list[str]) -> No
             for item in items
         ]
     vectors = context.vectors(ids)
-    neighbours = labelled_neighbours(context, vectors, context.config.neighbours)
+    neighbours = labelled_neighbours(vectors, *people, context.config.neighbours)
     given = {a.id: a for a in context.annotator.annotate(items, vectors, neighbours)}
     annotations = []
     for item in items:
