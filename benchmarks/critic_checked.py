@@ -17,11 +17,9 @@ import json
 import time
 
 import numpy as np
+from agnews import agnews_rows, embedded
 
 from labelgraph.agents.critic import SIGNALS, CalibratedCritic
-from labelgraph.embed_cache import EmbeddingCache, cache_folder, embed_texts, model_key
-from labelgraph.embeddings import get_embedder
-from labelgraph.evals.datasets import datasets_root
 from labelgraph.labelstore import MachineLabel
 
 FOLDS = 5
@@ -33,17 +31,10 @@ def main() -> None:
     parser.add_argument("--checked", type=int, default=200)
     parser.add_argument("--human", type=int, default=400)
     args = parser.parse_args()
-    root = datasets_root()
-    assert root is not None, "needs ../shared/datasets (or LABELGRAPH_DATASETS)"
-    rows = []
-    for name in ("train.jsonl", "test.jsonl"):
-        rows += [json.loads(line) for line in (root / "agnews" / name).read_text().splitlines()]
+    rows = agnews_rows()
     rows = rows[: args.pool]
     labels = sorted({row["label"] for row in rows})
-    model = get_embedder("minilm")
-    folder = cache_folder()
-    cache = EmbeddingCache(folder, model_key(model)) if folder is not None else None
-    vectors = embed_texts(model, [row["text"] for row in rows], cache)
+    vectors = embedded([row["text"] for row in rows])
     rng = np.random.default_rng(0)
     gold = np.array([labels.index(row["label"]) for row in rows])
     given = np.where(rng.random(len(rows)) < 0.15, (gold + rng.integers(1, len(labels), len(rows))) % len(labels), gold)

@@ -15,11 +15,9 @@ import argparse
 import json
 
 import numpy as np
+from agnews import agnews_rows, embedded
 from sklearn.linear_model import LogisticRegression
 
-from labelgraph.embed_cache import EmbeddingCache, cache_folder, embed_texts, model_key
-from labelgraph.embeddings import get_embedder
-from labelgraph.evals.datasets import datasets_root
 from labelgraph.strategies.diversity import k_center_greedy
 from labelgraph.strategies.uncertainty import margin, top_k
 
@@ -36,16 +34,9 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=50)
     parser.add_argument("--trials", type=int, default=5)
     args = parser.parse_args()
-    root = datasets_root()
-    assert root is not None, "needs ../shared/datasets (or LABELGRAPH_DATASETS)"
-    rows = []
-    for name in ("train.jsonl", "test.jsonl"):
-        rows += [json.loads(line) for line in (root / "agnews" / name).read_text().splitlines()]
+    rows = agnews_rows()
     rows = rows[: args.pool]
-    model = get_embedder("minilm")
-    folder = cache_folder()
-    cache = EmbeddingCache(folder, model_key(model)) if folder is not None else None
-    full = np.asarray(embed_texts(model, [row["text"] for row in rows], cache), dtype=np.float32)
+    full = embedded([row["text"] for row in rows])
     half = full.astype(np.float16).astype(np.float32)
     labels = sorted({row["label"] for row in rows})
     gold = np.array([labels.index(row["label"]) for row in rows])

@@ -23,9 +23,10 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
+from agnews import agnews_rows
+
 from labelgraph.agents.human import SimulatedHuman
 from labelgraph.config import ProjectConfig
-from labelgraph.evals.datasets import datasets_root
 from labelgraph.run import Project
 
 
@@ -40,11 +41,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=20)
     parser.add_argument("--keep", type=Path, help="build the run here and keep it (default: a temporary folder)")
     args = parser.parse_args()
-    root = datasets_root()
-    assert root is not None, "needs ../shared/datasets (or LABELGRAPH_DATASETS)"
-    rows = []
-    for name in ("train.jsonl", "test.jsonl"):
-        rows += [json.loads(line) for line in (root / "agnews" / name).read_text().splitlines()]
+    rows = agnews_rows()
     originals, copy = list(rows), 1
     while len(rows) < args.pool:  # past AG News: its texts again, with a suffix
         copy += 1
