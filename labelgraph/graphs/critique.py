@@ -19,7 +19,7 @@ from labelgraph.graphs.resolve import run_context
 from labelgraph.graphs.state import LoopState
 from labelgraph.labelstore import MachineLabel, OpenLabel, StoredVerdict
 from labelgraph.memory import Neighbour
-from labelgraph.quality import Estimate, decide
+from labelgraph.quality import Estimate, decide, permanent_random
 
 __all__ = ["Assessment", "assess", "critique"]
 
@@ -34,6 +34,8 @@ class Assessment:
     accepted: np.ndarray
     audit_region: np.ndarray
     audits_needed: int
+    audit_order: np.ndarray
+    """The candidates' permanent random numbers: audits take the smallest in their region first."""
     rejected: list[OpenLabel]
     estimate: Estimate
     calibration: Calibration
@@ -130,12 +132,6 @@ def _checked_signals(context: RunContext, round_number: int, checked: list[tuple
     return out
 
 
-def explores_are_uniform(context: RunContext) -> bool:
-    """Whether the strategy's picks are a uniform sample of the pool (and no LLM shortlists them), so that a
-    person's answers to them are unbiased checks of the machine's labels."""
-    return context.selector_llm is None and bool(getattr(context.strategy, "picks_uniformly", False))
-
-
 def assess(context: RunContext, round_number: int, *, answers_before: int) -> Assessment:
     """Score every unchecked machine label of rounds up to ``round_number``, calibrated on people's answers of
     rounds before ``answers_before``. Checked labels are learnt from with signals computed afresh without their
@@ -162,19 +158,20 @@ def assess(context: RunContext, round_number: int, *, answers_before: int) -> As
     everything = np.vstack([features, checked_features])
     p_all, oof, calibration = context.critic.calibrate(everything, np.arange(len(candidates), len(everything)), right)
     audits = [(h.machine_label, h.label == h.machine_label) for h, _ in checked if h.kind == "audit"]
-    unbiased = {"audit", "explore"} if explores_are_uniform(context) else {"audit"}
-    blind = np.array([h.kind in unbiased for h, _ in checked], dtype=bool)
     pool = set(context.pool_ids)
+    order = permanent_random([m.id for m in candidates], config.random_seed)
     decision = decide(
         p_all[: len(candidates)],
         [m.label or "" for m in candidates],
-        # only uniform blind checks estimate a set's accuracy: fixes were picked as likely wrong, and the
-        # picks of a strategy other than random as hard for the student
-        checked_p=oof[blind],
-        checked_right=right[blind],
-        checked_labels=[h.machine_label or "" for (h, _), keep in zip(checked, blind, strict=True) if keep],
+        checked_p=oof,
+        checked_right=right,
+        checked_labels=[h.machine_label or "" for h, _ in checked],
         audited_labels=[label for label, _ in audits],
         audited_right=np.array([ok for _, ok in audits], dtype=bool),
+        # a set's sample: its blind checks (fixes show the machine's label) below its permanent-random cutoff
+        u=order,
+        checked_u=permanent_random([h.id for h, _ in checked], config.random_seed),
+        checked_blind=np.array([h.kind != "fix" for h, _ in checked], dtype=bool),
         pool_size=len(pool),
         covered=sum(i in pool for i in labelled),
         target=config.quality.target_accuracy,
@@ -190,6 +187,7 @@ def assess(context: RunContext, round_number: int, *, answers_before: int) -> As
         accepted,
         decision.audit_region,
         decision.audits_needed,
+        order,
         rejected,
         estimate,
         calibration,
@@ -259,11 +257,12 @@ def critique(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         accepted=assessment.accepted,
         audit_region=assessment.audit_region if assessment.audit_region.any() else assessment.accepted,
         audits_needed=assessment.audits_needed,
+        audit_order=assessment.audit_order,
         uncertainty=uncertainty,
         audits_done=audits_done,
         audit_rate=config.quality.audit,
         explore_share=config.quality.explore if ids else 1.0,
-        rng=np.random.default_rng([config.random_seed, state.round, 7]),
+        fix_share=config.quality.fix,
     )
     asked = [item_id for item_id, _ in plan]
     by_id = {v.id: v for v in assessment.verdicts(state.round, only=set(asked))}
