@@ -18,12 +18,12 @@ the checks: a late label costs the set until an audit reaches it, instead of bor
 The corrections are post-stratified over slices of p_correct (each stratum's mean weighs as its share of the set).
 Pseudo-checks, as many right as wrong, enter the variance (``PSEUDO_CHECKS``), so all-right checks claim no more
 certainty than a Wilson bound would give them. The lower bound is one-sided at ``confidence``. Sets are tested
-from the most trusted down by Wiens' fallback procedure (``_fallback``): the largest set that passes is accepted,
-and the chance that any passing set is below the target stays at most ``1 - confidence``; one failing set does not
-stop the walk. A set is not tested before its sample holds ``checks_to_test`` checks (``min_checks``, and enough
-that one wrong check could still pass), which depends only on how many checks there are, not on their answers.
-Blind audits go to the first testable set beyond the accepted one, or while there is none, to the largest set
-whose mean p_correct lies halfway from the target to certainty; they are reported on their own too.
+from the most trusted down by fixed-sequence testing (``_fixed_sequence``), each at level ``1 - confidence``: the
+largest set before the first failure is accepted, and the chance that any passing set is below the target stays
+at most ``1 - confidence``. A set is not tested before its sample holds ``checks_to_test`` checks (``min_checks``,
+and enough that one wrong check could still pass), which depends only on how many checks there are, not on their
+answers. Blind audits go to the first testable set beyond the accepted one, or while there is none, to the largest
+set whose mean p_correct lies halfway from the target to certainty; they are reported on their own too.
 """
 
 from __future__ import annotations
@@ -216,30 +216,27 @@ class _TopSet(BaseModel):
     checks: int
 
 
-def _fallback(sets: list[_TopSet], target: float, alpha: float) -> tuple[int | None, list[float]]:
-    """Wiens' fallback procedure over the testable sets, most trusted first. The first set is tested at level
-    alpha / 2 and each later one at alpha / 2 shared equally, plus the level of the set before it when that one
-    passed. So one unlucky set does not stop the walk (as it does in a plain fixed sequence), and the chance that
-    any passing set is below the target stays at most alpha. Returns the largest set that passed and each z."""
-    if not sets:
-        return None, []
-    shares = [alpha] if len(sets) == 1 else [alpha / 2] + [alpha / (2 * (len(sets) - 1))] * (len(sets) - 1)
-    carried, largest, zs = 0.0, None, []
-    for index, (top, share) in enumerate(zip(sets, shares, strict=True)):
-        level = share + carried
-        zs.append(NormalDist().inv_cdf(1 - level))
-        passed = top.point - zs[-1] * top.error >= target
-        carried = level if passed else 0.0
-        largest = index if passed else largest
-    return largest, zs
+def _fixed_sequence(sets: list[_TopSet], target: float, alpha: float) -> tuple[int | None, list[float]]:
+    """Fixed-sequence testing over the testable sets, most trusted first: each at level alpha, stopping at the
+    first that fails, so the chance that any passing set is below the target stays at most alpha ("Learn then
+    Test", Angelopoulos et al. 2021). The sets are nested and so are their samples (``_sample``): a wrong answer in
+    one is in every larger one, which is why a failure ends the walk. Returns the largest set that passed and
+    each set's z."""
+    z = NormalDist().inv_cdf(1 - alpha)
+    largest = None
+    for index, top in enumerate(sets):
+        if top.point - z * top.error < target:
+            break
+        largest = index
+    return largest, [z] * len(sets)
 
 
 @cache
 def checks_to_test(target: float, confidence: float, min_checks: int, most: int = 400) -> int:
     """Checks a set needs before it is tested: at least ``min_checks``, and enough that one wrong check among them
-    could still pass at the first test's level (``most`` at the highest). A set with fewer fails whatever its
-    answers, and would spend the first test's half of the error level for nothing. Decided by counts alone."""
-    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    could still pass (``most`` at the highest). A set with fewer fails whatever its answers, and would end the
+    walk for nothing. Decided by counts alone."""
+    z = NormalDist().inv_cdf(confidence)
     for n in range(max(min_checks, 2), most):  # n checks in strata of their own, one of them wrong
         bands = np.arange(n) // MIN_STRATUM_CHECKS
         point, error = _set_estimate(np.ones(n), np.ones(n), np.arange(n) > 0, bands, bands)
@@ -332,7 +329,7 @@ def decide(
     # with the set, so the testable sets are the larger ones
     least = checks_to_test(target, confidence, min_checks)
     testable = [top for top in sets if top.checks >= least]
-    largest, zs = _fallback(testable, target, 1 - confidence)
+    largest, zs = _fixed_sequence(testable, target, 1 - confidence)
     accepted_at = testable[largest].threshold if largest is not None else None
     tested_lower = testable[largest].point - zs[largest] * testable[largest].error if largest is not None else None
     following = 0 if largest is None else largest + 1
@@ -371,7 +368,7 @@ def decide(
         )
     chosen = next((c for c in curve if accepted_at is not None and c.threshold == round(accepted_at, 6)), None)
     lower_bound = chosen.lower if chosen else None
-    if tested_lower is not None:  # the bound the set was certified at, simultaneous over every set tested
+    if tested_lower is not None:  # the bound the set was certified at
         lower_bound = round(max(0.0, tested_lower), 4)
     audit_right, audits = int(audited_right.sum()), len(audited_right)
     estimate = Estimate(
