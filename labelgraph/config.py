@@ -83,13 +83,8 @@ class QualitySettings(BaseModel):
     audit: float = Field(
         0.05, ge=0, le=1, description="share of acceptable labels sent to a person blind, for an unbiased estimate"
     )
-    explore: float = Field(0.3, ge=0, le=1, description="share of each human batch kept for the strategy's picks")
-    fix: float = Field(
-        0.1,
-        ge=0,
-        le=1,
-        description="share of each human batch kept for fixes of likely-wrong machine labels (the rest: audits "
-        "while the target needs them, then fixes)",
+    explore: float = Field(
+        0.3, ge=0, le=1, description="share of each human batch kept for the strategy's picks (the rest: fixes)"
     )
     min_checks: int = Field(30, ge=1, description="checks a set needs inside it before it can be accepted")
 

@@ -2,64 +2,37 @@
 
 Candidate sets are the top 5%, 10%, ... of unchecked machine labels by ``p_correct``. A set's accuracy is
 estimated by prediction-powered inference with power tuning (PPI++, Angelopoulos et al. 2023): the mean of
-``lam * p_correct`` over the set plus the mean of ``right - lam * p_correct`` (out of fold) over its sample of
-checked labels, with ``lam`` chosen from the data to minimise the variance. The estimate is unbiased whatever
-``lam`` and however good the calibration, provided the sample is a uniform one of the set.
-
-That is what permanent random numbers give (PRN sampling, as statistics offices draw panels): every machine label
-has a fixed number in [0, 1) from the run's seed and its id (``permanent_random``), audits take the labels with
-the smallest numbers in their region first, and a set's sample is every label of the set whose number lies
-below its *cutoff* (``_sample``): a uniform sample of the set, however the set moved as p_correct changed round by
-round and whichever lane asked for each check (a strategy's pick counts as well as an audit). A label below the
-cutoff that nobody checked blind (one that joined the set after its audits were drawn, or a fix, which shows the
-person the machine's label) counts as a wrong answer, and the cutoff stops where such labels would pass 5% of
-the checks: a late label costs the set until an audit reaches it, instead of borrowing the answers of others.
-
-The corrections are post-stratified over slices of p_correct (each stratum's mean weighs as its share of the set).
-Pseudo-checks, as many right as wrong, enter the variance (``PSEUDO_CHECKS``), so all-right checks claim no more
-certainty than a Wilson bound would give them. The lower bound is one-sided at ``confidence``. Sets are tested
-from the most trusted down by fixed-sequence testing (``_fixed_sequence``), each at level ``1 - confidence``: the
-largest set before the first failure is accepted, and the chance that any passing set is below the target stays
-at most ``1 - confidence``. A set is not tested before its sample holds ``checks_to_test`` checks (``min_checks``,
-and enough that one wrong check could still pass), which depends only on how many checks there are, not on their
-answers. Blind audits go to the first testable set beyond the accepted one, or while there is none, to the largest
-set whose mean p_correct lies halfway from the target to certainty; they are reported on their own too.
+``lam * p_correct`` over the set plus the mean of ``right - lam * p_correct`` (out of fold) over the machine labels
+people checked inside it, with ``lam`` chosen from the data to minimise the variance. The estimate is unbiased
+whatever ``lam`` and however good the calibration: a good model narrows the interval (``lam`` near 1), a poor
+one falls back on the checks alone (``lam`` near 0). The corrections are post-stratified over slices of p_correct
+(each stratum's mean weighs as its share of the set), since audits crowd where the boundary was round by round
+and calibration errs most in the tail. One right and one wrong pseudo-check enter the variance,
+so a handful of all-right checks cannot claim certainty (as in the Wilson interval). The lower bound is one-sided
+at ``confidence``. Sets are tested from the most trusted down by Wiens' fallback procedure (``_fallback``): the
+largest set that passes is accepted, and the chance that any passing set is below the target stays at most
+``1 - confidence``; one failing set does not stop the walk. A set is not tested before it holds
+``checks_to_test`` checks (``min_checks``, and enough that one wrong check could still pass), which depends only
+on how many checks there are, not on their answers. Blind audits are drawn uniformly from the first set beyond the
+accepted one (or, while no set has enough checks to be tested, from the first set), so each answer goes where the
+next certification needs it; they are unbiased for it, and reported on their own too.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
-from collections.abc import Iterable
 from functools import cache
 from statistics import NormalDist
 
 import numpy as np
 from pydantic import BaseModel, Field
 
-__all__ = ["CurvePoint", "Decision", "Estimate", "LabelEstimate", "decide", "permanent_random", "wilson"]
+__all__ = ["CurvePoint", "Decision", "Estimate", "LabelEstimate", "decide", "wilson"]
 
 STEPS = 20
 """Candidate sets: the top 1/STEPS, 2/STEPS, ... of machine labels by p_correct."""
 MIN_STRATUM_CHECKS = 10
 """Post-strata hold at least this many checks (see ``_set_estimate``)."""
-HOLES = 0.05
-"""A set's sample may hold labels nobody checked blind, each counted as wrong, up to this share of its checks (see
-``_sample``)."""
-PSEUDO_CHECKS = 3
-"""Right and as many wrong pseudo-checks in a set's variance: with 3 each, the bound of n all-right checks is about
-the Wilson score bound (76 of 76 at one-sided 95%: 0.964 against Wilson's 0.966; with 1 each it was 0.979)."""
-
-
-def permanent_random(ids: Iterable[str], seed: int) -> np.ndarray:
-    """Each label's permanent random number in [0, 1), fixed by the run's seed and the label's id."""
-    return (
-        np.array(
-            [int.from_bytes(hashlib.blake2b(f"{seed}:{i}".encode(), digest_size=8).digest(), "little") for i in ids],
-            dtype=float,
-        )
-        / 2.0**64
-    )
 
 
 def wilson(right: int, total: int, confidence: float) -> tuple[float, float]:
@@ -139,35 +112,6 @@ def _strata(check_bands: np.ndarray, bands: int, least: int) -> np.ndarray:
     return stratum_of
 
 
-def _sample(
-    members: np.ndarray,
-    inside: np.ndarray,
-    blind: np.ndarray,
-    u: np.ndarray | None,
-    checked_u: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """A set's sample: (checks in it, members in it nobody checked). With permanent random numbers, every label of
-    the set whose number lies below the set's cutoff. The cutoff is the number of a blind check, as far up as the
-    labels below it that nobody checked blind (members audits have not reached yet, fixes) stay within ``HOLES`` of
-    the checks there, and each of those counts as a wrong check. So the sample is uniform over the set however the set
-    moved as p_correct changed, whichever lane asked for each check, and a label that joins the set late costs a
-    wrong answer until an audit reaches it instead of borrowing the answers of others. Without numbers: every
-    blind check inside the set, and nothing imputed."""
-    if u is None or checked_u is None:
-        return inside & blind, np.zeros(len(members), dtype=bool)
-    member_rows, check_rows = np.flatnonzero(members), np.flatnonzero(inside)
-    numbers = np.concatenate([u[member_rows], checked_u[check_rows]])
-    hole = np.concatenate([np.ones(len(member_rows), dtype=bool), ~blind[check_rows]])
-    order = np.argsort(numbers, kind="stable")
-    holes, checks = np.cumsum(hole[order]), np.cumsum(~hole[order])
-    fits = np.flatnonzero((holes <= HOLES * checks) & ~hole[order])  # the sample ends at a check
-    taken = order[: fits[-1] + 1] if len(fits) else order[:0]
-    taken_checks, taken_members = np.zeros(len(inside), dtype=bool), np.zeros(len(members), dtype=bool)
-    taken_checks[check_rows[taken[taken >= len(member_rows)] - len(member_rows)]] = True
-    taken_members[member_rows[taken[taken < len(member_rows)]]] = True
-    return taken_checks, taken_members
-
-
 def _set_estimate(
     p_set: np.ndarray,
     checked_p: np.ndarray,
@@ -188,8 +132,7 @@ def _set_estimate(
     if n > 1 and spread_f > 0:
         lam = float(np.clip(np.cov(y, f)[0, 1] / ((1 + n / big_n) * spread_f), 0.0, 1.0))
     corrections = y - lam * f
-    pseudo = [1 - lam * f.mean()] * PSEUDO_CHECKS + [-lam * f.mean()] * PSEUDO_CHECKS  # as many right as wrong
-    padded = np.concatenate([corrections, pseudo])
+    padded = np.concatenate([corrections, [1 - lam * f.mean(), -lam * f.mean()]])  # one right, one wrong pseudo-check
     floor = float(np.var(padded, ddof=1))
     if set_bands is None or check_bands is None:
         stratum_of_set, stratum_of_check = np.zeros(big_n, dtype=int), np.zeros(n, dtype=int)
@@ -216,27 +159,30 @@ class _TopSet(BaseModel):
     checks: int
 
 
-def _fixed_sequence(sets: list[_TopSet], target: float, alpha: float) -> tuple[int | None, list[float]]:
-    """Fixed-sequence testing over the testable sets, most trusted first: each at level alpha, stopping at the
-    first that fails, so the chance that any passing set is below the target stays at most alpha ("Learn then
-    Test", Angelopoulos et al. 2021). The sets are nested and so are their samples (``_sample``): a wrong answer in
-    one is in every larger one, which is why a failure ends the walk. Returns the largest set that passed and
-    each set's z."""
-    z = NormalDist().inv_cdf(1 - alpha)
-    largest = None
-    for index, top in enumerate(sets):
-        if top.point - z * top.error < target:
-            break
-        largest = index
-    return largest, [z] * len(sets)
+def _fallback(sets: list[_TopSet], target: float, alpha: float) -> tuple[int | None, list[float]]:
+    """Wiens' fallback procedure over the testable sets, most trusted first. The first set is tested at level
+    alpha / 2 and each later one at alpha / 2 shared equally, plus the level of the set before it when that one
+    passed. So one unlucky set does not stop the walk (as it does in a plain fixed sequence), and the chance that
+    any passing set is below the target stays at most alpha. Returns the largest set that passed and each z."""
+    if not sets:
+        return None, []
+    shares = [alpha] if len(sets) == 1 else [alpha / 2] + [alpha / (2 * (len(sets) - 1))] * (len(sets) - 1)
+    carried, largest, zs = 0.0, None, []
+    for index, (top, share) in enumerate(zip(sets, shares, strict=True)):
+        level = share + carried
+        zs.append(NormalDist().inv_cdf(1 - level))
+        passed = top.point - zs[-1] * top.error >= target
+        carried = level if passed else 0.0
+        largest = index if passed else largest
+    return largest, zs
 
 
 @cache
 def checks_to_test(target: float, confidence: float, min_checks: int, most: int = 400) -> int:
     """Checks a set needs before it is tested: at least ``min_checks``, and enough that one wrong check among them
-    could still pass (``most`` at the highest). A set with fewer fails whatever its answers, and would end the
-    walk for nothing. Decided by counts alone."""
-    z = NormalDist().inv_cdf(confidence)
+    could still pass at the first test's level (``most`` at the highest). A set with fewer fails whatever its
+    answers, and would spend the first test's half of the error level for nothing. Decided by counts alone."""
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
     for n in range(max(min_checks, 2), most):  # n checks in strata of their own, one of them wrong
         bands = np.arange(n) // MIN_STRATUM_CHECKS
         point, error = _set_estimate(np.ones(n), np.ones(n), np.arange(n) > 0, bands, bands)
@@ -262,9 +208,6 @@ def decide(
     checked_labels: list[str],
     audited_labels: list[str],
     audited_right: np.ndarray,
-    u: np.ndarray | None = None,
-    checked_u: np.ndarray | None = None,
-    checked_blind: np.ndarray | None = None,
     pool_size: int,
     covered: int,
     target: float,
@@ -276,10 +219,7 @@ def decide(
 
     ``p``, ``labels``: the candidates (machine labels nobody checked). ``checked_*``: machine labels a person
     checked, with their out-of-fold p_correct, whether they were right and the machine's label. ``audited_*``:
-    the blind audits among them. ``u``, ``checked_u``: permanent random numbers of the candidates and the checked
-    labels, and ``checked_blind`` which checks hid the machine's label: a set's sample is then its blind checks
-    below the set's cutoff (``_sample``); without them every blind check counts, as a uniform sample of every set.
-    ``covered``: labels outside the candidates (people's, seeds) for coverage.
+    the blind audits among them. ``covered``: labels outside the candidates (people's, seeds) for coverage.
     ``accept_all``: no target (a baseline): every candidate is accepted and the estimate is that of them all.
     """
     p = np.asarray(p, dtype=float)
@@ -287,7 +227,6 @@ def decide(
     checked_p = np.asarray(checked_p, dtype=float)
     checked_right = np.asarray(checked_right, dtype=bool)
     checked_labels_arr = np.asarray(checked_labels, dtype=object)
-    blind = np.ones(len(checked_p), dtype=bool) if checked_blind is None else np.asarray(checked_blind, dtype=bool)
     z_pointwise = NormalDist().inv_cdf(confidence)
     ranked = np.sort(p)[::-1]
     steps = range(1, STEPS + 1) if len(p) else range(0)
@@ -296,24 +235,12 @@ def decide(
     band, checked_band = (np.searchsorted(-np.array(thresholds), -values) for values in (p, checked_p))
     curve: list[CurvePoint] = []
     sets: list[_TopSet] = []
-    samples: list[tuple[np.ndarray, np.ndarray]] = []
-
-    def sample_of(taken: np.ndarray, imputed: np.ndarray, keep: str | None = None) -> tuple[np.ndarray, ...]:
-        """(p_correct, right, band) of a sample: the checks taken (a fix counts wrong), the members imputed wrong."""
-        if keep is not None:
-            taken, imputed = taken & (checked_labels_arr == keep), imputed & (labels_arr == keep)
-        return (
-            np.concatenate([checked_p[taken], p[imputed]]),
-            np.concatenate([checked_right[taken] & blind[taken], np.zeros(int(imputed.sum()), dtype=bool)]),
-            np.concatenate([checked_band[taken], band[imputed]]),
-        )
-
     for threshold in thresholds:
-        members = p >= threshold
-        samples.append(_sample(members, checked_p >= threshold, blind, u, checked_u))
-        sample_p, sample_right, sample_band = sample_of(*samples[-1])
-        point, error = _set_estimate(p[members], sample_p, sample_right, band[members], sample_band)
-        sets.append(_TopSet(threshold=threshold, point=point, error=error, checks=len(sample_right)))
+        members, inside = p >= threshold, checked_p >= threshold
+        point, error = _set_estimate(
+            p[members], checked_p[inside], checked_right[inside], band[members], checked_band[inside]
+        )
+        sets.append(_TopSet(threshold=threshold, point=point, error=error, checks=int(inside.sum())))
         n = int(members.sum())
         lower = point - z_pointwise * error
         curve.append(
@@ -329,18 +256,15 @@ def decide(
     # with the set, so the testable sets are the larger ones
     least = checks_to_test(target, confidence, min_checks)
     testable = [top for top in sets if top.checks >= least]
-    largest, zs = _fixed_sequence(testable, target, 1 - confidence)
+    largest, zs = _fallback(testable, target, 1 - confidence)
     accepted_at = testable[largest].threshold if largest is not None else None
     tested_lower = testable[largest].point - zs[largest] * testable[largest].error if largest is not None else None
     following = 0 if largest is None else largest + 1
     failed_at, needed = None, 0
-    later = [top for top in sets if accepted_at is None or top.threshold < accepted_at]
     if following < len(testable):  # the next set to certify
         failed_at, needed = testable[following].threshold, _audits_needed(testable[following], zs[following], target)
-    elif later:  # no larger set is testable yet: audits go to the largest the model expects to pass with room
-        # (its mean p_correct halfway from the target to certainty), where each answer counts for every set inside
-        hopeful = [top for top in later if float(p[p >= top.threshold].mean()) >= (1 + target) / 2] or later[:1]
-        failed_at, needed = hopeful[-1].threshold, max(0, least - hopeful[-1].checks)
+    elif not testable and sets:  # nothing testable yet: audits go to the first set until it can be tested
+        failed_at, needed = sets[0].threshold, least - sets[0].checks
     if accept_all and len(p):
         accepted_at, tested_lower = float(ranked[-1]), None
     accepted = p >= accepted_at if accepted_at is not None else np.zeros(len(p), dtype=bool)
@@ -348,17 +272,17 @@ def decide(
     audited_right = np.asarray(audited_right, dtype=bool)
     audited_labels_arr = np.asarray(audited_labels, dtype=object)
     per_label: dict[str, LabelEstimate] = {}
-    chosen_sample = (np.zeros(len(checked_p), dtype=bool), np.zeros(len(p), dtype=bool))
-    if accepted_at is not None:
-        chosen_sample = next(pair for top, pair in zip(sets, samples, strict=True) if top.threshold == accepted_at)
+    inside_all = checked_p >= accepted_at if accepted_at is not None else np.zeros(len(checked_p), dtype=bool)
     for name in sorted(set(labels) | set(audited_labels)):
         mine = accepted & (labels_arr == name)
+        mine_checks = inside_all & (checked_labels_arr == name)
         mine_audits = audited_labels_arr == name
         k, m = int(audited_right[mine_audits].sum()), int(mine_audits.sum())
         point = None
         if mine.any():
-            sample_p, sample_right, sample_band = sample_of(*chosen_sample, keep=name)
-            point = _set_estimate(p[mine], sample_p, sample_right, band[mine], sample_band)[0]
+            point = _set_estimate(
+                p[mine], checked_p[mine_checks], checked_right[mine_checks], band[mine], checked_band[mine_checks]
+            )[0]
         per_label[name] = LabelEstimate(
             accepted=int(mine.sum()),
             accuracy=round(point, 4) if point is not None else None,
@@ -368,7 +292,7 @@ def decide(
         )
     chosen = next((c for c in curve if accepted_at is not None and c.threshold == round(accepted_at, 6)), None)
     lower_bound = chosen.lower if chosen else None
-    if tested_lower is not None:  # the bound the set was certified at
+    if tested_lower is not None:  # the bound the set was certified at, simultaneous over every set tested
         lower_bound = round(max(0.0, tested_lower), 4)
     audit_right, audits = int(audited_right.sum()), len(audited_right)
     estimate = Estimate(
@@ -379,16 +303,14 @@ def decide(
         confidence=confidence,
         target=target,
         threshold=round(accepted_at, 6) if accepted_at is not None else None,
-        checks=int(blind.sum()),
+        checks=len(checked_right),
         audits=audits,
         audits_right=audit_right,
         audit_interval=tuple(round(x, 4) for x in wilson(audit_right, audits, 2 * confidence - 1)),  # type: ignore[arg-type]
         basis=("quality target off: every machine label accepted unchecked; " if accept_all else "")
         + (
-            f"prediction-powered: calibrated p_correct over the accepted set, corrected by a uniform sample of "
-            f"{int(chosen_sample[0].sum())} machine labels people checked inside it"
-            + (f" and {int(chosen_sample[1].sum())} not yet checked, counted wrong" if chosen_sample[1].any() else "")
-            + f"; {audits} blind audits in all"
+            f"prediction-powered: calibrated p_correct over the accepted set, corrected by the "
+            f"{int(inside_all.sum())} machine labels people checked inside it; {audits} blind audits in all"
         ),
         per_label=per_label,
         curve=curve,

@@ -34,8 +34,7 @@ quality:                  # machine labels are accepted while the accepted set i
   target_accuracy: 0.95   # the accepted labels' accuracy must reach this...
   confidence: 0.9         # ...as a lower bound at this confidence, not a point guess
   audit: 0.05             # share of acceptable labels you check blind (their label hidden): the unbiased estimate
-  explore: 0.3            # share of your batch kept for the strategy's picks
-  fix: 0.1                # share kept for fixing likely-wrong labels; the rest audits while the target needs them
+  explore: 0.3            # share of your batch kept for the strategy's picks; the rest fixes likely-wrong labels
   # min_checks: 30        # checks a set needs inside it before it can be accepted
 # critic:                 # how p_correct is learnt from the machine labels you checked
 #   min_checks: 20        # checks before p_correct ranks labels (until then: the checks' accuracy for all)

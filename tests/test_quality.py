@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from labelgraph.agents.human import plan_batch
-from labelgraph.quality import _set_estimate, checks_to_test, decide, permanent_random, wilson
+from labelgraph.quality import _set_estimate, checks_to_test, decide, wilson
 
 
 def simulate(n: int, checks: int, seed: int, *, calibrated: bool = True):
@@ -39,7 +38,7 @@ def run(p, right, checked, rest, target):
 def test_the_accepted_set_meets_the_target_and_the_estimate_is_close():
     misses, errors, empty = 0, [], 0
     for seed in range(40):
-        p, right, checked, rest = simulate(3000, 300, seed)
+        p, right, checked, rest = simulate(3000, 200, seed)
         decision = run(p, right, checked, rest, target=0.95)
         accepted = decision.accepted
         if not accepted.any():  # every testable set can fail by bad luck at these levels
@@ -49,12 +48,12 @@ def test_the_accepted_set_meets_the_target_and_the_estimate_is_close():
         misses += truth < 0.95
         errors.append(decision.estimate.accuracy - truth)
         assert decision.estimate.lower <= decision.estimate.accuracy <= decision.estimate.upper
-    # 300 random checks in 3,000 leave the most trusted sets with few checks and wide bounds: seen 11 of 40 with
-    # nothing accepted (20 with 200 checks, 10 with 400), since all-right checks count no more than a Wilson bound
-    # gives them and a set waits for the 72 checks that let one wrong answer pass
-    assert empty <= 16
-    assert misses <= 0.15 * (40 - empty)  # a one-sided 90% bound (seen: 1 miss)
-    assert abs(np.mean(errors)) < 0.02 and np.max(np.abs(errors)) < 0.05  # seen: mean +0.009, max 0.024
+    # 200 random checks in 3,000 leave the most trusted sets with few checks and wide bounds: seen 21 of 40 with
+    # nothing accepted (9 with 400 checks); 12 before sets waited for checks_to_test and strata had their own
+    # variance, the price of no longer trusting one stratum's checks for another
+    assert empty <= 24
+    assert misses <= 0.15 * (40 - empty)  # a one-sided 90% bound (seen: 3 misses)
+    assert abs(np.mean(errors)) < 0.02 and np.max(np.abs(errors)) < 0.05  # seen: mean +0.012, max 0.039
 
 
 def test_an_overconfident_model_is_corrected_by_the_checks():
@@ -92,19 +91,18 @@ def test_wilson_interval():
     assert wilson(0, 0, 0.9) == (0.0, 1.0)
 
 
-def test_the_walk_stops_at_the_first_set_that_fails():
-    """Fixed-sequence testing: sets are tested from the most trusted down at the full error level, and the first
-    failure ends the walk (its wrong answers are in every larger set's sample too)."""
+def test_one_unlucky_set_does_not_stop_the_walk():
+    """A plain fixed sequence stops at the first failure; the fallback procedure goes on to larger sets."""
     p, right, checked, rest = simulate(3000, 400, 5)
-    before = run(p, right, checked, rest, target=0.9)
-    first = next(point for point in before.estimate.curve if (p[checked] >= point.threshold).sum() >= 30)
-    assert before.accepted.sum() > first.labels  # larger sets than the first tested pass
+    before = run(p, right, checked, rest, target=0.9).estimate.curve
+    first = next(point for point in before if (p[checked] >= point.threshold).sum() >= 30)  # the first one tested
     inside = checked[p[checked] >= first.threshold]
     right = right.copy()
-    right[inside[:4]] = False  # four unlucky checks in the first set tested
+    right[inside[:4]] = False  # four unlucky checks in it
     decision = run(p, right, checked, rest, target=0.9)
     tested = next(point for point in decision.estimate.curve if point.threshold == first.threshold)
-    assert tested.lower < 0.9 and not decision.accepted.any()
+    assert tested.lower < 0.9  # the first set tested fails
+    assert decision.accepted.sum() > tested.labels  # and larger sets are still certified
 
 
 def test_checks_crowded_into_the_trusted_part_do_not_speak_for_an_overconfident_tail():
@@ -138,59 +136,3 @@ def test_a_set_is_tested_only_once_one_wrong_check_could_pass(monkeypatch):
     assert run(p, right, checked, rest, target=0.95).accepted.sum() > 0.5 * len(rest)
     monkeypatch.setattr("labelgraph.quality.checks_to_test", lambda target, confidence, least: least)
     assert not run(p, right, checked, rest, target=0.95).accepted.any()  # the old rule: nothing passes
-
-
-def test_a_set_is_estimated_from_its_own_permanent_random_sample():
-    """Audits drawn while a set was smaller cover only its top; labels that joined it later have no checks of
-    their own. With permanent random numbers the set's sample stops at the smallest number of a label nobody
-    checked, so the late labels cannot borrow the top's answers (an sst2 run reported 100% with a bound of 97.8%
-    for a set that was 96.6% right)."""
-    rng = np.random.default_rng(2)
-    top, tail = 1200, 300
-    p = np.concatenate([rng.uniform(0.99, 1.0, top), rng.uniform(0.75, 0.9, tail)])
-    right = rng.random(top + tail) < p
-    u = permanent_random([f"t{i}" for i in range(top + tail)], seed=0)
-    checked = np.argsort(u[:top])[:100]  # audits took the smallest numbers while the region was the top
-    right[checked] = True  # and found no error there
-    rest = np.setdiff1d(np.arange(top + tail), checked)
-
-    def decision(with_numbers: bool):
-        return decide(
-            p[rest], ["a"] * len(rest), checked_p=p[checked], checked_right=right[checked],
-            checked_labels=["a"] * len(checked), audited_labels=["a"] * len(checked), audited_right=right[checked],
-            u=u[rest] if with_numbers else None, checked_u=u[checked] if with_numbers else None,
-            pool_size=top + tail, covered=len(checked), target=0.95, confidence=0.9,
-        )  # fmt: skip
-
-    truth = right[rest].mean()
-    pooled = decision(False).estimate.curve[-1]  # every check counts for every set
-    assert pooled.lower > truth  # seen: 100%, bound 0.987, for a set 0.953 right
-    sampled = decision(True)
-    whole = sampled.estimate.curve[-1]
-    assert whole.lower < truth  # seen: an empty sample (tail labels are a quarter of those below the checks' numbers)
-    accepted = sampled.accepted
-    truth_accepted = right[rest][accepted].mean()
-    assert 0.6 * len(rest) <= accepted.sum() < len(rest) and truth_accepted >= 0.95  # seen: 1,120, 99.5% right
-    assert abs(sampled.estimate.accuracy - truth_accepted) < 0.02  # seen: 0.990, its one tail member counted wrong
-    assert sampled.estimate.checks == len(checked)
-
-
-def test_permanent_random_numbers_are_fixed_by_seed_and_id():
-    ids = [f"item-{i}" for i in range(20000)]
-    u = permanent_random(ids, seed=3)
-    assert np.array_equal(u, permanent_random(ids, seed=3)) and not np.array_equal(u, permanent_random(ids, seed=4))
-    assert u.min() >= 0.0 and u.max() < 1.0 and abs(u.mean() - 0.5) < 0.01
-    assert permanent_random(ids[5:6], seed=3)[0] == u[5]  # a label's number does not depend on the others
-
-
-def test_audits_take_the_smallest_permanent_numbers_in_their_region():
-    n = 200
-    u = permanent_random([f"c{i}" for i in range(n)], seed=1)
-    region = np.arange(n) < 120
-    plan = plan_batch(
-        20, explore=[], candidates=[f"c{i}" for i in range(n)], p_correct=np.full(n, 0.99), accepted=np.zeros(n, bool),
-        audit_region=region, audits_needed=8, audit_order=u, uncertainty=np.zeros(n), audits_done=0, audit_rate=0.05,
-        explore_share=0.0,
-    )  # fmt: skip
-    audited = sorted(int(item_id[1:]) for item_id, kind in plan if kind == "audit")
-    assert audited == sorted(np.flatnonzero(region)[np.argsort(u[region])][:8].tolist())

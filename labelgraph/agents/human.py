@@ -118,28 +118,25 @@ def plan_batch(
     accepted: np.ndarray,
     audit_region: np.ndarray,
     audits_needed: int,
-    audit_order: np.ndarray,
     uncertainty: np.ndarray,
     audits_done: int,
     audit_rate: float,
     explore_share: float,
-    fix_share: float = 0.0,
+    rng: np.random.Generator,
 ) -> list[tuple[str, ReviewKind]]:
-    """The person's batch: the strategy's picks (``explore_share`` of it); blind audits in ``audit_region`` (the
-    next set to certify), its labels with the smallest ``audit_order`` (their permanent random numbers) first, as
-    many as ``audit_rate`` of the accepted labels or as the target needs (``audits_needed``), short of
-    ``fix_share`` of it; and fixes in the rest: proposals ranked by ``(1 - p_correct) x informativeness``, or more
-    audits when no proposal is left. Slots one kind cannot fill go to the others."""
+    """The person's batch: blind audits drawn uniformly from ``audit_region`` (the next set to certify), as many
+    as ``audit_rate`` of the accepted labels or as the target needs (``audits_needed``), at most half a batch;
+    the strategy's picks (``explore_share``); and fixes: proposals ranked by ``(1 - p_correct) x
+    informativeness``. Slots one kind cannot fill go to the others."""
     if room <= 0:
         return []
     plan: dict[str, ReviewKind] = {}
-    region = np.flatnonzero(audit_region)
-    explores = min(math.ceil(explore_share * room), len(explore))
+    region = [c for c, inside in zip(candidates, audit_region, strict=True) if inside]
     by_rate = math.ceil(audit_rate * int(np.sum(accepted))) - audits_done
-    wanted = max(0, min(room - explores - math.ceil(fix_share * room), max(by_rate, audits_needed)))
-    in_order = [candidates[row] for row in region[np.argsort(np.asarray(audit_order)[region], kind="stable")]]
-    plan.update((item_id, "audit") for item_id in in_order[:wanted])
-    fixes_room = room - len(plan) - explores
+    wanted = min(math.ceil(room / 2), max(0, by_rate, audits_needed))
+    for row in rng.permutation(len(region))[:wanted]:
+        plan[region[row]] = "audit"
+    fixes_room = room - len(plan) - min(math.ceil(explore_share * room), len(explore))
     gain = (1 - np.asarray(p_correct)) * (0.5 + 0.5 * np.asarray(uncertainty))
     for row in np.argsort(-gain, kind="stable"):
         if fixes_room <= 0:
@@ -147,11 +144,6 @@ def plan_batch(
         if not accepted[row] and candidates[row] not in plan:
             plan[candidates[row]] = "fix"
             fixes_room -= 1
-    for item_id in (i for i in in_order[wanted:] if i not in plan):  # no proposal left to fix: more audits
-        if fixes_room <= 0:
-            break
-        plan[item_id] = "audit"
-        fixes_room -= 1
     for item_id in explore:
         if len(plan) >= room:
             break

@@ -19,7 +19,7 @@ from labelgraph.graphs.resolve import run_context
 from labelgraph.graphs.state import LoopState
 from labelgraph.labelstore import MachineLabel, OpenLabel, StoredVerdict
 from labelgraph.memory import Neighbour
-from labelgraph.quality import Estimate, decide, permanent_random
+from labelgraph.quality import Estimate, decide
 
 __all__ = ["Assessment", "assess", "critique"]
 
@@ -34,8 +34,6 @@ class Assessment:
     accepted: np.ndarray
     audit_region: np.ndarray
     audits_needed: int
-    audit_order: np.ndarray
-    """The candidates' permanent random numbers: audits take the smallest in their region first."""
     rejected: list[OpenLabel]
     estimate: Estimate
     calibration: Calibration
@@ -132,6 +130,12 @@ def _checked_signals(context: RunContext, round_number: int, checked: list[tuple
     return out
 
 
+def explores_are_uniform(context: RunContext) -> bool:
+    """Whether the strategy's picks are a uniform sample of the pool (and no LLM shortlists them), so that a
+    person's answers to them are unbiased checks of the machine's labels."""
+    return context.selector_llm is None and bool(getattr(context.strategy, "picks_uniformly", False))
+
+
 def assess(context: RunContext, round_number: int, *, answers_before: int) -> Assessment:
     """Score every unchecked machine label of rounds up to ``round_number``, calibrated on people's answers of
     rounds before ``answers_before``. Checked labels are learnt from with signals computed afresh without their
@@ -158,20 +162,19 @@ def assess(context: RunContext, round_number: int, *, answers_before: int) -> As
     everything = np.vstack([features, checked_features])
     p_all, oof, calibration = context.critic.calibrate(everything, np.arange(len(candidates), len(everything)), right)
     audits = [(h.machine_label, h.label == h.machine_label) for h, _ in checked if h.kind == "audit"]
+    unbiased = {"audit", "explore"} if explores_are_uniform(context) else {"audit"}
+    blind = np.array([h.kind in unbiased for h, _ in checked], dtype=bool)
     pool = set(context.pool_ids)
-    order = permanent_random([m.id for m in candidates], config.random_seed)
     decision = decide(
         p_all[: len(candidates)],
         [m.label or "" for m in candidates],
-        checked_p=oof,
-        checked_right=right,
-        checked_labels=[h.machine_label or "" for h, _ in checked],
+        # only uniform blind checks estimate a set's accuracy: fixes were picked as likely wrong, and the
+        # picks of a strategy other than random as hard for the student
+        checked_p=oof[blind],
+        checked_right=right[blind],
+        checked_labels=[h.machine_label or "" for (h, _), keep in zip(checked, blind, strict=True) if keep],
         audited_labels=[label for label, _ in audits],
         audited_right=np.array([ok for _, ok in audits], dtype=bool),
-        # a set's sample: its blind checks (fixes show the machine's label) below its permanent-random cutoff
-        u=order,
-        checked_u=permanent_random([h.id for h, _ in checked], config.random_seed),
-        checked_blind=np.array([h.kind != "fix" for h, _ in checked], dtype=bool),
         pool_size=len(pool),
         covered=sum(i in pool for i in labelled),
         target=config.quality.target_accuracy,
@@ -187,7 +190,6 @@ def assess(context: RunContext, round_number: int, *, answers_before: int) -> As
         accepted,
         decision.audit_region,
         decision.audits_needed,
-        order,
         rejected,
         estimate,
         calibration,
@@ -257,12 +259,11 @@ def critique(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         accepted=assessment.accepted,
         audit_region=assessment.audit_region if assessment.audit_region.any() else assessment.accepted,
         audits_needed=assessment.audits_needed,
-        audit_order=assessment.audit_order,
         uncertainty=uncertainty,
         audits_done=audits_done,
         audit_rate=config.quality.audit,
         explore_share=config.quality.explore if ids else 1.0,
-        fix_share=config.quality.fix,
+        rng=np.random.default_rng([config.random_seed, state.round, 7]),
     )
     asked = [item_id for item_id, _ in plan]
     by_id = {v.id: v for v in assessment.verdicts(state.round, only=set(asked))}

@@ -30,7 +30,10 @@ class SelectionInput:
 @runtime_checkable
 class Strategy(Protocol):
     """Picks ``k`` distinct candidate indices, most wanted first. One that declares
-    ``uses_probabilities = False`` gets ``probs=None`` and spares the student predicting every candidate."""
+    ``uses_probabilities = False`` gets ``probs=None`` and spares the student predicting every candidate.
+    One that declares ``picks_uniformly = True`` draws a uniform random sample of the candidates: a person's
+    answers to its picks are then unbiased checks of the machine's labels and count in the accuracy estimate
+    (others' picks lean toward hard texts, so only blind audits do)."""
 
     name: str
 

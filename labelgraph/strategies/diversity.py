@@ -174,6 +174,7 @@ def running_min_distance(data: PoolInput) -> np.ndarray:
 class RandomSelection:
     name = "random"
     uses_probabilities = False
+    picks_uniformly = True
 
     def select(self, data: SelectionInput, k: int, rng: np.random.Generator) -> np.ndarray:
         return rng.permutation(len(data.vectors))[: min(k, len(data.vectors))]
