@@ -6,6 +6,7 @@ import json
 import os
 import pty
 import re
+import selectors
 import subprocess
 import sys
 import time
@@ -24,22 +25,22 @@ def drive(args: list[str], keys: list[str | tuple[str, str]], *, wait: float = 6
 
     def read_until_quiet(quiet: float = 1.0, limit: float = wait, until: str | None = None) -> None:
         nonlocal screen
-        import select
-
         start = last = time.monotonic()
-        while time.monotonic() - start < limit:
-            ready, _, _ = select.select([main], [], [], 0.1)
-            if ready:
-                try:
-                    chunk = os.read(main, 65536)
-                except OSError:
+        # epoll, not select(): late in a full suite the pty's descriptor can pass 1024, select()'s limit
+        with selectors.DefaultSelector() as watch:
+            watch.register(main, selectors.EVENT_READ)
+            while time.monotonic() - start < limit:
+                if watch.select(0.1):
+                    try:
+                        chunk = os.read(main, 65536)
+                    except OSError:
+                        return
+                    if not chunk:
+                        return
+                    screen += chunk
+                    last = time.monotonic()
+                elif screen and time.monotonic() - last > quiet and (until is None or until.encode() in screen):
                     return
-                if not chunk:
-                    return
-                screen += chunk
-                last = time.monotonic()
-            elif screen and time.monotonic() - last > quiet and (until is None or until.encode() in screen):
-                return
 
     read_until_quiet()
     for key in keys:
