@@ -386,11 +386,9 @@ class LabelStore:
         """Rows of ``SELECT <key>, <columns> FROM <table> [WHERE <where>]``, read ``page`` at a time in ``key``
         order (the primary key, or ``{order}`` for write order): a keyset, each page starting after the last key of
         the one before, so no page rereads or sorts the rest."""
-        conditions = [where] if where else []
-        select = f"SELECT {key}, {columns} FROM {{{table}}}"
-        first = select + "".join(f" WHERE {c}" for c in conditions)
-        rows = self._read(first + f" ORDER BY {key} LIMIT ?", (*args, page))
-        following = select + " WHERE " + " AND ".join([*conditions, f"{key} > ?"]) + f" ORDER BY {key} LIMIT ?"
+        select = f"SELECT {key}, {columns} FROM {{{table}}} WHERE " + (f"{where} AND " if where else "")
+        rows = self._read(select + f"TRUE ORDER BY {key} LIMIT ?", (*args, page))
+        following = select + f"{key} > ? ORDER BY {key} LIMIT ?"
         while True:
             yield from rows
             if len(rows) < page:
