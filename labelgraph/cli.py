@@ -116,10 +116,11 @@ def report(status) -> None:
 
 
 def describe_estimate(estimate) -> str:
-    """One line: how right the accepted machine labels are estimated to be, and on what that rests."""
+    """How right the accepted machine labels are estimated to be and on what that rests; then what the next set
+    to certify lacks."""
     if estimate is None or estimate.accuracy is None:
         target = f"{estimate.target:.0%}" if estimate is not None else "the target"
-        return f"no machine label accepted yet: none can be shown to reach {target} right"
+        return f"no machine label accepted yet: none can be shown to reach {target} right" + describe_next(estimate)
     audit = (
         f"; blind audits {estimate.audits_right}/{estimate.audits} right"
         f" ({estimate.audit_interval[0]:.1%}-{estimate.audit_interval[1]:.1%})"
@@ -129,8 +130,30 @@ def describe_estimate(estimate) -> str:
     return (
         f"accepted machine labels: {estimate.accepted}, estimated {estimate.accuracy:.1%} right "
         f"(lower bound {estimate.lower:.1%} at {estimate.confidence:.0%} confidence; target {estimate.target:.0%})"
-        f"{audit}"
+        f"{audit}" + describe_next(estimate)
     )
+
+
+def describe_next(estimate) -> str:
+    """A second line: the next set to certify, and the blind audits it needs if its estimate holds."""
+    from labelgraph.quality import MOST_CHECKS
+
+    following = estimate.next if estimate is not None else None
+    if following is None:
+        return ""
+    bound = f", lower bound {following.lower:.1%}" if following.lower is not None else ""
+    line = (
+        f"\nnext: the top {following.labels:,} machine labels (coverage {following.coverage:.0%}) are estimated "
+        f"{following.accuracy:.1%} right{bound} on {following.checks} checks; "
+    )
+    if following.audits_needed:
+        return line + f"about {following.audits_needed} more blind audits would certify them if that estimate holds"
+    if following.accuracy <= estimate.target:
+        return line + (
+            f"below the {estimate.target:.0%} target, more audits will not certify them "
+            "(fixes, a better annotator or a lower target may)"
+        )
+    return line + f"certifying them at {estimate.target:.0%} needs more than {MOST_CHECKS} blind audits"
 
 
 @app.command()

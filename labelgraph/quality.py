@@ -27,12 +27,14 @@ from statistics import NormalDist
 import numpy as np
 from pydantic import BaseModel, Field
 
-__all__ = ["CurvePoint", "Decision", "Estimate", "LabelEstimate", "decide", "wilson"]
+__all__ = ["CurvePoint", "Decision", "Estimate", "LabelEstimate", "NextSet", "decide", "wilson"]
 
 STEPS = 20
 """Candidate sets: the top 1/STEPS, 2/STEPS, ... of machine labels by p_correct."""
 MIN_STRATUM_CHECKS = 10
 """Post-strata hold at least this many checks (see ``_set_estimate``)."""
+MOST_CHECKS = 400
+"""Checks beyond which a target that one wrong check would fail is deemed out of reach (see ``checks_to_test``)."""
 
 
 def wilson(right: int, total: int, confidence: float) -> tuple[float, float]:
@@ -64,6 +66,19 @@ class LabelEstimate(BaseModel):
     audit_interval: tuple[float, float]
 
 
+class NextSet(BaseModel):
+    """The set the next certification is about (the first one beyond the accepted labels) and what it lacks."""
+
+    labels: int
+    coverage: float
+    accuracy: float
+    lower: float | None
+    """Its lower bound at the level it is tested at (None before it holds enough checks to be tested)."""
+    checks: int
+    audits_needed: int
+    """Blind audits that would let it pass if its estimate holds (0: out of reach, its estimate is below target)."""
+
+
 class Estimate(BaseModel):
     """The accepted set's estimated accuracy: a point, a lower bound (one-sided at ``confidence``), and what it
     rests on."""
@@ -82,6 +97,8 @@ class Estimate(BaseModel):
     basis: str
     per_label: dict[str, LabelEstimate] = Field(default_factory=dict)
     curve: list[CurvePoint] = Field(default_factory=list)
+    next: NextSet | None = None
+    """What the next certification needs: tells a user why no more is accepted and what would change it."""
 
 
 class Decision(BaseModel):
@@ -178,7 +195,7 @@ def _fallback(sets: list[_TopSet], target: float, alpha: float) -> tuple[int | N
 
 
 @cache
-def checks_to_test(target: float, confidence: float, min_checks: int, most: int = 400) -> int:
+def checks_to_test(target: float, confidence: float, min_checks: int, most: int = MOST_CHECKS) -> int:
     """Checks a set needs before it is tested: at least ``min_checks``, and enough that one wrong check among them
     could still pass at the first test's level (``most`` at the highest). A set with fewer fails whatever its
     answers, and would spend the first test's half of the error level for nothing. Decided by counts alone."""
@@ -191,12 +208,40 @@ def checks_to_test(target: float, confidence: float, min_checks: int, most: int 
     return max(min_checks, most)
 
 
+def _checks_to_pass(accuracy: float, target: float, confidence: float) -> int | None:
+    """Checks a set needs to pass the first test if that share of them is right (None: not within MOST_CHECKS)."""
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    for n in range(2, MOST_CHECKS):
+        bands = np.arange(n) // MIN_STRATUM_CHECKS
+        point, error = _set_estimate(np.ones(n), np.ones(n), np.arange(n) >= round(n * (1 - accuracy)), bands, bands)
+        if point - z * error >= target:
+            return n
+    return None
+
+
 def _audits_needed(top: _TopSet, z: float, target: float) -> int:
     """Checks that would lift a failed set's bound to the target if its point estimate held (0 if out of reach)."""
     lower = top.point - z * top.error
     if top.point <= target or not math.isfinite(lower):
         return 0
     return max(0, math.ceil(top.checks * ((top.point - lower) / (top.point - target)) ** 2) - top.checks)
+
+
+def _next_set(
+    sets: list[_TopSet], curve: list[CurvePoint], threshold: float | None, lower: float | None, needed: int
+) -> NextSet | None:
+    """The next set to certify as a user reads it (None when every candidate set is accepted)."""
+    if threshold is None:
+        return None
+    index = next(i for i, top in enumerate(sets) if top.threshold == threshold)
+    return NextSet(
+        labels=curve[index].labels,
+        coverage=curve[index].coverage,
+        accuracy=curve[index].accuracy,
+        lower=round(max(0.0, lower), 4) if lower is not None and math.isfinite(lower) else None,
+        checks=sets[index].checks,
+        audits_needed=needed,
+    )
 
 
 def decide(
@@ -260,11 +305,15 @@ def decide(
     accepted_at = testable[largest].threshold if largest is not None else None
     tested_lower = testable[largest].point - zs[largest] * testable[largest].error if largest is not None else None
     following = 0 if largest is None else largest + 1
-    failed_at, needed = None, 0
+    failed_at, needed, next_lower, next_needed = None, 0, None, 0
     if following < len(testable):  # the next set to certify
         failed_at, needed = testable[following].threshold, _audits_needed(testable[following], zs[following], target)
+        next_lower, next_needed = testable[following].point - zs[following] * testable[following].error, needed
     elif not testable and sets:  # nothing testable yet: audits go to the first set until it can be tested
         failed_at, needed = sets[0].threshold, least - sets[0].checks
+        to_pass = _checks_to_pass(sets[0].point, target, confidence) if sets[0].point > target else None
+        if to_pass is not None:  # else out of reach: its estimate is below the target
+            next_needed = max(least, to_pass) - sets[0].checks
     if accept_all and len(p):
         accepted_at, tested_lower = float(ranked[-1]), None
     accepted = p >= accepted_at if accepted_at is not None else np.zeros(len(p), dtype=bool)
@@ -314,5 +363,6 @@ def decide(
         ),
         per_label=per_label,
         curve=curve,
+        next=_next_set(sets, curve, failed_at, next_lower, next_needed) if not accept_all else None,
     )
     return Decision(accepted=accepted, audit_region=region, audits_needed=needed, estimate=estimate)

@@ -136,3 +136,30 @@ def test_a_set_is_tested_only_once_one_wrong_check_could_pass(monkeypatch):
     assert run(p, right, checked, rest, target=0.95).accepted.sum() > 0.5 * len(rest)
     monkeypatch.setattr("labelgraph.quality.checks_to_test", lambda target, confidence, least: least)
     assert not run(p, right, checked, rest, target=0.95).accepted.any()  # the old rule: nothing passes
+
+
+def test_the_next_set_names_the_blind_audits_that_would_certify_it():
+    """A user whose labels wait is told which set is next and how many blind audits it lacks: given that many more
+    checks answering like the ones before, it passes; a set estimated below the target is out of reach."""
+    n = 3000
+    p = np.linspace(1.0, 0.9, n)
+    right = np.ones(n, dtype=bool)
+    checked = np.linspace(0, 0.8 * n, 40).astype(int)  # too few checks for any set to be tested
+    rest = np.setdiff1d(np.arange(n), checked)
+    first = run(p, right, checked, rest, target=0.95)
+    following = first.estimate.next
+    assert not first.accepted.any() and following is not None and following.lower is None
+    assert following.audits_needed == checks_to_test(0.95, 0.9, 30) - following.checks > 0
+    region = rest[first.audit_region]  # where the audits go: the set named
+    assert len(region) == following.labels
+    more = np.concatenate([checked, region[:: len(region) // following.audits_needed][: following.audits_needed]])
+    assert run(p, right, more, np.setdiff1d(np.arange(n), more), target=0.95).accepted.any()
+
+    p, right, checked, rest = simulate(3000, 200, 3)
+    too_high = run(p, right, checked, rest, target=0.999).estimate.next  # 400 right checks would not pass it
+    assert too_high is not None and too_high.audits_needed == 0
+    right = np.random.default_rng(0).random(len(p)) < 0.88  # 88% right wherever p_correct ranks them
+    below = run(p, right, checked, rest, target=0.95).estimate.next
+    assert below is not None and below.accuracy < 0.95 and below.audits_needed == 0
+    everything = run(p, right, checked, rest, target=0.5)
+    assert everything.accepted.all() and everything.estimate.next is None  # nothing left to certify
