@@ -307,8 +307,11 @@ def decide(
     following = 0 if largest is None else largest + 1
     failed_at, needed, next_lower, next_needed = None, 0, None, 0
     if following < len(testable):  # the next set to certify
-        failed_at, needed = testable[following].threshold, _audits_needed(testable[following], zs[following], target)
-        next_lower, next_needed = testable[following].point - zs[following] * testable[following].error, needed
+        top, z = testable[following], zs[following]
+        failed_at, next_needed = top.threshold, _audits_needed(top, z, target)
+        next_lower = top.point - z * top.error
+        # estimated below the target but not shown to be: audits go on (an unlucky sample would else stall them)
+        needed = next_needed or (least if top.point + z_pointwise * top.error > target else 0)
     elif not testable and sets:  # nothing testable yet: audits go to the first set until it can be tested
         failed_at, needed = sets[0].threshold, least - sets[0].checks
         to_pass = _checks_to_pass(sets[0].point, target, confidence) if sets[0].point > target else None

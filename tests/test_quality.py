@@ -163,3 +163,20 @@ def test_the_next_set_names_the_blind_audits_that_would_certify_it():
     assert below is not None and below.accuracy < 0.95 and below.audits_needed == 0
     everything = run(p, right, checked, rest, target=0.5)
     assert everything.accepted.all() and everything.estimate.next is None  # nothing left to certify
+
+
+def test_audits_go_on_while_a_set_below_the_target_is_not_shown_to_be():
+    """An unlucky sample can put the next set's estimate under the target: audits stop only once its upper bound
+    is under it too, or a run that drew a few wrong checks early would never audit again (an mr run did so)."""
+    n = 3000
+    p = np.linspace(1.0, 0.9, n)
+    right = np.ones(n, dtype=bool)
+    checked = np.linspace(0, 0.8 * n, 100).astype(int)
+    right[checked[::20]] = False  # 5 of 100 checks wrong: estimated about 95%
+    rest = np.setdiff1d(np.arange(n), checked)
+    unlucky = run(p, right, checked, rest, target=0.96)
+    assert not unlucky.accepted.any() and unlucky.estimate.next.accuracy < 0.96
+    assert unlucky.estimate.next.audits_needed == 0 < unlucky.audits_needed and unlucky.audit_region.any()
+    right[checked[::4]] = False  # 25 of 100 wrong: shown to be below the target, audits stop
+    hopeless = run(p, right, checked, rest, target=0.96)
+    assert hopeless.audits_needed == 0 == hopeless.estimate.next.audits_needed
