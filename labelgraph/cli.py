@@ -150,7 +150,7 @@ def describe_next(estimate) -> str:
         return line + f"about {following.audits_needed} more blind audits would certify them if that estimate holds"
     if following.accuracy <= estimate.target:
         return line + (
-            f"below the {estimate.target:.0%} target, more audits will not certify them "
+            f"below the {estimate.target:.0%} target: if that holds, audits will not certify them "
             "(fixes, a better annotator or a lower target may)"
         )
     return line + f"certifying them at {estimate.target:.0%} needs more than {MOST_CHECKS} blind audits"

@@ -15,7 +15,8 @@ largest set that passes is accepted, and the chance that any passing set is belo
 ``checks_to_test`` checks (``min_checks``, and enough that one wrong check could still pass), which depends only
 on how many checks there are, not on their answers. Blind audits are drawn uniformly from the first set beyond the
 accepted one (or, while no set has enough checks to be tested, from the first set), so each answer goes where the
-next certification needs it; they are unbiased for it, and reported on their own too.
+next certification needs it; they are unbiased for it, and reported on their own too. They go on while that set's
+estimate, even below the target, is not shown to be under it: an unlucky early sample would else stop them for good.
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ class NextSet(BaseModel):
     """Its lower bound at the level it is tested at (None before it holds enough checks to be tested)."""
     checks: int
     audits_needed: int
-    """Blind audits that would let it pass if its estimate holds (0: out of reach, its estimate is below target)."""
+    """Blind audits that would let it pass if its estimate holds (0: out of reach, its estimate is below the target
+    or it would need more than ``MOST_CHECKS`` checks)."""
 
 
 class Estimate(BaseModel):
@@ -200,23 +202,23 @@ def checks_to_test(target: float, confidence: float, min_checks: int, most: int 
     could still pass at the first test's level (``most`` at the highest). A set with fewer fails whatever its
     answers, and would spend the first test's half of the error level for nothing. Decided by counts alone."""
     z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
-    for n in range(max(min_checks, 2), most):  # n checks in strata of their own, one of them wrong
-        bands = np.arange(n) // MIN_STRATUM_CHECKS
-        point, error = _set_estimate(np.ones(n), np.ones(n), np.arange(n) > 0, bands, bands)
-        if point - z * error >= target:
+    for n in range(max(min_checks, 2), most):
+        if _would_pass(n, 1, target, z):
             return n
     return max(min_checks, most)
+
+
+def _would_pass(n: int, wrong: int, target: float, z: float) -> bool:
+    """Whether ``n`` checks in strata of their own, ``wrong`` of them wrong, give a bound at ``z`` over ``target``."""
+    bands = np.arange(n) // MIN_STRATUM_CHECKS
+    point, error = _set_estimate(np.ones(n), np.ones(n), np.arange(n) >= wrong, bands, bands)
+    return point - z * error >= target
 
 
 def _checks_to_pass(accuracy: float, target: float, confidence: float) -> int | None:
     """Checks a set needs to pass the first test if that share of them is right (None: not within MOST_CHECKS)."""
     z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
-    for n in range(2, MOST_CHECKS):
-        bands = np.arange(n) // MIN_STRATUM_CHECKS
-        point, error = _set_estimate(np.ones(n), np.ones(n), np.arange(n) >= round(n * (1 - accuracy)), bands, bands)
-        if point - z * error >= target:
-            return n
-    return None
+    return next((n for n in range(2, MOST_CHECKS) if _would_pass(n, round(n * (1 - accuracy)), target, z)), None)
 
 
 def _audits_needed(top: _TopSet, z: float, target: float) -> int:
