@@ -141,11 +141,11 @@ def describe_next(estimate) -> str:
     following = estimate.next if estimate is not None else None
     if following is None:
         return ""
+    which = f"\nnext: the top {following.labels:,} machine labels (coverage {following.coverage:.0%})"
+    if not following.checks:
+        return f"{which} have no blind check yet; they need {following.audits_needed} before they can be tested"
     bound = f", lower bound {following.lower:.1%}" if following.lower is not None else ""
-    line = (
-        f"\nnext: the top {following.labels:,} machine labels (coverage {following.coverage:.0%}) are estimated "
-        f"{following.accuracy:.1%} right{bound} on {following.checks} checks; "
-    )
+    line = f"{which} are estimated {following.accuracy:.1%} right{bound} on {following.checks} checks; "
     if following.audits_needed:
         return line + f"about {following.audits_needed} more blind audits would certify them if that estimate holds"
     if following.accuracy <= estimate.target:

@@ -319,6 +319,8 @@ def decide(
         to_pass = _checks_to_pass(sets[0].point, target, confidence) if sets[0].point > target else None
         if to_pass is not None:  # else out of reach: its estimate is below the target
             next_needed = max(least, to_pass) - sets[0].checks
+        elif sets[0].checks == 0:  # no check yet: the estimate is the model's prior, not evidence
+            next_needed = least
     if accept_all and len(p):
         accepted_at, tested_lower = float(ranked[-1]), None
     accepted = p >= accepted_at if accepted_at is not None else np.zeros(len(p), dtype=bool)

@@ -73,6 +73,12 @@ def test_nothing_is_accepted_without_checks_or_when_the_target_is_out_of_reach()
         confidence=0.9,
     )  # fmt: skip
     assert not none_checked.accepted.any() and none_checked.estimate.accuracy is None
+    unknown = decide(
+        np.full(100, 0.5), ["a"] * 100, checked_p=np.zeros(0), checked_right=np.zeros(0, dtype=bool),
+        checked_labels=[], audited_labels=[], audited_right=np.zeros(0, dtype=bool), pool_size=100, covered=0,
+        target=0.95, confidence=0.9,
+    ).estimate.next  # fmt: skip
+    assert unknown.checks == 0 and unknown.audits_needed == checks_to_test(0.95, 0.9, 30)  # a prior is no evidence
     out_of_reach = run(p, right, checked, rest, target=0.999)
     assert not out_of_reach.accepted.any() and out_of_reach.audit_region.any()  # audits go where the test failed
 
