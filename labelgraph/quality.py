@@ -229,19 +229,14 @@ def _audits_needed(top: _TopSet, z: float, target: float) -> int:
     return max(0, math.ceil(top.checks * ((top.point - lower) / (top.point - target)) ** 2) - top.checks)
 
 
-def _next_set(
-    sets: list[_TopSet], curve: list[CurvePoint], threshold: float | None, lower: float | None, needed: int
-) -> NextSet | None:
-    """The next set to certify as a user reads it (None when every candidate set is accepted)."""
-    if threshold is None:
-        return None
-    index = next(i for i, top in enumerate(sets) if top.threshold == threshold)
+def _next_set(top: _TopSet, point: CurvePoint, lower: float | None, needed: int) -> NextSet:
+    """The next set to certify as a user reads it."""
     return NextSet(
-        labels=curve[index].labels,
-        coverage=curve[index].coverage,
-        accuracy=curve[index].accuracy,
+        labels=point.labels,
+        coverage=point.coverage,
+        accuracy=point.accuracy,
         lower=round(max(0.0, lower), 4) if lower is not None and math.isfinite(lower) else None,
-        checks=sets[index].checks,
+        checks=top.checks,
         audits_needed=needed,
     )
 
@@ -307,15 +302,15 @@ def decide(
     accepted_at = testable[largest].threshold if largest is not None else None
     tested_lower = testable[largest].point - zs[largest] * testable[largest].error if largest is not None else None
     following = 0 if largest is None else largest + 1
-    failed_at, needed, next_lower, next_needed = None, 0, None, 0
+    failed_at, needed, next_at, next_lower, next_needed = None, 0, None, None, 0
     if following < len(testable):  # the next set to certify
         top, z = testable[following], zs[following]
-        failed_at, next_needed = top.threshold, _audits_needed(top, z, target)
+        failed_at, next_at, next_needed = top.threshold, sets.index(top), _audits_needed(top, z, target)
         next_lower = top.point - z * top.error
         # estimated below the target but not shown to be: audits go on (an unlucky sample would else stall them)
         needed = next_needed or (least if top.point + z_pointwise * top.error > target else 0)
     elif not testable and sets:  # nothing testable yet: audits go to the first set until it can be tested
-        failed_at, needed = sets[0].threshold, least - sets[0].checks
+        failed_at, next_at, needed = sets[0].threshold, 0, least - sets[0].checks
         to_pass = _checks_to_pass(sets[0].point, target, confidence) if sets[0].point > target else None
         if to_pass is not None:  # else out of reach: its estimate is below the target
             next_needed = max(least, to_pass) - sets[0].checks
@@ -370,6 +365,8 @@ def decide(
         ),
         per_label=per_label,
         curve=curve,
-        next=_next_set(sets, curve, failed_at, next_lower, next_needed) if not accept_all else None,
+        next=None
+        if next_at is None or accept_all
+        else _next_set(sets[next_at], curve[next_at], next_lower, next_needed),
     )
     return Decision(accepted=accepted, audit_region=region, audits_needed=needed, estimate=estimate)
