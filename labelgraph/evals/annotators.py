@@ -1,5 +1,6 @@
 """Annotators for simulations: none (every label from the person), a replay of a real LLM's recorded labels,
-and a simulated annotator of a chosen accuracy whose mistakes follow a reference model's confusions."""
+a simulated annotator of a chosen accuracy whose mistakes follow a reference model's confusions, and one whose
+mistakes follow how hard each text is (``difficulty:ACC``), the realistic stand-in for an LLM."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from labelgraph.data import Item
 from labelgraph.errors import DataError
 from labelgraph.memory import Neighbour
 
-__all__ = ["NoAnnotator", "ReplayAnnotator", "SimulatedAnnotator"]
+__all__ = ["DifficultyAnnotator", "NoAnnotator", "ReplayAnnotator", "SimulatedAnnotator", "text_model_probabilities"]
 
 
 class NoAnnotator:
@@ -110,6 +111,96 @@ class SimulatedAnnotator:
                     confidence=round(confidence, 4),
                     annotator=self.name,
                     rationale=f"simulated annotator, accuracy {self.accuracy:.0%}",
+                )
+            )
+        return out
+
+
+def text_model_probabilities(texts: list[str], gold: list[str], labels: list[str], folds: int = 5) -> np.ndarray:
+    """Out-of-fold class probabilities (columns follow ``labels``) of a logistic regression on TF-IDF word and
+    character n-grams: a model that reads other features than the student's sentence embeddings, so its mistakes
+    are not the student's."""
+    from scipy.sparse import hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.array([labels.index(label) for label in gold])
+    out = np.full((len(texts), len(labels)), 1.0 / len(labels))
+    splits = min(folds, int(np.bincount(y, minlength=len(labels))[np.unique(y)].min()))
+    if splits < 2:
+        return out
+    for train, test in StratifiedKFold(splits, shuffle=True, random_state=0).split(texts, y):
+        words = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+        chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True)
+        fitted = [words.fit([texts[i] for i in train]), chars.fit([texts[i] for i in train])]
+        features = [hstack([v.transform([texts[i] for i in rows]) for v in fitted]).tocsr() for rows in (train, test)]
+        model = LogisticRegression(C=10.0, max_iter=2000).fit(features[0], y[train])
+        out[test] = 0.0
+        out[np.ix_(test, model.classes_)] = model.predict_proba(features[1])
+    return out
+
+
+class DifficultyAnnotator:
+    """Right on all but the ``1 - accuracy`` hardest texts, as an LLM is: a text is hard where a model on other
+    features than the student's (``text_model_probabilities``, out of fold) gives its true label little probability,
+    blurred by noise of ``spread`` in logit units so that hardness is not a formula of that model alone. A wrong
+    answer is that model's likeliest wrong label. The stated distribution is the model's with the answer in first
+    place (it swaps with the model's top label), sharpened by the power ``overconfidence`` as LLMs' are: a text
+    that looks clear-cut gets a confident answer, right or wrong, so confidence says something about errors but
+    never points at them.
+    Each answer depends only on (seed, item id)."""
+
+    name = "difficulty"
+
+    def __init__(
+        self,
+        gold: dict[str, str],
+        probabilities: np.ndarray,
+        labels: list[str],
+        accuracy: float,
+        seed: int = 0,
+        *,
+        spread: float = 1.0,
+        overconfidence: float = 2.0,
+    ):
+        self.labels, self.accuracy, self.seed = labels, accuracy, seed
+        ids = list(gold)
+        truth = np.array([labels.index(gold[i]) for i in ids])
+        p_true = np.clip(probabilities[np.arange(len(ids)), truth], 1e-6, 1 - 1e-6)
+        noise = np.array([self._rng(i).normal() for i in ids])
+        hardness = np.log((1 - p_true) / p_true) + spread * noise
+        wrong = np.zeros(len(ids), dtype=bool)
+        wrong[np.argsort(-hardness, kind="stable")[: round((1 - accuracy) * len(ids))]] = True
+        self.answers: dict[str, tuple[str, np.ndarray]] = {}
+        for row, item_id in enumerate(ids):
+            belief = probabilities[row].copy()
+            choice = int(truth[row])
+            if wrong[row]:
+                belief[truth[row]] = -1.0
+                choice = int(np.argmax(belief))
+                belief = probabilities[row].copy()
+            top = int(np.argmax(belief))  # the answer is its own likeliest label: the two swap places
+            belief[[choice, top]] = belief[[top, choice]]
+            sharpened = belief**overconfidence
+            self.answers[item_id] = (labels[choice], sharpened / sharpened.sum())
+
+    def _rng(self, item_id: str) -> np.random.Generator:
+        digest = hashlib.sha256(f"difficulty:{self.seed}:{item_id}".encode()).digest()
+        return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+    def annotate(self, items: list[Item], vectors: np.ndarray, neighbours: list[list[Neighbour]]) -> list[Annotation]:
+        out = []
+        for item in items:
+            label, distribution = self.answers[item.id]
+            out.append(
+                Annotation(
+                    id=item.id,
+                    label=label,
+                    distribution={name: round(float(p), 4) for name, p in zip(self.labels, distribution, strict=True)},
+                    confidence=round(float(distribution[self.labels.index(label)]), 4),
+                    annotator=self.name,
+                    rationale=f"simulated annotator, wrong on the hardest {1 - self.accuracy:.0%} of texts",
                 )
             )
         return out
