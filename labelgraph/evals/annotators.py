@@ -142,14 +142,13 @@ def text_model_probabilities(texts: list[str], gold: list[str], labels: list[str
 
 
 class DifficultyAnnotator:
-    """Right on all but the ``1 - accuracy`` hardest texts, as an LLM is: a text is hard where a model on other
-    features than the student's (``text_model_probabilities``, out of fold) gives its true label little probability,
-    blurred by noise of ``spread`` in logit units so that hardness is not a formula of that model alone. A wrong
-    answer is that model's likeliest wrong label. The stated distribution is the model's with the answer in first
-    place (it swaps with the model's top label), sharpened by the power ``overconfidence`` as LLMs' are: a text
-    that looks clear-cut gets a confident answer, right or wrong, so confidence says something about errors but
-    never points at them.
-    Each answer depends only on (seed, item id)."""
+    """An LLM's stand-in whose mistakes follow how hard each text is. Its belief about a text is the log-probability
+    of a model on other features than the student's (``text_model_probabilities``, out of fold), plus noise of
+    ``spread`` per label, plus a pull towards the true label just strong enough that it is right on ``accuracy`` of
+    the pool: it errs where that model is confidently wrong and the pull does not reach. It answers its likeliest
+    label and states its belief sharpened by ``overconfidence`` (a softmax at that inverse temperature), as LLMs
+    overstate theirs: its confidence says something about its errors, never all. Each answer depends only on
+    (seed, item id)."""
 
     name = "difficulty"
 
@@ -167,23 +166,21 @@ class DifficultyAnnotator:
         self.labels, self.accuracy, self.seed = labels, accuracy, seed
         ids = list(gold)
         truth = np.array([labels.index(gold[i]) for i in ids])
-        p_true = np.clip(probabilities[np.arange(len(ids)), truth], 1e-6, 1 - 1e-6)
-        noise = np.array([self._rng(i).normal() for i in ids])
-        hardness = np.log((1 - p_true) / p_true) + spread * noise
-        wrong = np.zeros(len(ids), dtype=bool)
-        wrong[np.argsort(-hardness, kind="stable")[: round((1 - accuracy) * len(ids))]] = True
-        self.answers: dict[str, tuple[str, np.ndarray]] = {}
-        for row, item_id in enumerate(ids):
-            belief = probabilities[row].copy()
-            choice = int(truth[row])
-            if wrong[row]:
-                belief[truth[row]] = -1.0
-                choice = int(np.argmax(belief))
-                belief = probabilities[row].copy()
-            top = int(np.argmax(belief))  # the answer is its own likeliest label: the two swap places
-            belief[[choice, top]] = belief[[top, choice]]
-            sharpened = belief**overconfidence
-            self.answers[item_id] = (labels[choice], sharpened / sharpened.sum())
+        noise = np.array([self._rng(i).normal(size=len(labels)) for i in ids]).reshape(len(ids), len(labels))
+        base = np.log(np.clip(probabilities, 1e-6, 1.0)) + spread * noise
+        pull = np.zeros_like(base)
+        pull[np.arange(len(ids)), truth] = 1.0
+        low, high = -50.0, 50.0
+        for _ in range(60):  # the pull's strength that makes it right on ``accuracy`` of the texts (monotone)
+            middle = (low + high) / 2
+            right = np.mean((base + middle * pull).argmax(axis=1) == truth)
+            low, high = (middle, high) if right < accuracy else (low, middle)
+        belief = base + high * pull
+        stated = np.exp(overconfidence * (belief - belief.max(axis=1, keepdims=True)))
+        stated /= stated.sum(axis=1, keepdims=True)
+        self.answers: dict[str, tuple[str, np.ndarray]] = {
+            item_id: (labels[int(belief[row].argmax())], stated[row]) for row, item_id in enumerate(ids)
+        }
 
     def _rng(self, item_id: str) -> np.random.Generator:
         digest = hashlib.sha256(f"difficulty:{self.seed}:{item_id}".encode()).digest()
@@ -200,7 +197,7 @@ class DifficultyAnnotator:
                     distribution={name: round(float(p), 4) for name, p in zip(self.labels, distribution, strict=True)},
                     confidence=round(float(distribution[self.labels.index(label)]), 4),
                     annotator=self.name,
-                    rationale=f"simulated annotator, wrong on the hardest {1 - self.accuracy:.0%} of texts",
+                    rationale=f"simulated annotator, {self.accuracy:.0%} right, wrong where texts are hard",
                 )
             )
         return out
