@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -110,6 +111,7 @@ def simulate(
     budget = rounds * batch
     any_false = False
     accepted = np.zeros(n, dtype=bool)
+    estimate: float | None = None
     labels = ["x"] * n
     for _ in range(rounds):
         open_p = {ids[i]: float(p[i]) for i in range(n) if not checked[i]}
@@ -177,7 +179,7 @@ def simulate(
         )
         previous = answers
         if decision.estimate.level:  # a look that tested: its accepted set replaces the last
-            accepted = decision.accepted
+            accepted, estimate = decision.accepted, decision.estimate.accuracy
         accepted &= ~checked
         target_cut, needed = decision.target, decision.audits_needed
         any_false |= bool(accepted.any() and right[accepted].mean() < target)
@@ -192,6 +194,8 @@ def simulate(
         "frontier": frontier,
         "share": coverage / frontier if frontier else 0.0,
         "false": float(truth is not None and truth < target),
+        "estimate_error": estimate - truth if truth is not None and estimate is not None else float("nan"),
+        "model_error": float(f[accepted].mean()) - truth if truth is not None else float("nan"),
         "any_false": float(any_false),
         "oracle": oracle_coverage(f[unchecked], right[unchecked], target, 1 - confidence, budget, pool, covered),
     }
@@ -214,10 +218,9 @@ def main() -> None:
     summary: dict[str, dict[str, float]] = {}
     started = time.perf_counter()
     print(f"{'run':34} {'target':>6} {'runs':>5} {'false':>6} {'any':>6} {'share':>6} {'cover':>6} {'front':>6} "
-          f"{'oracle':>6} {'base':>6}")  # fmt: skip
+          f"{'oracle':>6} {'base':>6} {'est.err':>7}")  # fmt: skip
     for target in [float(t) for t in args.targets.split(",")]:
-        false = any_false = total = 0.0
-        shares = []
+        every: list[dict[str, float]] = []
         for name, data in recorded:
             right = data["right"].astype(bool)
             pool, seeds = int(data["pool"]), int(data["seeds"])
@@ -238,21 +241,31 @@ def main() -> None:
                 )
                 for run in range(args.runs)
             ]
-            mean = {key: float(np.mean([r[key] for r in results])) for key in results[0]}
             base, _ = baseline_coverage(right, target, 1 - args.confidence, args.rounds * args.batch, pool, seeds)
+            for result in results:
+                result["baseline"] = base
+            every += results
+            mean = {key: float(np.nanmean([r[key] for r in results])) for key in results[0]}
             print(f"{name:34} {target:6.2f} {args.runs:5d} {mean['false']:6.3f} {mean['any_false']:6.3f} "
                   f"{mean['share']:6.3f} {mean['coverage']:6.3f} {mean['frontier']:6.3f} {mean['oracle']:6.3f} "
-                  f"{base:6.3f}", flush=True)  # fmt: skip
-            false += mean["false"] * args.runs
-            any_false += mean["any_false"] * args.runs
-            total += args.runs
-            shares.append(mean["share"])
+                  f"{base:6.3f} {mean['estimate_error']:+7.4f}", flush=True)  # fmt: skip
+        errors = np.array([r["estimate_error"] for r in every if not math.isnan(r["estimate_error"])])
         summary[f"{target:g}"] = {
-            "runs": int(total),
-            "false_certification": round(false / total, 4),
-            "any_look_false_certification": round(any_false / total, 4),
-            "frontier_share": round(float(np.mean(shares)), 4),
+            "runs": len(every),
+            "false_certification": round(float(np.mean([r["false"] for r in every])), 4),
+            "any_look_false_certification": round(float(np.mean([r["any_false"] for r in every])), 4),
+            "frontier_share": round(float(np.mean([r["share"] for r in every])), 4),
+            "share_of_oracle": round(
+                float(np.mean([r["coverage"] for r in every]) / np.mean([r["oracle"] for r in every])), 4
+            ),
+            "beats_baseline": round(float(np.mean([r["coverage"] >= r["baseline"] for r in every])), 4),
+            "estimate_error_median": round(float(np.median(errors)), 4) if len(errors) else None,
+            "optimistic_over_0_02": round(float(np.mean(errors > 0.02)), 4) if len(errors) else None,
         }
+        model = np.array([r["model_error"] for r in every if not math.isnan(r["model_error"])])
+        if len(model):  # the calibrated model's own estimate of the accepted set, for comparison
+            summary[f"{target:g}"]["model_error_median"] = round(float(np.median(model)), 4)
+            summary[f"{target:g}"]["model_optimistic_over_0_02"] = round(float(np.mean(model > 0.02)), 4)
     print(json.dumps({"confidence": args.confidence, "seconds": round(time.perf_counter() - started, 1), **summary}))
 
 
