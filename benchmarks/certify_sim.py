@@ -107,7 +107,7 @@ def simulate(
     p = np.full(n, 0.5)
     f = p.copy()
     target_cut: float | None = None
-    needed, answers, previous = 0, 0, 0
+    needed, answers, previous, spent_before = 0, 0, 0, 0.0
     budget = rounds * batch
     any_false = False
     accepted = np.zeros(n, dtype=bool)
@@ -171,12 +171,14 @@ def simulate(
             confidence=confidence,
             answers=answers,
             previous_answers=previous,
+            spent_before=spent_before,
             budget=budget,
             batch=batch,
             least_checks=least_checks(QualitySettings().min_checks, in_target),
             pool_size=pool,
             covered=seeds + len(answered),
         )
+        spent_before += decision.estimate.level or 0.0
         previous = answers
         if decision.estimate.level:  # a look that tested: its accepted set replaces the last
             accepted, estimate = decision.accepted, decision.estimate.accuracy

@@ -15,6 +15,7 @@ from labelgraph.critic.acceptance import (
     clopper_pearson_upper,
     decide,
     estimate_sets,
+    look_level,
     spent,
     thresholds,
 )
@@ -130,7 +131,7 @@ def test_decide_certifies_a_clean_set_and_names_the_next_one():
         target=0.95, confidence=0.9, budget=200, batch=20, least_checks=30, pool_size=1500, covered=300
     )  # fmt: skip
     decision = decide(p, checked, right, ["a"] * n, rows, np.full(200, 1 / n), np.ones(200, dtype=bool),
-                      answers=200, previous_answers=180, **arguments)  # fmt: skip
+                      answers=200, previous_answers=180, spent_before=spent(180, 200, 0.1), **arguments)  # fmt: skip
     estimate = decision.estimate
     assert decision.accepted.sum() > 0 and right[decision.accepted].mean() >= 0.95
     assert not (decision.accepted & checked).any()
@@ -140,7 +141,7 @@ def test_decide_certifies_a_clean_set_and_names_the_next_one():
     assert all(point.accuracy is None for point in estimate.curve if point.checks < 30)
     # no new answers since the last look: nothing is tested
     idle = decide(p, checked, right, ["a"] * n, rows, np.full(200, 1 / n), np.ones(200, dtype=bool),
-                  answers=200, previous_answers=200, **arguments)  # fmt: skip
+                  answers=200, previous_answers=200, spent_before=spent(200, 200, 0.1), **arguments)  # fmt: skip
     assert idle.estimate.level == 0 and not idle.accepted.any()
 
 
@@ -179,3 +180,16 @@ def test_shares_keep_probing_and_give_the_rest_to_fixes():
     assert small.audit == pytest.approx(0.25 * 0.65) and small.fix == pytest.approx(0.75 * 0.65)
     off = shares_for(explore=0.3, floor=0.05, certify_draws=100, room=20, certifying=False)
     assert off.audit == 0 and off.fix == pytest.approx(0.65)
+
+
+def test_a_run_that_grows_never_spends_more_than_alpha():
+    """Looks every 20 answers to a budget of 200, then the budget raised to 400: what the looks spent in all."""
+    alpha, total, previous, levels = 0.1, 0.0, 0, {}
+    for budget, until in ((200, 200), (400, 400)):
+        for answers in range(previous + 20, until + 1, 20):
+            levels[answers] = look_level(answers, previous, budget, alpha, total)
+            total, previous = total + levels[answers], answers
+    assert total <= alpha + 1e-12
+    assert sum(levels[a] for a in range(20, 201, 20)) == pytest.approx(spent(200, 200, alpha))  # the schedule itself
+    assert 0 < levels[400] < alpha - spent(200, 200, alpha)  # the rest goes mostly to the new budget's end
+    assert levels[400] > 5 * levels[220]

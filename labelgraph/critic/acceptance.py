@@ -78,14 +78,25 @@ def clopper_pearson_upper(errors: float, n: float, level: float) -> float:
 
 
 def spent(answers: int, budget: int, alpha: float) -> float:
-    """The error level spent by the looks up to ``answers`` answers: ``EARLY_SHARE * alpha * (answers/budget)**2``
-    before the budget, then ``alpha * (1 - GROWTH_SHARE * budget / answers)``, rising to ``alpha``. A look's own level
-    is the growth since the look before; the sum over every look stays below ``alpha``."""
+    """The error level the schedule has spent by ``answers`` answers: ``EARLY_SHARE * alpha * (answers/budget)**2``
+    before the budget, then ``alpha * (1 - GROWTH_SHARE * budget / answers)``, rising to ``alpha``."""
     if budget <= 0 or answers <= 0:
         return 0.0
     if answers < budget:
         return alpha * EARLY_SHARE * (answers / budget) ** 2
     return alpha * (1 - GROWTH_SHARE * budget / answers)
+
+
+def look_level(answers: int, previous: int, budget: int, alpha: float, spent_before: float) -> float:
+    """A look's error level: of what the looks before left (``alpha - spent_before``), the share the schedule
+    (``spent``) gives the answers since the last look (``previous``) among those it has not spent yet. With a fixed
+    budget that is exactly the schedule's growth; when the budget is raised the rest is spread over the new one.
+    The levels of all looks add up to at most ``alpha``, whatever the budget does."""
+    left = max(0.0, alpha - spent_before)
+    if answers <= previous or left <= 0:
+        return 0.0
+    before, now = spent(previous, budget, 1.0), spent(answers, budget, 1.0)
+    return left * max(0.0, now - before) / (1 - before) if before < 1 else 0.0
 
 
 def thresholds(p_unchecked: np.ndarray, steps: int = STEPS) -> list[float]:
@@ -358,11 +369,14 @@ class Decision:
     """More draws inside that set that would give it a 90% chance to pass at the final look."""
 
 
-def final_level(answers: int, budget: int, batch: int, alpha: float) -> float:
-    """The level of the look at which the budget will be reached (or of the next look, past it)."""
+def final_level(answers: int, budget: int, batch: int, alpha: float, spent_before: float) -> float:
+    """The level of the look at which the budget will be reached (or of the next look, past it), if the looks
+    between spend what the schedule gives them."""
     if answers >= budget:
-        return spent(answers + batch, budget, alpha) - spent(answers, budget, alpha)
-    return spent(budget, budget, alpha) - spent(max(0, budget - batch), budget, alpha)
+        return look_level(answers + batch, answers, budget, alpha, spent_before)
+    ahead = max(answers, budget - batch)
+    expected = spent_before + look_level(ahead, answers, budget, alpha, spent_before)
+    return look_level(budget, ahead, budget, alpha, expected)
 
 
 def choose_target(
@@ -417,6 +431,7 @@ def decide(
     confidence: float,
     answers: int,
     previous_answers: int,
+    spent_before: float,
     budget: int,
     batch: int,
     least_checks: int,
@@ -426,13 +441,14 @@ def decide(
 ) -> Decision:
     """One look (see the module's docstring). ``p``, ``checked``, ``right``, ``labels``: every machine label of the
     pool (out-of-fold p_correct for checked ones); ``draw_*``: every draw so far (``draw_audit``: drawn by the audit
-    or floor rule); ``answers``: people's answers so far, ``previous_answers`` at the look before (the look's level
-    is what the answers between them add to ``spent``); ``covered``: pool texts labelled by people or seeds.
-    ``accept_all``: no quality target (a baseline): every unchecked label is accepted, estimated as a whole."""
+    or floor rule); ``answers``: people's answers so far, ``previous_answers`` at the look before, which with
+    ``spent_before`` (the level the looks before spent) sets this look's level (``look_level``); ``covered``: pool
+    texts labelled by people or seeds. ``accept_all``: no quality target (a baseline): every unchecked label is
+    accepted, estimated as a whole."""
     p, checked = np.asarray(p, dtype=float), np.asarray(checked, dtype=bool)
     right = np.asarray(right, dtype=bool) & checked
     alpha = 1 - confidence
-    level = max(0.0, spent(answers, budget, alpha) - spent(previous_answers, budget, alpha))
+    level = look_level(answers, previous_answers, budget, alpha, spent_before)
     cuts = thresholds(p[~checked])
     sets = estimate_sets(p, checked, right, draw_rows, draw_probability, cuts)
     look = certify(sets, target, level, least_checks)
@@ -445,7 +461,9 @@ def decide(
     answers_left = max(0, budget - answers)
     audit_share = 1.0 if answers_left else 0.0
     future = sets.draws + audit_share * answers_left
-    pick, needed = choose_target(sets, target, final_level(answers, budget, batch, alpha), future, pool_size)
+    pick, needed = choose_target(
+        sets, target, final_level(answers, budget, batch, alpha, spent_before + level), future, pool_size
+    )
     curve = []
     for row, cut in enumerate(cuts):
         point, lower = _pointwise(sets, row, confidence)
@@ -471,7 +489,7 @@ def decide(
     next_set = None
     if following is not None and following < len(cuts):
         error, goal = predicted_error(sets, following), set_target_error(sets, following, target)
-        have, at = int(sets.draws[following]), level or final_level(answers, budget, batch, alpha)
+        have, at = int(sets.draws[following]), level or final_level(answers, budget, batch, alpha, spent_before + level)
         more = next((m for m in range(0, 1001, 10) if chance_to_pass(error, have + m, goal, at) >= 0.5), None)
         tested = sets.draws[following] >= least_checks and level > 0
         next_set = NextSet(
@@ -516,13 +534,13 @@ def decide(
         + (
             f"{int(landed.sum())} draws on machine labels, each weighted by its probability, with p_correct as a "
             f"control variate (weight {sets.lam:.2f}); sets tested most trusted first at level {level:.4f} of "
-            f"{alpha:.2f}, {spent(answers, budget, alpha):.4f} spent so far"
+            f"{alpha:.2f}, {spent_before + level:.4f} spent so far"
         ),
         per_label=per_label,
         curve=curve,
         next=None if accept_all else next_set,
         level=round(level, 6),
-        spent=round(spent(answers, budget, alpha), 6),
+        spent=round(spent_before + level, 6),
     )
     return Decision(
         accepted=accepted,

@@ -37,6 +37,8 @@ class Certification(BaseModel):
     """What a look leaves for the next round: the answers it counted and the set the next audits serve."""
 
     answers: int = 0
+    spent: float = 0.0
+    """The error level every look so far has spent (at most ``1 - confidence``)."""
     target: float | None = None
     """p_correct threshold of the target set (None: every machine label)."""
     audits_needed: int = 0
@@ -228,6 +230,7 @@ def look(context: RunContext, round_number: int, answers: int) -> Estimate:
         confidence=quality.confidence,
         answers=answers,
         previous_answers=min(last.answers, answers),
+        spent_before=last.spent,
         budget=config.budget,
         batch=config.batch_size,
         least_checks=least_checks(quality.min_checks, in_target),
@@ -237,9 +240,7 @@ def look(context: RunContext, round_number: int, answers: int) -> Estimate:
     )
     estimate = decision.estimate
     accepted = decision.accepted
-    if (
-        quality.enabled and not estimate.level
-    ):  # no new answers: nothing tested, the last look's accepted labels and bound stand
+    if quality.enabled and not estimate.level:  # nothing tested: the last look's accepted labels and bound stand
         accepted = np.array([s == "accepted" for s in status], dtype=bool) & ~checked_arr
         kept = store.meta("estimate")
         if kept:
@@ -254,6 +255,7 @@ def look(context: RunContext, round_number: int, answers: int) -> Estimate:
             changes[item_id] = new
     store.set_statuses(changes)
     store.put_meta("estimate", estimate.model_dump_json())
-    kept = Certification(answers=answers, target=decision.target, audits_needed=decision.audits_needed)
+    spent = last.spent + (decision.estimate.level or 0.0) if quality.enabled else last.spent
+    kept = Certification(answers=answers, spent=spent, target=decision.target, audits_needed=decision.audits_needed)
     store.put_meta(CERTIFICATION, kept.model_dump_json())
     return estimate
