@@ -143,7 +143,8 @@ def describe_next(estimate) -> str:
     bound = f", lower bound {following.lower:.1%}" if following.lower is not None else ""
     line = f"{which} are estimated {following.accuracy:.1%} right{bound} on {checks(following.checks)}; "
     if following.audits_needed:
-        return line + f"about {checks(following.audits_needed)} more in them would give even odds to certify them"
+        more = following.audits_needed
+        return line + f"about {more:,} more check{'s' * (more != 1)} in them would give even odds to certify them"
     if following.accuracy <= estimate.target:
         return line + f"below the {estimate.target:.0%} target: if that holds, more checks will not certify them"
     return line + f"if that holds, certifying them at {estimate.target:.0%} needs more than 1,000 more checks"

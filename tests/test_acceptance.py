@@ -11,6 +11,8 @@ import pytest
 from scipy import stats
 
 from labelgraph.critic.acceptance import (
+    Estimate,
+    NextSet,
     certify,
     clopper_pearson_upper,
     decide,
@@ -193,3 +195,24 @@ def test_a_run_that_grows_never_spends_more_than_alpha():
     assert sum(levels[a] for a in range(20, 201, 20)) == pytest.approx(spent(200, 200, alpha))  # the schedule itself
     assert 0 < levels[400] < alpha - spent(200, 200, alpha)  # the rest goes mostly to the new budget's end
     assert levels[400] > 5 * levels[220]
+
+
+def test_status_gives_no_verdict_on_fewer_checks_than_a_test_needs():
+    from labelgraph.cli import describe_estimate
+
+    def estimate(**following) -> Estimate:
+        following = NextSet(labels=400, coverage=1.0, lower=None, **following)
+        return Estimate(accepted=0, accuracy=None, lower=None, upper=None, confidence=0.9, target=0.95,
+                        threshold=None, checks=1, next=following)  # fmt: skip
+
+    one = describe_estimate(estimate(accuracy=None, checks=1, audits_needed=0))
+    assert one == (
+        "no machine label accepted yet: none is shown to reach 95% right\n"
+        "next: the top 400 machine labels (coverage 100%) hold 1 check; the next audits go there"
+    )
+    below = describe_estimate(estimate(accuracy=0.9, checks=40, audits_needed=0))
+    assert below.endswith("are estimated 90.0% right on 40 checks; below the 95% target: if that holds, more checks "
+                          "will not certify them")  # fmt: skip
+    near = describe_estimate(estimate(accuracy=0.975, checks=60, audits_needed=150))
+    assert near.endswith("are estimated 97.5% right on 60 checks; about 150 more checks in them would give even odds "
+                         "to certify them")  # fmt: skip
