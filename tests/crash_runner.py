@@ -70,9 +70,10 @@ def main() -> None:
 
         owner, name = {
             "select": (hybrid.Hybrid, "select"),
+            "draws": (labelstore.LabelStore, "put_draws"),  # select's write of the batch's draws
             "annotate": (labelstore.LabelStore, "put_machine"),  # after the store write, before the checkpoint
             "llm_annotate": (llm_annotator.LLMAnnotator, "annotate"),
-            "critique": (labelstore.LabelStore, "put_verdicts"),  # critique's write (train's is the 2nd a round)
+            "critique": (labelstore.LabelStore, "put_verdicts"),  # critique's write (once a round)
             "human_review": (review, "interrupt"),  # returns the answers on resume, then dies
             "commit": (store.Memory, "add"),  # dies after the store and memory writes, before the checkpoint
             "train": (labelstore.LabelStore, "put_meta"),

@@ -52,7 +52,7 @@ def expected(tmp_path_factory):
     return read_jsonl(folder / "labels.jsonl")
 
 
-INSIDE = ["select:2", "annotate:2", "critique:3", "human_review:2", "commit:2", "train:2"]
+INSIDE = ["select:2", "draws:2", "annotate:2", "critique:2", "human_review:2", "commit:2", "train:2"]
 # Every boundary: the hook counts a checkpoint after any saved write of the node since the last checkpoint
 # (looking at the last write only missed the boundaries after prepare and critique, and under load some others).
 BETWEEN = ["after:prepare:1", "after:commit:1"] + [

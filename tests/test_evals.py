@@ -211,7 +211,8 @@ def test_eval_reports_the_accepted_machine_labels_against_gold(tmp_path):
     report = (out / "report.md").read_text()
     assert "## The two lanes" in report
     row = (
-        f"| random-s0 | {lane['labels']} | {lane['coverage']:.1%} | {lane['machine_accepted']} "
+        f"| random-s0 | {lane['coverage']:.1%} | {lane['frontier_coverage']:.1%} | {lane['frontier_share']:.2f} "
+        f"| {lane['uniform_audit_coverage']:.1%} | {lane['oracle_coverage']:.1%} | {lane['machine_accepted']} "
         f"| {lane['accepted_accuracy']:.1%} |"
     )
     assert row in report

@@ -58,13 +58,15 @@ GROWTH_SHARE = 0.1
 """Share of the error level kept for looks after the budget is reached (a run that grows)."""
 LEAST_SHARE = 0.7
 """A set is tested once it holds this share of the draws inside the target set the round's audits served."""
+FUTURE_AUDIT_SHARE = 0.55
+"""Share of the answers left expected to land in the set the audits serve (a batch's audit share at most)."""
 POINT_PRIOR_DRAWS = 300
 """The reported accuracy leans on the calibrated model as much as on this many draws (``point_accuracy``)."""
 
 
 def least_checks(min_checks: int, draws_in_target: int | None) -> int:
-    """Draws a set needs to be tested: ``min_checks``, and ``LEAST_SHARE`` of those inside the target set (counted
-    before the round's answers are known, so the rule does not depend on them)."""
+    """Draws a set needs to be tested: ``min_checks``, and ``LEAST_SHARE`` of those inside the target set (whose
+    place was fixed before the round's answers, so the rule does not depend on them)."""
     return max(min_checks, math.ceil(LEAST_SHARE * draws_in_target)) if draws_in_target else min_checks
 
 
@@ -459,8 +461,9 @@ def decide(
     rows = np.asarray(draw_rows, dtype=int)
     landed = rows >= 0
     answers_left = max(0, budget - answers)
-    audit_share = 1.0 if answers_left else 0.0
-    future = sets.draws + audit_share * answers_left
+    # the draws a set would hold at the budget's end if the audits went to it: most of the answers left (what
+    # explores, fixes and the floor leave), and its share of the rest
+    future = sets.draws + answers_left * (FUTURE_AUDIT_SHARE + (1 - FUTURE_AUDIT_SHARE) * sets.size / max(len(p), 1))
     pick, needed = choose_target(
         sets, target, final_level(answers, budget, batch, alpha, spent_before + level), future, pool_size
     )
@@ -480,7 +483,7 @@ def decide(
     point = lower = None
     if look.accepted is not None:
         row = look.accepted
-        bound = None if accept_all else sets.unchecked_accuracy(row, sets.upper(row, level))
+        bound = None if accept_all else sets.unchecked_accuracy(row, sets.upper(row, look.level))
         point = round(point_accuracy(sets, row, bound), 4)
         lower = round(bound, 4) if bound is not None else None
     following = (look.accepted + 1) if look.accepted is not None else look.first_tested
