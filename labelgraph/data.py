@@ -35,6 +35,7 @@ __all__ = [
     "MAX_ANSWERS_BYTES",
     "MAX_DATA_BYTES",
     "MAX_JSON_DEPTH",
+    "FileAnswer",
     "Item",
     "ItemRow",
     "LabelChange",
@@ -474,15 +475,38 @@ def read_items(
     return [Item(id=row.id, text=row.text, label=row.label, meta=row.meta()) for row in rows]
 
 
-def read_answers(path: Path) -> list[tuple[int, str, str | None]]:
-    """Read an answers file: one ``{"id": ..., "label": ...}`` a line; ``"label": null`` skips the item.
+SET_ASIDE = ("skip", "null")
+"""What a spreadsheet's label cell says to set an item aside (any case), unless the project has a label so named."""
+
+
+class FileAnswer(NamedTuple):
+    """One answer of an answers file: the line it is on, the item, and its label (None: set the item aside);
+    ``blank``: a sheet's row left blank, not answered yet (its label is None too)."""
+
+    line: int
+    id: str
+    label: str | None
+    blank: bool = False
+
+
+def read_answers(path: Path, labels: Iterable[str] = (), *, blanks: bool = False) -> list[FileAnswer]:
+    """Read an answers file: JSONL, one ``{"id": ..., "label": ...}`` a line (``"label": null`` sets the item
+    aside; an empty label is an error), or a CSV or TSV sheet with ``id`` and ``label`` columns (what ``review
+    --pending`` writes): there a blank label cell is not answered yet (left out, or with ``blanks`` given as a
+    blank answer), and ``skip`` or ``null`` sets the item aside unless ``labels`` has a label of that name.
+    Labels are trimmed of spaces around them.
 
     One answer an item: an id twice in the file is an error naming both lines (the first answer would win).
     """
     path = Path(path)
-    answers = []
+    sheet = path.suffix.lower() in {".csv", ".tsv"}
+    names = set(labels)
+    answers, rows = [], 0
     seen: dict[str, int] = {}
     for number, row in _rows(path, limit=MAX_ANSWERS_BYTES):
+        if sheet and not any(str(cell or "").strip() for cell in row.values()):
+            continue  # an empty row of a spreadsheet
+        rows += 1
         item_id = _scalar(row.get("id"), "an id", path, number, "id")
         if item_id is None:
             raise DataError("missing id", path=path, line=number, field="id")
@@ -495,12 +519,26 @@ def read_answers(path: Path) -> list[tuple[int, str, str | None]]:
             )
         seen[item_id] = number
         if "label" not in row:
-            raise DataError("missing label (use null to skip)", path=path, line=number, field="label")
+            use = "a 'label' column" if sheet else '"label" (null to set the item aside)'
+            raise DataError(f"missing label: give {use}", path=path, line=number, field="label")
         label = row["label"]
         if label is not None:
-            label = _scalar(label, "a label", path, number, "label") or ""
-        answers.append((number, item_id, label))
-    if not answers:
+            label = (_scalar(label, "a label", path, number, "label") or "").strip()
+            if sheet and not label:  # not answered yet
+                if blanks:
+                    answers.append(FileAnswer(number, item_id, None, blank=True))
+                continue
+            if sheet and label not in names and label.lower() in SET_ASIDE:
+                label = None
+            elif not label:
+                raise DataError(
+                    "empty label: give one of the project's labels, or null to set the item aside",
+                    path=path,
+                    line=number,
+                    field="label",
+                )
+        answers.append(FileAnswer(number, item_id, label))
+    if not rows:
         raise DataError("no answers in file", path=path)
     return answers
 

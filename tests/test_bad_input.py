@@ -678,6 +678,21 @@ def test_a_huge_row_is_refused_before_it_is_held(tmp_path, shape):
     assert peak < 12 * 2**20, f"{peak / 2**20:.1f} MB held to refuse it"  # the csv module: 4 bytes a character
 
 
+def test_a_sheet_sets_items_aside_with_skip_and_trims_its_labels(tmp_path):
+    """A filled --pending sheet: 'skip' or 'null' (any case) sets an item aside (they were unknown labels), a label
+    with spaces around it is that label (it was refused), a blank cell is not answered yet, an empty row is none."""
+    sheet = tmp_path / "todo.csv"
+    sheet.write_text("id,label,text\na, positive ,x\nb,SKIP,x\nc,null,x\nd,,x\ne,  ,x\n,,\nf,skip,x\n")
+    assert read_answers(sheet, ["positive", "negative"]) == [
+        (2, "a", "positive", False),
+        (3, "b", None, False),
+        (4, "c", None, False),
+        (8, "f", None, False),
+    ]
+    assert [answer.id for answer in read_answers(sheet, ["positive"], blanks=True) if answer.blank] == ["d", "e"]
+    assert read_answers(sheet, ["positive", "skip"])[-1].label == "skip"  # a project's own label named so stays one
+
+
 def test_a_damaged_vector_header_is_named_without_a_warning(tmp_path):
     """NumPy reads a .npy header with ast: one holding a backslash warned ('invalid escape sequence') before the
     one-line error, in the fuzz suite's output and to a user on Python 3.12+ (a SyntaxWarning there)."""
