@@ -693,6 +693,23 @@ def test_a_sheet_sets_items_aside_with_skip_and_trims_its_labels(tmp_path):
     assert read_answers(sheet, ["positive", "skip"])[-1].label == "skip"  # a project's own label named so stays one
 
 
+def test_a_missing_embedding_model_fails_before_anything_is_written(make_project, tmp_path):
+    """embedding_model: /nonexistent/path failed after the run folder was made and embedding had begun (4-35 s),
+    its error after progress lines: now one line, first, and no folder."""
+    project = edit_project(make_project(), embedding_model="/nonexistent/path")
+    result = run_cli("run", project)
+    fails_clearly(result)
+    assert result.stderr.strip() == (
+        "error: embedding_model '/nonexistent/path': no such folder (name a sentence-transformers model's folder, "
+        "a model, or minilm)"
+    )
+    assert result.stdout == "" and not (project.parent / "run").exists()
+    (tmp_path / "empty-model").mkdir()
+    result = run_cli("run", edit_project(project, embedding_model=str(tmp_path / "empty-model")))
+    fails_clearly(result, "that folder holds no model (no modules.json or config.json in it)")
+    assert not (project.parent / "run").exists()
+
+
 def test_a_damaged_vector_header_is_named_without_a_warning(tmp_path):
     """NumPy reads a .npy header with ast: one holding a backslash warned ('invalid escape sequence') before the
     one-line error, in the fuzz suite's output and to a user on Python 3.12+ (a SyntaxWarning there)."""
