@@ -22,6 +22,7 @@ __all__ = [
     "Head",
     "StudentBundle",
     "best_device",
+    "check_folder",
     "fit_head",
     "fit_temperature",
     "load_encoder",
@@ -170,12 +171,18 @@ def save_model(
     return folder
 
 
+def check_folder(folder: str | Path) -> None:
+    """ConfigError unless ``folder`` looks like a student folder (``head.json`` and ``encoder/``): no model loads."""
+    folder = Path(folder)
+    if not (folder / HEAD_FILE).is_file() or not (folder / "encoder").is_dir():
+        raise ConfigError(f"{folder} is not a labelgraph student folder (needs {HEAD_FILE} and encoder/)")
+
+
 def load_model(folder: str | Path) -> StudentBundle:
     """Load a student folder written by ``labelgraph export --model``; a clear error if it is not one."""
     folder = Path(folder)
     head_path = folder / HEAD_FILE
-    if not head_path.is_file() or not (folder / "encoder").is_dir():
-        raise ConfigError(f"{folder} is not a labelgraph student folder (needs {HEAD_FILE} and encoder/)")
+    check_folder(folder)
     try:
         head_file = HeadFile.model_validate_json(head_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:

@@ -710,6 +710,16 @@ def test_a_missing_embedding_model_fails_before_anything_is_written(make_project
     assert not (project.parent / "run").exists()
 
 
+def test_predict_reads_its_input_before_it_loads_the_model(tmp_path):
+    """A bad input file is named at once, not after the model loaded (about 7 s)."""
+    folder = tmp_path / "model"
+    (folder / "encoder").mkdir(parents=True)  # no model in it: loading it would fail, naming the encoder
+    (folder / "head.json").write_text("{}")
+    fails_clearly(run_cli("predict", folder, tmp_path / "texts.csv"), "texts.csv: file not found")
+    (tmp_path / "texts.csv").write_text("id,body\n1,a film\n")
+    fails_clearly(run_cli("predict", folder, tmp_path / "texts.csv"), "texts.csv, line 2, field 'text': no such column")
+
+
 def test_a_damaged_vector_header_is_named_without_a_warning(tmp_path):
     """NumPy reads a .npy header with ast: one holding a backslash warned ('invalid escape sequence') before the
     one-line error, in the fuzz suite's output and to a user on Python 3.12+ (a SyntaxWarning there)."""

@@ -404,3 +404,14 @@ def test_accepted_labels_going_back_to_proposed_are_explained():
         "\n  (30 accepted last round went back to proposed: scored again with this round's answers, the accepted set "
         "is the largest that still passes the quality target)"
     )
+
+
+def test_load_model_is_the_package_s_own_and_import_stays_light():
+    """Exported models' READMEs say labelgraph.load_model(FOLDER): it raised AttributeError."""
+    code = (
+        "import sys, labelgraph; heavy = {'torch', 'sentence_transformers', 'numpy'} & set(sys.modules); "
+        "from labelgraph import load_model; from labelgraph.student_model import load_model as real; "
+        "print(sorted(heavy), load_model is real, 'load_model' in dir(labelgraph))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=120)
+    assert done.stdout.strip() == "[] True True", done.stderr
