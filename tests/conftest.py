@@ -82,6 +82,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's chromium, for the page tests (Playwright drives it): skipped where it is missing, an error on CI.
+
+    A fixture, not a skip when the module is collected: ``make test`` deselects the browser tests by their marker
+    and so reports none of them skipped."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        if os.environ.get("CI") == "true":
+            raise RuntimeError("chromium is missing on CI: 'make test-all' installs it")
+        pytest.skip("no chromium on this machine (apt-get install chromium)")
+    return found
+
+
+@pytest.fixture(scope="session")
 def gold() -> dict[str, str]:
     """Gold labels of the example pool, by id."""
     return {row["id"]: row["label"] for row in read_jsonl(EXAMPLE / "gold.jsonl")}

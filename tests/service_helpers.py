@@ -26,6 +26,13 @@ def console_script(name: str) -> str | None:
     return str(beside) if beside.exists() else shutil.which(name)
 
 
+BROWSER_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+"""Chromium's flags for the page tests: headless, and nothing of its own to fetch."""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -9,12 +9,11 @@ import re
 import httpx
 
 from labelgraph.run import Run
-from tests.service_helpers import serving, wait_for
-from tests.test_review_page import ARGS, CHROMIUM  # skips this module where there is no chromium
+from tests.service_helpers import BROWSER_ARGS, serving, wait_for
 from tests.test_service import interrupted_run
 
 
-def test_the_run_list_opens_runs_and_an_interrupted_run_continues_from_the_page(make_project, gold, tmp_path):
+def test_the_run_list_opens_runs_and_an_interrupted_run_continues_from_the_page(make_project, gold, tmp_path, chromium):
     from playwright.sync_api import expect, sync_playwright
 
     runs = tmp_path / "runs"
@@ -25,7 +24,7 @@ def test_the_run_list_opens_runs_and_an_interrupted_run_continues_from_the_page(
         client.post("/runs", json={"project": str(make_project(name="waiting"))}).raise_for_status()
         status = wait_for(client, "waiting", {"paused"})
         keys = {label: str(n + 1) for n, label in enumerate(status["label_names"])}
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = playwright.chromium.launch(executable_path=chromium, args=BROWSER_ARGS)
         page = browser.new_page(viewport={"width": 1200, "height": 800})
         page.goto(f"{url}/#token=list-token")
 
