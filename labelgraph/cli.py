@@ -352,6 +352,11 @@ def status(run_path: RunArg, as_json: Annotated[bool, typer.Option("--json", hel
             console.print(
                 f"every item of round {current.round} is answered: {command_name()} resume {current.run} commits them"
             )
+    if current.phase == "interrupted" and run.answers_to_commit():
+        console.print(
+            f"round {current.round} stopped after taking its answers, before committing them: "
+            f"{command_name()} resume {current.run} commits them"
+        )
 
 
 def label_table(run, current) -> tuple[list[str], list[list[str]]]:

@@ -228,6 +228,13 @@ def test_rounds_answered_but_not_committed_go_on_when_the_service_starts(make_pr
         taken.step(stop_after_review)
     assert taken.phase == "interrupted" and taken.answers_to_commit()
     taken.close()
+    said = invoke_cli("status", runs / "taken").stdout
+    assert (
+        f"round 1 stopped after taking its answers, before committing them: labelgraph resume {runs / 'taken'} "
+        "commits them" in said
+    )
+    said = invoke_cli("status", runs / "answered").stdout
+    assert f"every item of round 1 is answered: labelgraph resume {runs / 'answered'} commits them" in said
     interrupted_run(make_project(name="stopped", run_dir=str(runs / "stopped"))).close()
     with serving(runs) as url, httpx.Client(base_url=url, timeout=60) as client:
         deadline = time.monotonic() + 300
