@@ -30,7 +30,8 @@ def read_texts(path: Path, *, text_field: str = "text") -> tuple[list[str], list
 def predict_file(model: Path, data: Path, output: Path | None, *, text_field: str = "text") -> int:
     """Write one JSON line per text (id, label, probability, probabilities); return how many.
 
-    Cheap checks first: the folder's files, then every text of the input; only then the model loads (seconds)."""
+    Cheap checks first: the folder's files and head, then every text of the input; only then the model loads
+    (seconds)."""
     check_folder(model)
     ids, texts = read_texts(Path(data), text_field=text_field)
     student = load_model(model)

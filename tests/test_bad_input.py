@@ -714,7 +714,8 @@ def test_predict_reads_its_input_before_it_loads_the_model(tmp_path):
     """A bad input file is named at once, not after the model loaded (about 7 s)."""
     folder = tmp_path / "model"
     (folder / "encoder").mkdir(parents=True)  # no model in it: loading it would fail, naming the encoder
-    (folder / "head.json").write_text("{}")
+    head = {"labels": ["a", "b"], "weight": [[0.0], [1.0]], "bias": [0.0, 0.0], "temperature": 1.0, "max_length": 8}
+    (folder / "head.json").write_text(json.dumps(head))
     fails_clearly(run_cli("predict", folder, tmp_path / "texts.csv"), "texts.csv: file not found")
     (tmp_path / "texts.csv").write_text("id,body\n1,a film\n")
     fails_clearly(run_cli("predict", folder, tmp_path / "texts.csv"), "texts.csv, line 2, field 'text': no such column")
