@@ -415,3 +415,22 @@ def test_load_model_is_the_package_s_own_and_import_stays_light():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=120)
     assert done.stdout.strip() == "[] True True", done.stderr
+
+
+def test_train_says_what_the_student_learnt_from(make_project, gold, tmp_path):
+    """'student refit on 120 labels' while 10 were people's and none accepted: it now says which."""
+    from tests.conftest import invoke_cli
+
+    project = make_project(student_learns_from="all")
+    assert invoke_cli("run", project).exit_code == 0
+    pending = json.loads(invoke_cli("status", project, "--json").stdout)["pending"]
+    answers = write_jsonl(tmp_path / "answers.jsonl", [{"id": i, "label": gold[i]} for i in pending])
+    assert invoke_cli("review", project, "--answers", answers).exit_code == 0
+    resumed = invoke_cli("resume", project)
+    line = next(line for line in resumed.stdout.splitlines() if line.startswith("  train: "))
+    found = re.fullmatch(
+        r"  train: student refit on (\d+) labels: 16 from people \(and seeds\), (\d+) machine labels weighted by "
+        r"p_correct, proposals too \(student_learns_from: all\), test macro-F1 [\d.]+",
+        line,
+    )
+    assert found and int(found.group(1)) == 16 + int(found.group(2)) and int(found.group(2)) > 0, line
