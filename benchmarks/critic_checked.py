@@ -19,7 +19,7 @@ import time
 import numpy as np
 from agnews import agnews_rows, embedded
 
-from labelgraph.agents.critic import SIGNALS, CalibratedCritic
+from labelgraph.critic.signals import SIGNALS, CalibratedCritic
 from labelgraph.labelstore import MachineLabel
 
 FOLDS = 5

@@ -174,40 +174,33 @@ def describe_estimate(estimate) -> str:
     to certify lacks."""
     if estimate is None or estimate.accuracy is None:
         target = f"{estimate.target:.0%}" if estimate is not None else "the target"
-        return f"no machine label accepted yet: none can be shown to reach {target} right" + describe_next(estimate)
-    audit = (
-        f"; blind audits {estimate.audits_right}/{estimate.audits} right"
-        f" ({estimate.audit_interval[0]:.1%}-{estimate.audit_interval[1]:.1%})"
-        if estimate.audits
-        else ""
-    )
+        return f"no machine label accepted yet: none is shown to reach {target} right" + describe_next(estimate)
     return (
-        f"accepted machine labels: {estimate.accepted}, estimated {estimate.accuracy:.1%} right "
-        f"(lower bound {estimate.lower:.1%} at {estimate.confidence:.0%} confidence; target {estimate.target:.0%})"
-        f"{audit}" + describe_next(estimate)
+        f"accepted machine labels: {estimate.accepted:,}, estimated {estimate.accuracy:.1%} right "
+        f"(lower bound {estimate.lower:.1%} at {estimate.confidence:.0%} confidence; target {estimate.target:.0%}), "
+        f"from {checks(estimate.checks)} of machine labels" + describe_next(estimate)
     )
+
+
+def checks(count: int) -> str:
+    return f"{count:,} check{'s' * (count != 1)}"
 
 
 def describe_next(estimate) -> str:
-    """A second line: the next set to certify, and the blind audits it needs if its estimate holds."""
-    from labelgraph.quality import MOST_CHECKS
-
+    """A second line: the next set to certify, and the checks it needs if its estimate holds."""
     following = estimate.next if estimate is not None else None
     if following is None:
         return ""
     which = f"\nnext: the top {following.labels:,} machine labels (coverage {following.coverage:.0%})"
-    if not following.checks:
-        return f"{which} have no blind check yet; they need {following.audits_needed} before they can be tested"
+    if following.accuracy is None:
+        return f"{which} hold {checks(following.checks)}; the next audits go there"
     bound = f", lower bound {following.lower:.1%}" if following.lower is not None else ""
-    line = f"{which} are estimated {following.accuracy:.1%} right{bound} on {following.checks} checks; "
+    line = f"{which} are estimated {following.accuracy:.1%} right{bound} on {checks(following.checks)}; "
     if following.audits_needed:
-        return line + f"about {following.audits_needed} more blind audits would certify them if that estimate holds"
+        return line + f"about {checks(following.audits_needed)} more in them would give even odds to certify them"
     if following.accuracy <= estimate.target:
-        return line + (
-            f"below the {estimate.target:.0%} target: if that holds, audits will not certify them "
-            "(fixes, a better annotator or a lower target may)"
-        )
-    return line + f"certifying them at {estimate.target:.0%} needs more than {MOST_CHECKS} blind audits"
+        return line + f"below the {estimate.target:.0%} target: if that holds, more checks will not certify them"
+    return line + f"if that holds, certifying them at {estimate.target:.0%} needs more than 1,000 more checks"
 
 
 @app.command()
@@ -402,7 +395,7 @@ def round_table(history: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
 
 
 def right(figures) -> str:
-    """An estimate's accuracy, with its blind audits."""
+    """An estimate's accuracy, with its audits."""
     if figures is None:
         return "-"
     accuracy = f"{figures.accuracy:.1%}" if figures.accuracy is not None else "-"

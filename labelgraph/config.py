@@ -71,7 +71,8 @@ class CriticSettings(BaseModel):
 
 
 class QualitySettings(BaseModel):
-    """The quality target: machine labels are accepted while the accepted set's lower accuracy bound meets it."""
+    """The quality target: machine labels are accepted while the accepted set's lower accuracy bound meets it
+    (``labelgraph.critic.acceptance``); the person's batch is drawn to certify them (``labelgraph.critic.batch``)."""
 
     model_config = _STRICT
 
@@ -79,14 +80,19 @@ class QualitySettings(BaseModel):
         True, description="false: accept every machine label unchecked (no quality target; a baseline for evals)"
     )
     target_accuracy: float = Field(0.95, gt=0, le=1, description="accuracy the accepted machine labels must reach")
-    confidence: float = Field(0.9, ge=0.5, lt=1, description="one-sided confidence of the lower bound")
+    confidence: float = Field(
+        0.9, ge=0.5, lt=1, description="one-sided confidence of the lower bound, over every round's test at once"
+    )
     audit: float = Field(
-        0.05, ge=0, le=1, description="share of acceptable labels sent to a person blind, for an unbiased estimate"
+        0.05,
+        ge=0,
+        le=1,
+        description="share of each batch drawn uniformly from the whole pool, so every label can be checked",
     )
     explore: float = Field(
-        0.3, ge=0, le=1, description="share of each human batch kept for the strategy's picks (the rest: fixes)"
+        0.3, ge=0, le=1, description="share of each batch drawn from the strategy's picks (the rest: audits and fixes)"
     )
-    min_checks: int = Field(30, ge=1, description="checks a set needs inside it before it can be accepted")
+    min_checks: int = Field(30, ge=1, description="checks a set needs inside it before it is tested")
 
 
 class MachineSettings(BaseModel):

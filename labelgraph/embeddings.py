@@ -29,6 +29,11 @@ import numpy as np
 from labelgraph.plugins import load_object
 from labelgraph.progress import task
 
+# MKL's strict reproducibility (set before torch loads it): without it a text's vector changes in its last bits with
+# the size of the batch it is embedded in on some CPUs (AVX-512 Xeons here), and cached vectors would not equal a
+# fresh embedding. The machine's own setting wins.
+os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
+
 __all__ = ["Embedder", "SentenceTransformerEmbedder", "check_embedding_model", "get_embedder"]
 
 PROGRESS_BATCHES = 2

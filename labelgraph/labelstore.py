@@ -9,6 +9,7 @@ id, computed only from rows of earlier rounds: a node re-run after a crash write
     verdicts  the critic's latest word per machine label: p_correct, accepted or proposed, reasons, signals
     human     one answer per item a person (or the seed file) labelled; label NULL = set aside
     relabels  each change of a committed answer after its commit (``Run.relabel``): who, when, old and new label
+    draws     each draw of the person's batch (``labelgraph.critic.batch``): round, text, its probability, the rule
 
 Every query is written once, SQLite-style; a ``_Dialect`` fills in what the two databases spell differently
 (placeholders, upserts, null-safe equality, the column that orders rows by their last write, table names).
@@ -61,11 +62,15 @@ CREATE TABLE IF NOT EXISTS human (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS relabels (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS relabels_id ON relabels (id);
+CREATE TABLE IF NOT EXISTS draws (
+    round INTEGER NOT NULL, position INTEGER NOT NULL, id TEXT NOT NULL, probability REAL NOT NULL,
+    rule TEXT NOT NULL, PRIMARY KEY (round, position)
+);
 CREATE INDEX IF NOT EXISTS verdicts_status ON verdicts (status);
 CREATE INDEX IF NOT EXISTS machine_round ON machine (round);
 """
 
-_TABLES = ("machine", "verdicts", "human", "meta", "relabels")
+_TABLES = ("machine", "verdicts", "human", "meta", "relabels", "draws")
 
 _POSTGRES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS {machine} (
@@ -83,6 +88,10 @@ CREATE TABLE IF NOT EXISTS {human} (
 CREATE TABLE IF NOT EXISTS {meta} (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS {relabels} (seq BIGSERIAL PRIMARY KEY, id TEXT NOT NULL, body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS relabels_id ON {relabels} (id);
+CREATE TABLE IF NOT EXISTS {draws} (
+    round INTEGER NOT NULL, position INTEGER NOT NULL, id TEXT NOT NULL, probability DOUBLE PRECISION NOT NULL,
+    rule TEXT NOT NULL, PRIMARY KEY (round, position)
+);
 CREATE INDEX IF NOT EXISTS verdicts_status ON {verdicts} (status);
 CREATE INDEX IF NOT EXISTS machine_round ON {machine} (round);
 CREATE INDEX IF NOT EXISTS machine_seq ON {machine} (seq)
@@ -121,6 +130,8 @@ class _Dialect:
     mark, same, order = "?", "IS", "rowid"
     body_label = "json_extract(body, '$.label')"
     """The ``label`` field of a row's JSON body."""
+    set_body_status = "json_set(body, '$.status', ?)"
+    """A row's JSON body with its ``status`` field replaced."""
 
     def __init__(self) -> None:
         self.fields = {table: table for table in _TABLES}
@@ -129,6 +140,7 @@ class _Dialect:
         """``text`` with its {table}, {same}, {order} and {body_label} fields filled in and placeholders in this
         dialect's style."""
         words = {"same": self.same, "order": self.order, "body_label": self.body_label}
+        words["set_body_status"] = self.set_body_status
         text = text.format_map({**self.fields, **words})
         return text if self.mark == "?" else text.replace("?", self.mark)
 
@@ -163,6 +175,7 @@ class _PostgresDialect(_Dialect):
 
     mark, same, order = "%s", "IS NOT DISTINCT FROM", "seq"
     body_label = "(body::json ->> 'label')"
+    set_body_status = "jsonb_set(body::jsonb, '{status}', to_jsonb(?::text))::text"
 
     def __init__(self, schema: str) -> None:
         self.name = schema
@@ -258,7 +271,8 @@ class StoredVerdict(BaseModel):
     label: str | None = None
     """The machine label judged."""
     p_correct: float
-    status: Literal["accepted", "proposed", "rejected"]
+    status: Literal["accepted", "proposed", "rejected", "checked"]
+    """``checked``: a person answered the text; ``p_correct`` is then out of fold (the calibration never saw it)."""
     reasons: list[str] = Field(default_factory=list)
     signals: dict[str, float] = Field(default_factory=dict)
 
@@ -433,6 +447,12 @@ class LabelStore:
             ((v.id, v.round, v.p_correct, v.status, v.model_dump_json()) for v in verdicts),
         )
 
+    def set_statuses(self, statuses: dict[str, str]) -> None:
+        """Change verdicts' status (column and body alike), nothing else: a look settles which labels are accepted
+        without rewriting every verdict."""
+        sql = "UPDATE {verdicts} SET status = ?, body = {set_body_status} WHERE id = ?"
+        self._write(sql, ((status, status, item_id) for item_id, status in statuses.items()))
+
     def verdicts(self) -> dict[str, StoredVerdict]:
         """Every verdict, by item id: one object a label (the light reads below serve most callers)."""
         return {
@@ -524,6 +544,24 @@ class LabelStore:
         )[0]
         out["failed"] = failed
         return out
+
+    # -- the person's batch, drawn by design ----------------------------------------------------------
+    def put_draws(self, round_number: int, draws: Iterable[tuple[str, float, str]]) -> None:
+        """A round's draws ``(id, probability, rule)`` in the order drawn, replacing any the round had (a select
+        node re-run after a crash draws the same again)."""
+        rows = [(round_number, position, *draw) for position, draw in enumerate(draws)]
+        with self._transaction() as db:
+            db.execute(self._dialect.sql("DELETE FROM {draws} WHERE round = ?"), (round_number,))
+            if rows:
+                insert = "INSERT INTO {draws} (round, position, id, probability, rule) VALUES (?, ?, ?, ?, ?)"
+                db.cursor().executemany(self._dialect.sql(insert), rows)
+
+    def draws(self, *, before_round: int | None = None) -> list[tuple[int, str, float, str]]:
+        """Every draw ``(round, id, probability, rule)`` (of rounds before ``before_round`` when given), in order."""
+        sql, args = "SELECT round, id, probability, rule FROM {draws}", ()
+        if before_round is not None:
+            sql, args = sql + " WHERE round < ?", (before_round,)
+        return [tuple(row) for row in self._read(sql + " ORDER BY round, position", args)]  # type: ignore[misc]
 
     def put_meta(self, key: str, value: str) -> None:
         self._write(self._upsert("meta", ("key", "value")), [(key, value)])

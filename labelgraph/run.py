@@ -26,6 +26,7 @@ from pydantic import BaseModel
 
 from labelgraph.agents.human import ReviewItem, SimulatedHuman, check_answers
 from labelgraph.config import ProjectConfig, load_project
+from labelgraph.critic.acceptance import Estimate
 from labelgraph.data import LabelChange, LabelRecord, write_atomic, write_export
 from labelgraph.embeddings import Embedder
 from labelgraph.errors import ConflictError, ReviewError, RunError
@@ -38,7 +39,6 @@ from labelgraph.inbox import ReviewInbox
 from labelgraph.labelstore import HumanLabel, StoredVerdict
 from labelgraph.llm import Usage
 from labelgraph.models import save_student
-from labelgraph.quality import Estimate
 from labelgraph.wiring import build_context, check_plugins
 from labelgraph.workspace import Workspace
 

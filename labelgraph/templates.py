@@ -33,9 +33,9 @@ quality:                  # machine labels are accepted while the accepted set i
   # enabled: true         # false: accept every machine label unchecked (no target; a baseline)
   target_accuracy: 0.95   # the accepted labels' accuracy must reach this...
   confidence: 0.9         # ...as a lower bound at this confidence, not a point guess
-  audit: 0.05             # share of acceptable labels you check blind (their label hidden): the unbiased estimate
-  explore: 0.3            # share of your batch kept for the strategy's picks; the rest fixes likely-wrong labels
-  # min_checks: 30        # checks a set needs inside it before it can be accepted
+  audit: 0.05             # share of your batch drawn at random from the whole pool: any label may be checked
+  explore: 0.3            # share of your batch drawn from the strategy's picks; the rest audits and fixes
+  # min_checks: 30        # checks a set needs inside it before it is tested
 # critic:                 # how p_correct is learnt from the machine labels you checked
 #   min_checks: 20        # checks before p_correct ranks labels (until then: the checks' accuracy for all)
 #   cs: [0.01, 0.03, 0.1, 0.3, 1.0, 3.0]   # regularisations tried by cross-validation

@@ -6,10 +6,10 @@ import inspect
 from typing import Any
 
 from labelgraph.agents.annotator import Annotator, EmbeddedAnnotator
-from labelgraph.agents.critic import CalibratedCritic
 from labelgraph.agents.generator import LLMGenerator
 from labelgraph.agents.llm_selector import LLMSelector
 from labelgraph.config import ProjectConfig
+from labelgraph.critic.signals import CalibratedCritic
 from labelgraph.embeddings import check_embedding_model, get_embedder
 from labelgraph.errors import PluginError
 from labelgraph.graphs.context import RunContext

@@ -226,8 +226,8 @@ def _check_sqlite(path: Path) -> None:
 
 def _check_labels(path: Path) -> None:
     """Every stored label reads as what the label store expects (a changed byte in a row passes integrity_check)."""
+    from labelgraph.critic.acceptance import Estimate
     from labelgraph.labelstore import HumanLabel, MachineLabel, StoredVerdict
-    from labelgraph.quality import Estimate
 
     keys = ("id", "round", "label", "kind", "shown", "machine_label", "reviewer")
     with closing(_connect(path)) as db:

@@ -5,19 +5,29 @@ from __future__ import annotations
 import io
 import json
 import re
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 from rich.console import Console
+from sklearn.metrics import roc_auc_score
 
 from labelgraph.data import Item
-from labelgraph.evals.annotators import NoAnnotator, ReplayAnnotator, SimulatedAnnotator
+from labelgraph.evals.annotators import (
+    DifficultyAnnotator,
+    NoAnnotator,
+    ReplayAnnotator,
+    SimulatedAnnotator,
+    text_model_probabilities,
+)
+from labelgraph.evals.frontier import baseline_coverage, frontier_size, oracle_coverage
 from labelgraph.evals.metrics import aulc, labels_to_reach, mean_std
 from labelgraph.evals.report import print_report, sections
 from labelgraph.labelstore import LabelStore
-from tests.conftest import EXAMPLE, invoke_cli, read_jsonl, write_jsonl
+from tests.conftest import EXAMPLE, ROOT, cli_env, invoke_cli, read_jsonl, write_jsonl
 
 
 def test_figures():
@@ -337,3 +347,84 @@ def test_students_side_by_side_in_one_report(tmp_path):
         "Full supervision (the logistic student on all 60 gold training labels)",
         "Full supervision (the finetune student on all 60 gold training labels)",
     ]
+
+
+def test_the_difficulty_annotator_errs_where_texts_are_hard():
+    rows = read_jsonl(EXAMPLE / "pool.jsonl")
+    gold = {row["id"]: row["label"] for row in read_jsonl(EXAMPLE / "gold.jsonl")}
+    labels = ["negative", "positive"]
+    texts, truth = [r["text"] for r in rows], [gold[r["id"]] for r in rows]
+    probabilities = text_model_probabilities(texts, truth, labels)
+    assert probabilities.shape == (len(rows), 2) and np.allclose(probabilities.sum(axis=1), 1)
+    answers = {}
+    for seed in (0, 1):
+        annotator = DifficultyAnnotator(dict(zip([r["id"] for r in rows], truth, strict=True)), probabilities, labels,
+                                        0.8, seed)  # fmt: skip
+        made = annotator.annotate([Item(id=r["id"], text=r["text"]) for r in rows], np.zeros((len(rows), 2)), [])
+        right = np.array([a.label == gold[a.id] for a in made])
+        assert right.mean() == pytest.approx(0.8, abs=1 / len(rows))  # exactly the accuracy asked for
+        # the wrong answers sit where the text model gives the true label little probability
+        p_true = probabilities[np.arange(len(rows)), [labels.index(t) for t in truth]]
+        assert p_true[~right].mean() < p_true[right].mean() - 0.1
+        # its confidence is its answer's probability, the answer first, sharpened: informative, not a giveaway
+        assert all(a.confidence == max(a.distribution.values()) == a.distribution[a.label] for a in made)
+        confidence = np.array([a.confidence for a in made])
+        assert 0.5 < roc_auc_score(right, confidence) < 0.95
+        answers[seed] = [a.label for a in made]
+    assert answers[0] != answers[1]  # each seed its own errors, from the noise on hardness
+    again = DifficultyAnnotator(dict(zip([r["id"] for r in rows], truth, strict=True)), probabilities, labels, 0.8, 1)
+    assert [again.answers[r["id"]][0] for r in rows] == answers[1]  # the same answers every time
+
+
+def test_frontier_baseline_and_oracle():
+    p = np.linspace(1, 0, 100)
+    right = np.ones(100, dtype=bool)
+    right[[50, 60, 70, 80, 90, 95, 96, 97, 98, 99]] = False
+    accuracy = [right[:k].mean() for k in range(1, 101)]
+    assert frontier_size(p, right, 0.95) == max(k for k in range(1, 101) if accuracy[k - 1] >= 0.95)
+    assert frontier_size(p, right, 1.0) == 50 and frontier_size(p, ~right, 0.99) == 0
+    # the baseline certifies every machine label or none: 200 audits of labels 90% right pass 0.85, not 0.9
+    labels = np.arange(1000) % 10 != 0
+    assert baseline_coverage(labels, 0.85, 0.1, 200, 1100, 20)[0] == (1000 + 20) / 1100
+    covered, lower = baseline_coverage(labels, 0.9, 0.1, 200, 1100, 20)
+    assert covered == (200 + 20) / 1100 and lower < 0.9
+    # the oracle tests the best top set: more than the baseline where only a top set meets the target
+    ranked = np.concatenate([np.ones(600, dtype=bool), np.arange(400) % 2 == 0])
+    scores = np.linspace(1, 0, 1000)
+    assert oracle_coverage(scores, ranked, 0.95, 0.1, 200, 1100, 100) > (600 * 0.9 + 100) / 1100
+    assert oracle_coverage(scores, ranked, 0.95, 0.1, 200, 1100, 100) <= (800 + 100) / 1100
+
+
+def test_an_eval_records_what_certify_sim_replays(tmp_path):
+    train, test = eval_data(tmp_path)
+    out = tmp_path / "eval"
+    result = invoke_cli(
+        "eval", "--train", train, "--test", test, "--strategies", "random", "--annotator", "difficulty:0.9",
+        "--seed-size", "6", "--batch-size", "20", "--budget", "60", "--seeds", "1", "--pool-size", "300",
+        "--quality-target", "0.9", "--out", out,
+    )  # fmt: skip
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    lane = json.loads((out / "results.json").read_text())["lanes"]["random-s0"]
+    with np.load(out / "runs" / "random-s0" / "certify.npz") as data:
+        record = dict(data)
+    n = len(record["ids"])
+    assert record["features"].shape == (n, 9) and len(record["p"]) == len(record["right"]) == n
+    assert int(record["pool"]) == 300 and int(record["seeds"]) == 6 and int(record["answers"]) == 60
+    assert record["checked"].sum() <= 60 and not (record["checked"] & record["accepted"]).any()
+    assert len(record["draw_id"]) >= 60 and np.all((record["draw_probability"] > 0) & (record["draw_probability"] <= 1))
+    # the lane's figures follow from the record
+    open_p, open_right = record["p"][~record["checked"]], record["right"][~record["checked"]]
+    covered = int(record["covered"])
+    assert lane["frontier_coverage"] == round((frontier_size(open_p, open_right, 0.9) + covered) / 300, 4)
+    assert lane["frontier_share"] == round(lane["coverage"] / lane["frontier_coverage"], 4)
+    assert lane["uniform_audit_coverage"] in {round((n + 6) / 300, 4), round((60 + 6) / 300, 4)}
+    assert lane["false_certification"] is (lane["accepted_accuracy"] is not None and lane["accepted_accuracy"] < 0.9)
+    assert lane["checks"] >= 1 and lane["annotator_alone"] == round(float(open_right.mean()), 4)
+    # and the benchmark replays it
+    replay = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "certify_sim.py"), str(out), "--runs", "2", "--targets", "0.9",
+         "--rounds", "3"], capture_output=True, text=True, timeout=600, env=cli_env(),
+    )  # fmt: skip
+    assert replay.returncode == 0, replay.stderr
+    last = json.loads(replay.stdout.strip().splitlines()[-1])
+    assert last["0.9"]["runs"] == 2 and 0 <= last["0.9"]["false_certification"] <= 1

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from labelgraph.agents.annotator import Annotation
-from labelgraph.agents.critic import SIGNALS, CalibratedCritic, signal_reasons
 from labelgraph.agents.llm_annotator import LLMAnnotator, label_probability
 from labelgraph.agents.llm_critic import LLMJudge
 from labelgraph.config import LLMSettings
+from labelgraph.critic.signals import SIGNALS, CalibratedCritic, signal_reasons
 from labelgraph.data import Item
 from labelgraph.errors import ConfigError
 from labelgraph.labelstore import MachineLabel

@@ -116,7 +116,7 @@ def test_the_whole_loop_through_the_endpoint_with_tools(make_project, gold):
     assert all(verdicts[i].signals["judge"] == 0.0 for i in doubted)
     assert all("the LLM judge rejects it" in verdicts[i].reasons for i in doubted)
     assert all(verdicts[i].signals["judge"] == 1.0 for i in trusted)
-    assert all(verdicts[i].status in {"accepted", "proposed"} for i in doubted)  # "rejected" is for synthetic texts
+    assert all(verdicts[i].status in {"accepted", "proposed", "checked"} for i in doubted)  # "rejected": synthetic
     offered = {tool["function"]["name"] for r in annotator_requests for tool in r.get("tools", [])}
     assert offered == {"search_memory", "sentiment_lexicon"}
     results = [m for r in annotator_requests for m in r["messages"] if m["role"] == "tool"]

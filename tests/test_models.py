@@ -7,8 +7,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from labelgraph.agents.annotator import EmbeddedAnnotator
-from labelgraph.agents.critic import SIGNALS, CalibratedCritic, signal_reasons
 from labelgraph.config import CriticSettings
+from labelgraph.critic.signals import SIGNALS, CalibratedCritic, signal_reasons
 from labelgraph.data import Item
 from labelgraph.embeddings import get_embedder
 from labelgraph.labelstore import MachineLabel

@@ -68,7 +68,7 @@ def test_llm_annotator_calls_a_tool_then_answers(tmp_path):
 def test_a_voting_tool_is_weighed_and_reported(make_project, gold):
     from examples.custom_tool.lexicon import sentiment_lexicon
 
-    project = make_project(budget=40, batch_size=20)
+    project = make_project(budget=80, batch_size=20)
     config = yaml.safe_load(project.read_text())
     config["tools"] = [{"path": LEXICON, "vote": True}]
     project.write_text(yaml.safe_dump(config))
@@ -106,11 +106,15 @@ def test_a_voting_tool_is_weighed_and_reported(make_project, gold):
         vote = expected[item_id]
         assert verdicts[item_id].signals["tools"] == (0 if not vote else 1 if vote == verdicts[item_id].label else -1)
         assert ("labelling functions vote against (1)" in verdicts[item_id].reasons) == (item_id in against)
-    fixes = [p for p in run.pending_reviews() if p.kind == "fix"]
-    assert fixes and all(p.reasons == verdicts[p.id].reasons for p in fixes)  # the person reads the same reasons
+    human = SimulatedHuman(gold, run.config.label_names)
+    while not (fixes := [p for p in run.pending_reviews() if p.kind == "fix"]):  # round 1 draws no fix
+        run.answer(human.answer(run.pending_reviews()))
+        assert run.step().phase == "paused"
+    verdicts = run.store.verdicts()
+    assert all(p.reasons == verdicts[p.id].reasons for p in fixes)  # the person reads the same reasons
 
-    status = run.run(SimulatedHuman(gold, run.config.label_names))
-    assert status.phase == "done" and status.human_labels == 40
+    status = run.run(human)
+    assert status.phase == "done" and status.human_labels == 80
     machine = run.store.machine()
     texts = {item.id: item.text for item in run.context.items(sorted(machine))}
     votes = {i: vote for i in machine if (vote := sentiment_lexicon.invoke({"text": texts[i]}))}

@@ -1,5 +1,6 @@
 """Annotators for simulations: none (every label from the person), a replay of a real LLM's recorded labels,
-and a simulated annotator of a chosen accuracy whose mistakes follow a reference model's confusions."""
+a simulated annotator of a chosen accuracy whose mistakes follow a reference model's confusions, and one whose
+mistakes follow how hard each text is (``difficulty:ACC``), the realistic stand-in for an LLM."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from labelgraph.data import Item
 from labelgraph.errors import DataError
 from labelgraph.memory import Neighbour
 
-__all__ = ["NoAnnotator", "ReplayAnnotator", "SimulatedAnnotator"]
+__all__ = ["DifficultyAnnotator", "NoAnnotator", "ReplayAnnotator", "SimulatedAnnotator", "text_model_probabilities"]
 
 
 class NoAnnotator:
@@ -110,6 +111,93 @@ class SimulatedAnnotator:
                     confidence=round(confidence, 4),
                     annotator=self.name,
                     rationale=f"simulated annotator, accuracy {self.accuracy:.0%}",
+                )
+            )
+        return out
+
+
+def text_model_probabilities(texts: list[str], gold: list[str], labels: list[str], folds: int = 5) -> np.ndarray:
+    """Out-of-fold class probabilities (columns follow ``labels``) of a logistic regression on TF-IDF word and
+    character n-grams: a model that reads other features than the student's sentence embeddings, so its mistakes
+    are not the student's."""
+    from scipy.sparse import hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.array([labels.index(label) for label in gold])
+    out = np.full((len(texts), len(labels)), 1.0 / len(labels))
+    splits = min(folds, int(np.bincount(y, minlength=len(labels))[np.unique(y)].min()))
+    if splits < 2:
+        return out
+    for train, test in StratifiedKFold(splits, shuffle=True, random_state=0).split(texts, y):
+        words = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+        chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True)
+        fitted = [words.fit([texts[i] for i in train]), chars.fit([texts[i] for i in train])]
+        features = [hstack([v.transform([texts[i] for i in rows]) for v in fitted]).tocsr() for rows in (train, test)]
+        model = LogisticRegression(C=10.0, max_iter=2000).fit(features[0], y[train])
+        out[test] = 0.0
+        out[np.ix_(test, model.classes_)] = model.predict_proba(features[1])
+    return out
+
+
+class DifficultyAnnotator:
+    """An LLM's stand-in whose mistakes follow how hard each text is. Its belief about a text is the log-probability
+    of a model on other features than the student's (``text_model_probabilities``, out of fold), plus noise of
+    ``spread`` per label, plus a pull towards the true label just strong enough that it is right on ``accuracy`` of
+    the pool: it errs where that model is confidently wrong and the pull does not reach. It answers its likeliest
+    label and states its belief sharpened by ``overconfidence`` (a softmax at that inverse temperature), as LLMs
+    overstate theirs: its confidence says something about its errors, never all. Each answer depends only on
+    (seed, item id)."""
+
+    name = "difficulty"
+
+    def __init__(
+        self,
+        gold: dict[str, str],
+        probabilities: np.ndarray,
+        labels: list[str],
+        accuracy: float,
+        seed: int = 0,
+        *,
+        spread: float = 1.0,
+        overconfidence: float = 2.0,
+    ):
+        self.labels, self.accuracy, self.seed = labels, accuracy, seed
+        ids = list(gold)
+        truth = np.array([labels.index(gold[i]) for i in ids])
+        noise = np.array([self._rng(i).normal(size=len(labels)) for i in ids]).reshape(len(ids), len(labels))
+        base = np.log(np.clip(probabilities, 1e-6, 1.0)) + spread * noise
+        pull = np.zeros_like(base)
+        pull[np.arange(len(ids)), truth] = 1.0
+        low, high = -50.0, 50.0
+        for _ in range(60):  # the pull's strength that makes it right on ``accuracy`` of the texts (monotone)
+            middle = (low + high) / 2
+            right = np.mean((base + middle * pull).argmax(axis=1) == truth)
+            low, high = (middle, high) if right < accuracy else (low, middle)
+        belief = base + high * pull
+        stated = np.exp(overconfidence * (belief - belief.max(axis=1, keepdims=True)))
+        stated /= stated.sum(axis=1, keepdims=True)
+        self.answers: dict[str, tuple[str, np.ndarray]] = {
+            item_id: (labels[int(belief[row].argmax())], stated[row]) for row, item_id in enumerate(ids)
+        }
+
+    def _rng(self, item_id: str) -> np.random.Generator:
+        digest = hashlib.sha256(f"difficulty:{self.seed}:{item_id}".encode()).digest()
+        return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+    def annotate(self, items: list[Item], vectors: np.ndarray, neighbours: list[list[Neighbour]]) -> list[Annotation]:
+        out = []
+        for item in items:
+            label, distribution = self.answers[item.id]
+            out.append(
+                Annotation(
+                    id=item.id,
+                    label=label,
+                    distribution={name: round(float(p), 4) for name, p in zip(self.labels, distribution, strict=True)},
+                    confidence=round(float(distribution[self.labels.index(label)]), 4),
+                    annotator=self.name,
+                    rationale=f"simulated annotator, {self.accuracy:.0%} right, wrong where texts are hard",
                 )
             )
         return out

@@ -15,7 +15,9 @@ def eval_command(
     train: Annotated[Path | None, typer.Option(help="Train JSONL (text, label), instead of a name.")] = None,
     test: Annotated[Path | None, typer.Option(help="Test JSONL (text, label), with --train.")] = None,
     strategies: Annotated[str, typer.Option(help="Comma-separated strategies to compare.")] = "random,margin,coreset",
-    annotator: Annotated[str, typer.Option(help="none | embedded | llm | replay:FILE | simulated:ACC[:flat]")] = "none",
+    annotator: Annotated[
+        str, typer.Option(help="none | embedded | llm | replay:FILE | simulated:ACC[:flat] | difficulty:ACC")
+    ] = "none",
     seed_size: Annotated[int, typer.Option(help="Gold labels given before the first round.")] = 20,
     batch_size: Annotated[int, typer.Option(help="Items selected per round.")] = 20,
     budget: Annotated[int, typer.Option(help="Human labels per run.")] = 200,

@@ -88,16 +88,27 @@ def _pct(value: float | None) -> str:
 
 
 def _plot_accuracy_coverage(results: dict[str, Any], path: Path) -> None:
-    """Estimated and true accuracy of the accepted set against coverage, if labels down to each stratum were taken."""
+    """True and estimated accuracy of the unchecked machine labels against coverage, if labels down to each set were
+    taken; per run the frontier (|), the certified point (o) and the uniform-audit baseline (x)."""
     figure, axes = plt.subplots(figsize=(7, 4.2), dpi=120)
+    target = results["spec"]["quality_target"]
     for name, lane in results["lanes"].items():
         curve = lane["accuracy_coverage"]
         if not curve:
             continue
         x = [p["coverage"] for p in curve]
         (line,) = axes.plot(x, [p["true_accuracy"] for p in curve], label=f"{name} true")
-        axes.plot(x, [p["accuracy"] for p in curve], linestyle="--", color=line.get_color(), label=f"{name} estimated")
-    axes.axhline(results["spec"]["quality_target"], color="grey", linestyle=":", linewidth=1, label="target")
+        estimated = [(p["coverage"], p["accuracy"]) for p in curve if p["accuracy"] is not None]
+        if estimated:
+            axes.plot(*zip(*estimated, strict=True), linestyle="--", color=line.get_color(), label=f"{name} estimated")
+        color = line.get_color()
+        if lane.get("frontier_coverage") is not None:
+            axes.plot([lane["frontier_coverage"]], [target], marker="|", markersize=14, color=color)
+        if lane.get("accepted_accuracy") is not None:
+            axes.plot([lane["coverage"]], [lane["accepted_accuracy"]], marker="o", color=color)
+        if lane.get("uniform_audit_coverage") is not None:
+            axes.plot([lane["uniform_audit_coverage"]], [target], marker="x", color=color)
+    axes.axhline(target, color="grey", linestyle=":", linewidth=1, label="target (| frontier, o certified, x baseline)")
     axes.set_xlabel("coverage (share of the pool labelled)")
     axes.set_ylabel("accuracy of the accepted machine labels")
     axes.set_title(f"{results['dataset']}: accuracy against coverage", fontsize=10)
@@ -144,7 +155,7 @@ def sections(results: dict[str, Any]) -> list[str | Table]:
             for r in results.get("references", {"": ref}).values()
         ),
     ]
-    header = ["strategy", "AULC", "final macro-F1", "share of full", "coverage", "accepted accuracy",
+    header = ["strategy", "AULC", "final macro-F1", "share of full", "coverage", "frontier share", "accepted accuracy",
               "estimate error", "routing AUROC", "human labels", "labels", "to 90%", "to 95%"]  # fmt: skip
     rows = []
     for strategy, s in results["summary"].items():
@@ -152,7 +163,8 @@ def sections(results: dict[str, Any]) -> list[str | Table]:
             f"{s[k]['mean']:.0f} ({s[k]['n']}/{seeds})" if s[k]["mean"] is not None else "not reached"
             for k in ("labels_to_90", "labels_to_95")
         ]
-        figures = ("aulc", "final_macro_f1", "final_macro_f1_share", "coverage", "accepted_accuracy", "estimate_error")
+        figures = ("aulc", "final_macro_f1", "final_macro_f1_share", "coverage", "frontier_share", "accepted_accuracy",
+                   "estimate_error")  # fmt: skip
         rows.append(
             [strategy, *(_cell(s[k], seeds) for k in figures), _cell(s["routing_auroc"], seeds),
              f"{s['human_labels']['mean']:.0f}", f"{s['labels']['mean']:.0f}", *reach]
@@ -168,24 +180,31 @@ def sections(results: dict[str, Any]) -> list[str | Table]:
         "labels until macro-F1 reaches 90% of full supervision (in how many seeds).",
     ]
     if lanes:
-        header = ["run", "labels", "coverage", "accepted", "their true accuracy", "estimated (lower bound)", "audits",
-                  "routing AUROC", "annotator alone", "all labels' accuracy", "human: explore/fix/audit"]  # fmt: skip
+        header = ["run", "coverage", "frontier", "share", "baseline", "oracle", "accepted", "their true accuracy",
+                  "estimated (lower bound)", "checks", "routing AUROC", "annotator alone",
+                  "human: explore/fix/audit"]  # fmt: skip
         rows = []
         for name, r in results["lanes"].items():
             kinds = r["human_by_kind"]
+            share = "-" if r.get("frontier_share") is None else f"{r['frontier_share']:.2f}"
             rows.append(
-                [name, str(r["labels"]), f"{r['coverage']:.1%}", str(r["machine_accepted"]),
+                [name, f"{r['coverage']:.1%}", _pct(r.get("frontier_coverage")), share,
+                 _pct(r.get("uniform_audit_coverage")), _pct(r.get("oracle_coverage")), str(r["machine_accepted"]),
                  _pct(r["accepted_accuracy"]), f"{_pct(r['estimated_label_accuracy'])} ({_pct(r['estimate_lower'])})",
-                 str(r["audits"]), str(r["routing_auroc"] if r["routing_auroc"] is not None else "-"),
-                 _pct(r["annotator_alone"]), _pct(r["final_label_accuracy"]),
-                 f"{kinds.get('explore', 0)}/{kinds.get('fix', 0)}/{kinds.get('audit', 0)}"]
+                 str(r.get("checks", "-")), str(r["routing_auroc"] if r["routing_auroc"] is not None else "-"),
+                 _pct(r["annotator_alone"]), f"{kinds.get('explore', 0)}/{kinds.get('fix', 0)}/{kinds.get('audit', 0)}"]
             )  # fmt: skip
         out += [
             "## The two lanes",
             (header, rows),
-            '"their true accuracy": of the accepted machine labels, against gold; "estimated": what the run\n'
-            "itself reports (its lower bound at the configured confidence); AUROC of p_correct against\n"
-            'whether the machine label is right; "annotator alone": the machine labels the critic scored.',
+            '"frontier": the coverage of the largest top set of the run\'s final p_correct ranking whose true\n'
+            'accuracy meets the target; "share": coverage / frontier; "baseline": every answer a uniform blind\n'
+            "audit of every machine label, one Clopper-Pearson test at the full level, at its typical outcome;\n"
+            '"oracle": every answer a uniform check inside the one top set worth testing most, one test at the\n'
+            'full level, its expected coverage. "their true accuracy": of the accepted machine labels, against\n'
+            'gold; "estimated": what the run itself reports (its lower bound as certified); "checks": draws on\n'
+            'machine labels; AUROC of p_correct against whether the machine label is right; "annotator alone":\n'
+            "the machine labels nobody checked.",
         ]
     return out
 

@@ -21,9 +21,16 @@ from sklearn.metrics import roc_auc_score
 from labelgraph.agents.annotator import Annotator
 from labelgraph.agents.human import SimulatedHuman
 from labelgraph.config import LLMSettings, ProjectConfig, StudentSettings
+from labelgraph.critic.signals import SIGNALS
 from labelgraph.errors import ConfigError
-from labelgraph.evals.annotators import ReplayAnnotator, SimulatedAnnotator
+from labelgraph.evals.annotators import (
+    DifficultyAnnotator,
+    ReplayAnnotator,
+    SimulatedAnnotator,
+    text_model_probabilities,
+)
 from labelgraph.evals.datasets import CachedEmbedder, Dataset
+from labelgraph.evals.frontier import baseline_coverage, frontier_size, oracle_coverage
 from labelgraph.evals.metrics import aulc, labels_to_reach, mean_std
 from labelgraph.models import LogisticRegressionStudent, evaluate, make_student, reads_text
 from labelgraph.run import Project, Run
@@ -36,7 +43,7 @@ class EvalSpec(BaseModel):
     """What to simulate."""
 
     strategies: list[str] = Field(min_length=1)
-    annotator: str = "embedded"  # none | embedded | llm | replay:FILE | simulated:ACC
+    annotator: str = "embedded"  # none | embedded | llm | replay:FILE | simulated:ACC[:flat] | difficulty:ACC
     seed_size: int = Field(20, ge=0)
     batch_size: int = Field(20, ge=1)
     budget: int = Field(200, ge=1)
@@ -58,8 +65,9 @@ class EvalSpec(BaseModel):
         if (self.annotator == "llm" or "llm" in self.strategies) and self.llm is None:
             raise ValueError("annotator or strategy 'llm' needs a model (--llm-model; --llm-base-url for a server)")
         kind, _, arg = self.annotator.partition(":")
-        if kind not in {"none", "embedded", "llm", "replay", "simulated"}:
-            raise ValueError(f"unknown annotator {self.annotator!r} (none, embedded, llm, replay:FILE, simulated:ACC)")
+        if kind not in {"none", "embedded", "llm", "replay", "simulated", "difficulty"}:
+            kinds = "none, embedded, llm, replay:FILE, simulated:ACC, difficulty:ACC"
+            raise ValueError(f"unknown annotator {self.annotator!r} ({kinds})")
         if kind == "replay" and not Path(arg).is_file():
             raise ValueError(f"annotator {self.annotator!r}: no such file {arg!r}")
         accuracy, _, flat = arg.partition(":")
@@ -68,6 +76,8 @@ class EvalSpec(BaseModel):
                 f"annotator {self.annotator!r}: give an accuracy from 0 to 1, e.g. simulated:0.9 "
                 "(or simulated:0.9:flat)"
             )
+        if kind == "difficulty" and not _is_probability(arg):
+            raise ValueError(f"annotator {self.annotator!r}: give an accuracy from 0 to 1, e.g. difficulty:0.85")
         for student in self.students:
             StudentSettings(kind=student)  # an unknown kind fails here too
         for strategy in set(self.strategies) - {"llm"}:
@@ -130,6 +140,11 @@ def _annotator(spec: EvalSpec, dataset: Dataset, embedder: CachedEmbedder, seed:
         return SimulatedAnnotator(
             gold, dict(zip(gold, probs, strict=True)), dataset.labels, float(accuracy), seed, informative=flat != "flat"
         )
+    if kind == "difficulty":
+        texts, gold_labels = [i.text for i in dataset.train], [i.label for i in dataset.train]
+        probabilities = text_model_probabilities(texts, gold_labels, dataset.labels)  # type: ignore[arg-type]
+        gold = {f"t{n}": label for n, label in enumerate(gold_labels)}
+        return DifficultyAnnotator(gold, probabilities, dataset.labels, float(arg), seed)  # type: ignore[arg-type]
     raise AssertionError(f"EvalSpec admitted annotator {spec.annotator!r}")
 
 
@@ -194,40 +209,100 @@ def _curve(run: Run, dataset: Dataset, embedder: CachedEmbedder) -> list[dict[st
     return points
 
 
-def _lanes(run: Run) -> dict[str, Any]:
+def certification_record(run: Run) -> dict[str, np.ndarray]:
+    """What ``benchmarks/certify_sim.py`` replays, for every machine label of the pool at the run's end: its
+    signals, final p_correct (out of fold if checked), whether a person checked it, its label and whether that is
+    right against gold, the final student's uncertainty (normalised entropy); and every draw of the person's
+    batches (round, text, probability, rule)."""
+    gold, store = run.gold, run.store
+    pool = set(run.context.pool_ids)
+    human = store.human()
+    rows = []
+    for status in ("accepted", "proposed", "checked"):
+        for verdict in store.iter_verdicts((status,)):
+            answer = human.get(verdict.id)
+            if verdict.id in gold and verdict.id in pool and verdict.label and (answer is None or answer.label):
+                rows.append(verdict)
+    draws = store.draws()
+    student = run.context.student()
+    names = run.config.label_names
+    uncertainty = np.ones(len(rows))
+    if rows and student.is_informative:
+        probs = run.context.predict(student, [v.id for v in rows])
+        uncertainty = -(probs * np.log(np.clip(probs, 1e-12, 1))).sum(axis=1) / np.log(len(names))
+    return {
+        "ids": np.array([v.id for v in rows], dtype=str),
+        "uncertainty": uncertainty,
+        "features": np.array([[v.signals.get(name, 0.0) for name in SIGNALS] for v in rows]).reshape(-1, len(SIGNALS)),
+        "p": np.array([v.p_correct for v in rows], dtype=float),
+        "checked": np.array([v.status == "checked" for v in rows], dtype=bool),
+        "accepted": np.array([v.status == "accepted" for v in rows], dtype=bool),
+        "labels": np.array([v.label for v in rows], dtype=str),
+        "right": np.array([v.label == gold[v.id] for v in rows], dtype=bool),
+        "pool": np.array(len(pool)),
+        "seeds": np.array(sum(1 for h in human.values() if h.kind == "seed" and h.label is not None)),
+        "covered": np.array(sum(1 for h in human.values() if h.label is not None and h.id in pool)),
+        "answers": np.array(sum(1 for h in human.values() if h.kind != "seed" and h.label is not None)),
+        "draw_round": np.array([d[0] for d in draws], dtype=int),
+        "draw_id": np.array([d[1] for d in draws], dtype=str),
+        "draw_probability": np.array([d[2] for d in draws], dtype=float),
+        "draw_rule": np.array([d[3] for d in draws], dtype=str),
+    }
+
+
+def _lanes(run: Run, record: dict[str, np.ndarray]) -> dict[str, Any]:
     """The run's labels against gold: coverage, true and estimated accuracy of the accepted set, routing AUROC,
-    and the true accuracy-coverage curve of the machine labels ordered by p_correct."""
+    the true accuracy-coverage curve of the unchecked machine labels ordered by p_correct, and what could have
+    been certified (``labelgraph.evals.frontier``)."""
     gold = run.gold
+    quality = run.config.quality
     records = [r for r in run.labels() if r.id in gold]
     trained = [r for r in records if r.status != "proposed"]
     accepted = [r for r in records if r.status == "accepted"]
-    machine = sorted((r for r in records if r.p_correct is not None), key=lambda r: -(r.p_correct or 0.0))
-    right = np.array([r.label == gold[r.id] for r in machine], dtype=bool)
-    scores = np.array([r.p_correct for r in machine], dtype=float)
-    auroc = float(roc_auc_score(right, scores)) if 0 < right.sum() < len(right) else None
+    right, p, checked = record["right"], record["p"], record["checked"]
+    open_right, open_p = right[~checked], p[~checked]
+    auroc = float(roc_auc_score(right, p)) if 0 < right.sum() < len(right) else None
     estimate = run.estimate()
     truth = float(np.mean([r.label == gold[r.id] for r in accepted])) if accepted else None
     people = [r for r in records if r.status == "human"]
+    pool, covered, answers = int(record["pool"]), int(record["covered"]), int(record["answers"])
     curve = []
     for point in estimate.curve if estimate else []:
-        taken = right[: point.labels]
+        taken = open_right[open_p >= point.threshold]
         curve.append({**point.model_dump(), "true_accuracy": round(float(taken.mean()), 4) if len(taken) else None})
+    coverage = run.status().coverage
+    alpha = 1 - quality.confidence
+    frontier = (frontier_size(open_p, open_right, quality.target_accuracy) + covered) / pool if pool else 0.0
+    baseline, baseline_lower = baseline_coverage(
+        right, quality.target_accuracy, alpha, answers, pool, int(record["seeds"])
+    )
     return {
         "pool": len(run.context.pool_ids),
         "labels": len(trained),
         "seed_labels": sum(r.status == "seed" for r in trained),
-        "coverage": run.status().coverage,
+        "coverage": coverage,
         "final_label_accuracy": round(float(np.mean([r.label == gold[r.id] for r in trained])), 4) if trained else None,
         "machine_accepted": len(accepted),
         "accepted_accuracy": round(truth, 4) if truth is not None else None,
         "estimated_label_accuracy": estimate.accuracy if estimate else None,
         "estimate_lower": estimate.lower if estimate else None,
         "estimate_upper": estimate.upper if estimate else None,
-        "estimate_error": round(estimate.accuracy - truth, 4) if estimate and estimate.accuracy and truth else None,
+        "estimate_error": round(estimate.accuracy - truth, 4)
+        if estimate and estimate.accuracy is not None and truth is not None
+        else None,
+        "false_certification": truth < quality.target_accuracy if truth is not None else False,
+        "frontier_coverage": round(frontier, 4),
+        "frontier_share": round(coverage / frontier, 4) if frontier else None,
+        "uniform_audit_coverage": round(baseline, 4),
+        "uniform_audit_lower": round(baseline_lower, 4),
+        "oracle_coverage": round(
+            oracle_coverage(open_p, open_right, quality.target_accuracy, alpha, answers, pool, covered), 4
+        ),
+        "checks": estimate.checks if estimate else 0,
         "audits": estimate.audits if estimate else 0,
         "human_labels": len(people),
         "human_by_kind": dict(Counter(r.kind for r in people)),
-        "annotator_alone": round(float(right.mean()), 4) if len(right) else None,
+        "annotator_alone": round(float(open_right.mean()), 4) if len(open_right) else None,
         "routing_auroc": round(auroc, 4) if auroc is not None else None,
         "accuracy_coverage": curve,
     }
@@ -258,7 +333,9 @@ def run_eval(
                 human = SimulatedHuman(run.gold, dataset.labels, noise=spec.noise, seed=seed)
                 run.run(human)
                 curves[name][str(seed)] = _curve(run, dataset, embedder)
-                lanes[f"{name}-s{seed}"] = _lanes(run)
+                record = certification_record(run)
+                np.savez_compressed(folder / "certify.npz", **record)
+                lanes[f"{name}-s{seed}"] = _lanes(run, record)
                 run.close()
                 if on_run is not None:
                     on_run(name, seed)
@@ -268,7 +345,7 @@ def run_eval(
         "simulation": {
             "person": f"simulated from gold labels, noise {spec.noise}",
             "annotator": spec.annotator,
-            "annotator_is_simulated": spec.annotator.startswith(("replay:", "simulated:")),
+            "annotator_is_simulated": spec.annotator.startswith(("replay:", "simulated:", "difficulty:")),
         },
         "pool": len(dataset.train),
         "test": len(dataset.test),
@@ -310,6 +387,11 @@ def summarise(
                     "estimated_label_accuracy": lane.get("estimated_label_accuracy"),
                     "estimate_lower": lane.get("estimate_lower"),
                     "estimate_error": lane.get("estimate_error"),
+                    "false_certification": float(lane["false_certification"]) if lane else None,
+                    "frontier_coverage": lane.get("frontier_coverage"),
+                    "frontier_share": lane.get("frontier_share"),
+                    "uniform_audit_coverage": lane.get("uniform_audit_coverage"),
+                    "oracle_coverage": lane.get("oracle_coverage"),
                     "routing_auroc": lane.get("routing_auroc"),
                     "annotator_alone_accuracy": lane.get("annotator_alone"),
                     "labels_to_90": labels_to_reach(x, y, 0.9 * ceiling),

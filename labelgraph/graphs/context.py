@@ -14,8 +14,8 @@ import numpy as np
 from langchain_core.tools import BaseTool
 
 from labelgraph.agents.annotator import Annotator
-from labelgraph.agents.critic import CalibratedCritic
 from labelgraph.config import ProjectConfig
+from labelgraph.critic.signals import CalibratedCritic
 from labelgraph.data import Item
 from labelgraph.embeddings import Embedder
 from labelgraph.labelstore import LabelStore
@@ -49,9 +49,6 @@ class RunContext:
     selector_llm: Any = None
     _student: tuple[str, StudentModel] | None = field(default=None, repr=False)
     _student_settings: Any = field(default=None, repr=False)
-    signal_cache: tuple[Any, np.ndarray] | None = field(default=None, repr=False)
-    checked_cache: tuple[Any, np.ndarray] | None = field(default=None, repr=False)
-    """The critic's signals of the current round (see ``graphs.critique``): derived data, never checkpointed."""
 
     @property
     def config(self) -> ProjectConfig:

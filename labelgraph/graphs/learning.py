@@ -8,9 +8,9 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from labelgraph.critic import rounds
 from labelgraph.data import LabelRecord
 from labelgraph.graphs.context import RunContext
-from labelgraph.graphs.critique import assess
 from labelgraph.graphs.resolve import run_context
 from labelgraph.graphs.select import human_candidates, machine_todo
 from labelgraph.graphs.stability import prediction_agreement, stable_for
@@ -86,10 +86,7 @@ def train(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Settle the accepted set with this round's answers, refit the student on it, record the round, and stop?"""
     context = run_context(runtime)
     config = context.config
-    assessment = assess(context, state.round, answers_before=state.round + 1)
-    context.store.put_verdicts(assessment.verdicts(state.round))
-    estimate = assessment.estimate
-    context.store.put_meta("estimate", estimate.model_dump_json())
+    estimate = rounds.look(context, state.round, state.human_labels) if context.annotator is not None else None
     context.store.put_meta("student_uses_proposals", "yes" if machine_beats_student(context) else "no")
     training = context.training_set()
     student = context.student(training)
@@ -109,14 +106,14 @@ def train(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         by_kind=dict(kinds),
         human_labels=state.human_labels,
         labels=len(training),
-        accepted=estimate.accepted,
-        proposed=len(assessment.candidates) - estimate.accepted,
+        accepted=estimate.accepted if estimate else 0,
+        proposed=context.store.counts()["proposed"],
         coverage=_coverage(context),
-        estimated_accuracy=estimate.accuracy,
-        estimate_lower=estimate.lower,
-        threshold=estimate.threshold,
-        checks=estimate.checks,
-        audits=estimate.audits,
+        estimated_accuracy=estimate.accuracy if estimate else None,
+        estimate_lower=estimate.lower if estimate else None,
+        threshold=estimate.threshold if estimate else None,
+        checks=estimate.checks if estimate else 0,
+        audits=estimate.audits if estimate else 0,
         **metrics,
     )
     spent = 0.0

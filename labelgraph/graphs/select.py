@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from langgraph.runtime import Runtime
 
+from labelgraph.critic import rounds
 from labelgraph.graphs.context import RunContext
 from labelgraph.graphs.resolve import run_context
 from labelgraph.graphs.state import LoopState
@@ -97,8 +98,9 @@ def per_round(context: RunContext) -> int:
 
 
 def select(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """Start a round: the strategy ranks the person's candidates; the machine lane takes its next texts,
-    most uncertain for the student first."""
+    """Start a round: the strategy ranks the person's candidates, the person's batch is drawn (audits, fixes and
+    the strategy's picks, each with a known probability), and the machine lane takes its next texts, most uncertain
+    for the student first, and every text asked that it has not labelled."""
     context = run_context(runtime)
     config = context.config
     round_number = state.round + 1
@@ -122,6 +124,7 @@ def select(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             why = {shortlist[position]: reason for position, reason in chosen}
         if len(set(explore)) != len(explore):
             raise RuntimeError(f"strategy {context.strategy.name!r} picked an item twice")
+    asked = dict(rounds.draw(context, round_number, room, explore, student, config.budget - state.human_labels))
     todo = machine_todo(context)
     if todo and len(todo) > per_round(context) and student.is_informative:
         probs = context.predict(student, todo)
@@ -131,12 +134,13 @@ def select(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         todo = [todo[i] for i in rng.permutation(len(todo))]
     machine = todo[: per_round(context)]
     unannotated = set(todo) - set(machine)
-    machine += [item_id for item_id in explore if item_id in unannotated]  # a pick is a check of the machine too
+    machine += [item_id for item_id in asked if item_id in unannotated]  # each text asked is a check of the machine
     return {
         "round": round_number,
         "machine": machine,
         "explore": explore,
         "why": why,
+        "asked": asked,
         "pending": [],
         "decisions": {},
     }

@@ -61,6 +61,9 @@ class LoopState(BaseModel):
     """The strategy's picks for the person this round, most wanted first."""
     why: dict[str, str] = Field(default_factory=dict)
     """Why the LLM selector picked each explore item (empty for other strategies)."""
+    asked: dict[str, str] = Field(default_factory=dict)
+    """The person's batch as drawn (``labelgraph.critic.batch``), in order: id -> the rule that drew it (audit,
+    fix or explore)."""
     pending: list[dict[str, Any]] = Field(default_factory=list)
     """The person's batch this round (``agents.human.ReviewItem`` as JSON: the interrupt payload)."""
     decisions: dict[str, str | None] = Field(default_factory=dict)

@@ -12,7 +12,7 @@ Signals of one machine label (each a number a person can read back in the reason
   tools          votes for minus votes against from labelling-function tools
   judge          the LLM judge's verdict (1 accept, 0.5 dispute or none, 0 reject)
 A logistic regression over these, fitted on machine labels a person checked (right or wrong), gives
-``p_correct``; with few checks it is shrunk towards the observed accuracy of the checks.
+``p_correct`` (``labelgraph.critic.calibration``).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from pydantic import BaseModel
 
 from labelgraph.config import CriticSettings
+from labelgraph.critic.calibration import Calibration, calibrate
 from labelgraph.labelstore import MachineLabel, OpenLabel
 
 JudgedLabel = MachineLabel | OpenLabel
@@ -83,15 +83,6 @@ def _knn_agreement(
         total = weights.sum(axis=1)
         out[start : start + 2048] = np.where(total > 0, agree / np.maximum(total, 1e-12), 0.5)
     return out
-
-
-class Calibration(BaseModel):
-    """How ``p_correct`` was made this round."""
-
-    checks: int
-    right: int
-    prior: float
-    fitted: bool
 
 
 class CalibratedCritic:
@@ -176,48 +167,11 @@ class CalibratedCritic:
             probs[test] = _fit_predict(x, y, vectors[test], len(self.labels), self.seed)
         return probs
 
-    # -- calibration --------------------------------------------------------------------------------
     def calibrate(
         self, features: np.ndarray, checked: np.ndarray, right: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, Calibration]:
-        """``p_correct`` for every row of ``features``, and out-of-fold for the ``checked`` rows (in their order).
-
-        ``checked``: row indices a person checked; ``right``: whether the machine label was right for each.
-        Until there are ``min_checks`` checks with at least two right and two wrong, every label gets the
-        checks' smoothed accuracy (no ranking yet); after that a logistic regression whose regularisation is
-        chosen by cross-validation decides.
-        """
-        right = np.asarray(right, dtype=int)
-        n_checks, n_right = len(right), int(right.sum())
-        prior = (n_right + 1) / (n_checks + 2)  # the checks' accuracy, Laplace-smoothed
-        p = np.full(len(features), prior)
-        oof = np.full(n_checks, prior)
-        fitted = n_checks >= self.settings.min_checks and min(n_right, n_checks - n_right) >= 2
-        if fitted:
-            from sklearn.linear_model import LogisticRegression, LogisticRegressionCV  # loads where it fits
-            from sklearn.model_selection import StratifiedKFold, cross_val_predict
-            from sklearn.pipeline import make_pipeline
-            from sklearn.preprocessing import StandardScaler
-
-            splits = min(5, n_right, n_checks - n_right)
-            cv = StratifiedKFold(splits, shuffle=True, random_state=self.seed)
-            x = features[checked]
-            # regularisation chosen by cross-validated log-loss: strong while wrong labels are few
-            search = LogisticRegressionCV(
-                Cs=list(self.settings.cs),
-                cv=cv,
-                scoring="neg_log_loss",
-                max_iter=1000,
-                use_legacy_attributes=False,
-                l1_ratios=(0.0,),
-            )
-            model = make_pipeline(StandardScaler(), search).fit(x, right)
-            p = model.predict_proba(features)[:, 1]
-            chosen = float(np.ravel(search.C_)[0])
-            fixed = make_pipeline(StandardScaler(), LogisticRegression(C=chosen, max_iter=1000))
-            oof = cross_val_predict(fixed, x, right, cv=cv, method="predict_proba")[:, 1]
-        calibration = Calibration(checks=n_checks, right=n_right, prior=round(prior, 4), fitted=fitted)
-        return p, oof, calibration
+        """``p_correct`` for every row and out of fold for the ``checked`` rows (``calibration.calibrate``)."""
+        return calibrate(features, checked, right, self.settings, seed=self.seed)
 
 
 def signal_reasons(row: np.ndarray, label: str, p_correct: float, status: str) -> list[str]:

@@ -1,0 +1,181 @@
+"""The critic's acceptance: estimates from draws of known probability, the fixed-sequence test, the error level
+spent across looks, and the batch drawn by design (arrays only)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from labelgraph.critic.acceptance import (
+    certify,
+    clopper_pearson_upper,
+    decide,
+    estimate_sets,
+    spent,
+    thresholds,
+)
+from labelgraph.critic.batch import Shares, draw_batch, shares_for
+
+
+def population(n: int, seed: int, *, tail: float = 12.0):
+    """Machine labels whose calibrated p_correct is their true chance of being right."""
+    rng = np.random.default_rng(seed)
+    p = rng.beta(tail, 1, size=n)
+    return p, rng.random(n) < p
+
+
+def uneven_draws(p: np.ndarray, count: int, rng: np.random.Generator):
+    """``count`` draws with replacement, most of them where p_correct is low (a fix-like rule), some uniform."""
+    q = 0.3 / len(p) + 0.7 * (1 - p) / (1 - p).sum()
+    rows = rng.choice(len(p), count, p=q / q.sum())
+    return rows, (q / q.sum())[rows]
+
+
+def test_clopper_pearson_matches_its_closed_forms():
+    assert clopper_pearson_upper(0, 45, 0.1) == pytest.approx(1 - 0.1 ** (1 / 45))
+    assert clopper_pearson_upper(45, 45, 0.1) == 1.0
+    # the bound is the rate at which seeing this few errors is as unlikely as the level
+    upper = clopper_pearson_upper(6, 120, 0.05)
+    assert stats.binom.cdf(6, 120, upper) == pytest.approx(0.05, abs=1e-9)
+
+
+def test_the_estimate_is_unbiased_however_uneven_the_draws():
+    p, right = population(2000, 0)
+    cuts = thresholds(p)
+    truth = np.array([1 - right[p >= cut].mean() for cut in cuts])
+    estimates = []
+    for seed in range(300):
+        rows, q = uneven_draws(p, 150, np.random.default_rng(seed))
+        checked = np.zeros(len(p), dtype=bool)
+        checked[rows] = True
+        estimates.append(estimate_sets(p, checked, right, rows, q, cuts).error)
+    mean = np.mean(estimates, axis=0)
+    spread = np.std(estimates, axis=0) / math.sqrt(len(estimates))
+    # a ratio estimator is unbiased to O(1/n): within 4 standard errors of the mean, or 0.004, in every set
+    assert np.all(np.abs(mean - truth) <= np.maximum(4 * spread, 0.004)), (mean - truth, spread)
+
+
+def test_a_draw_on_a_label_nobody_checked_is_refused():
+    p, right = population(100, 1)
+    with pytest.raises(ValueError, match="nobody checked"):
+        estimate_sets(p, np.zeros(100, dtype=bool), right, np.array([3]), np.array([0.01]), thresholds(p))
+
+
+def test_a_set_below_the_target_is_certified_at_most_at_the_level():
+    """A set 94% right, tested against 0.95 at level 0.1 with 120 uniform draws inside: false certifications stay
+    within the level (seen 0.040 over 2,000 replays; Clopper-Pearson is conservative)."""
+    n = 1500
+    rng = np.random.default_rng(3)
+    right = rng.random(n) < 0.94
+    p = np.full(n, 0.97)
+    cuts = thresholds(p)
+    passed = 0
+    for seed in range(2000):
+        draw = np.random.default_rng(seed)
+        rows = draw.choice(n, 120)
+        checked = np.zeros(n, dtype=bool)
+        checked[rows] = True
+        sets = estimate_sets(p, checked, right, rows, np.full(120, 1 / n), cuts)
+        look = certify(sets, 0.95, 0.1, least_checks=30)
+        if look.accepted is not None and right[~checked].mean() < 0.95:
+            passed += 1
+    assert passed / 2000 <= 0.1 + 2 * math.sqrt(0.1 * 0.9 / 2000)
+
+
+def test_fixed_sequence_accepts_the_largest_set_before_the_first_failure():
+    n = 1000
+    p = np.linspace(1.0, 0.5, n)
+    right = np.ones(n, dtype=bool)
+    right[500:600] = False  # the sets past the first half are wrong 10% and more
+    right[900:] = True
+    rows = np.arange(0, n, 2)  # a check every second label, uniform
+    checked = np.zeros(n, dtype=bool)
+    checked[rows] = True
+    sets = estimate_sets(p, checked, right, rows, np.full(len(rows), 1 / n), thresholds(p[~checked]))
+    look = certify(sets, 0.95, 0.1, least_checks=60)
+    assert look.first_tested is not None and look.first_tested > 0  # the first sets hold too few draws
+    assert look.failed is not None and look.accepted == look.failed - 1
+    accepted = p >= sets.thresholds[look.accepted]
+    assert right[accepted & ~checked].mean() >= 0.95
+    # the last set is right again on average past the failure, but the walk has stopped
+    assert look.accepted < len(sets.thresholds) - 1
+    assert certify(sets, 0.95, 0.0, least_checks=60).accepted is None  # no level, no test
+    assert certify(sets, 0.95, 0.1, least_checks=10_000).accepted is None  # too few draws: nothing tested
+
+
+def test_the_error_level_is_spent_across_looks_and_never_more_than_alpha():
+    alpha, budget = 0.1, 200
+    looks = list(range(0, 401, 20))
+    levels = [spent(b, budget, alpha) - spent(a, budget, alpha) for a, b in itertools.pairwise(looks)]
+    assert all(level >= 0 for level in levels) and sum(levels) < alpha
+    final = spent(200, budget, alpha) - spent(180, budget, alpha)
+    assert final > 0.7 * alpha  # most of it where the budget is reached
+    assert levels[0] < 0.01 * alpha  # the first look is strict
+    assert spent(10**9, budget, alpha) == pytest.approx(alpha, rel=1e-6)
+
+
+def test_decide_certifies_a_clean_set_and_names_the_next_one():
+    n = 1200
+    p = np.concatenate([np.full(600, 0.99), np.full(600, 0.6)])
+    right = np.concatenate([np.ones(600, dtype=bool), np.random.default_rng(0).random(600) < 0.6])
+    rng = np.random.default_rng(1)
+    rows = rng.choice(n, 200)
+    checked = np.zeros(n, dtype=bool)
+    checked[rows] = True
+    arguments = dict(
+        target=0.95, confidence=0.9, budget=200, batch=20, least_checks=30, pool_size=1500, covered=300
+    )  # fmt: skip
+    decision = decide(p, checked, right, ["a"] * n, rows, np.full(200, 1 / n), np.ones(200, dtype=bool),
+                      answers=200, previous_answers=180, **arguments)  # fmt: skip
+    estimate = decision.estimate
+    assert decision.accepted.sum() > 0 and right[decision.accepted].mean() >= 0.95
+    assert not (decision.accepted & checked).any()
+    assert estimate.lower <= estimate.accuracy <= estimate.upper and estimate.lower >= 0.95
+    assert estimate.level == pytest.approx(spent(200, 200, 0.1) - spent(180, 200, 0.1), abs=1e-6)
+    assert estimate.next is not None and estimate.next.labels > estimate.accepted
+    assert all(point.accuracy is None for point in estimate.curve if point.checks < 30)
+    # no new answers since the last look: nothing is tested
+    idle = decide(p, checked, right, ["a"] * n, rows, np.full(200, 1 / n), np.ones(200, dtype=bool),
+                  answers=200, previous_answers=200, **arguments)  # fmt: skip
+    assert idle.estimate.level == 0 and not idle.accepted.any()
+
+
+def test_the_batch_is_drawn_with_the_probabilities_it_records():
+    pool = [f"t{i}" for i in range(200)]
+    answered = {f"t{i}" for i in range(10)}
+    p_correct = {f"t{i}": 0.5 + i / 400 for i in range(10, 200)}
+    region = {f"t{i}" for i in range(100, 200)}
+    shares = Shares(audit=0.5, floor=0.1, fix=0.2, explore=0.2)
+    picks = ["t50", "t51", "t52", "t3"]
+    counts: dict[str, int] = {}
+    recorded: dict[str, float] = {}
+    total = 0
+    for seed in range(400):
+        batch, draws = draw_batch(
+            10, pool=pool, answered=answered, p_correct=p_correct, region=region, uncertainty={}, picks=picks,
+            shares=shares, rng=np.random.default_rng(seed),
+        )  # fmt: skip
+        assert len(batch) == 10 and not {i for i, _ in batch} & answered
+        assert len({i for i, _ in batch}) == 10 and len(draws) >= 10
+        for d in draws:
+            counts[d.id] = counts.get(d.id, 0) + 1
+            assert recorded.setdefault(d.id, d.probability) == pytest.approx(d.probability)
+        total += len(draws)
+    assert sum(recorded.values()) == pytest.approx(1.0, abs=0.01)  # nearly every text was drawn at least once
+    # each text's share of the draws is its recorded probability (a binomial spread)
+    for item_id, q in recorded.items():
+        assert abs(counts[item_id] / total - q) <= 5 * math.sqrt(q * (1 - q) / total) + 1e-4, item_id
+    # answered texts are drawn (by the floor) but never asked again
+    assert any(i in answered for i in counts)
+
+
+def test_shares_keep_probing_and_give_the_rest_to_fixes():
+    assert shares_for(explore=0.3, floor=0.05, certify_draws=100, room=20).audit == pytest.approx(0.55)
+    small = shares_for(explore=0.3, floor=0.05, certify_draws=0, room=20)
+    assert small.audit == pytest.approx(0.25 * 0.65) and small.fix == pytest.approx(0.75 * 0.65)
+    off = shares_for(explore=0.3, floor=0.05, certify_draws=100, room=20, certifying=False)
+    assert off.audit == 0 and off.fix == pytest.approx(0.65)
