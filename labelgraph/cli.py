@@ -13,8 +13,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from labelgraph.console import print_table, stdout_console
-from labelgraph.errors import ConfigError, ConflictError, LabelgraphError, ReviewError
+from labelgraph.console import command_name, print_table, stdout_console
+from labelgraph.errors import ConfigError, LabelgraphError
 from labelgraph.evals.cli import eval_command
 from labelgraph.service.serve import serve_command
 from labelgraph.templates import PROJECT_TEMPLATE
@@ -58,33 +58,81 @@ def open_run(path: Path):
     return Run.open(path)
 
 
-def progress(node: str, update: dict[str, Any]) -> None:
-    """One line a node, as the graph streams its updates."""
-    if node == "select":
-        console.print(
-            f"[bold]round {update.get('round')}[/]  select: {len(update.get('machine', []))} texts for the machine, "
-            f"{len(update.get('explore', []))} picks for you"
-        )
-    elif node == "critique":
-        kinds = Counter(item["kind"] for item in update.get("pending", []))
-        asked = ", ".join(f"{kinds[k]} {k}" for k in ("fix", "audit", "explore") if kinds[k]) or "none"
-        console.print(f"  critique: {len(update.get('pending', []))} for you ({asked})")
-    elif node == "train":
-        entry = (update.get("history") or [None])[-1]
-        if entry is None:
-            return
-        entry = entry.model_dump() if hasattr(entry, "model_dump") else entry
-        metric = f", test macro-F1 {entry['macro_f1']:.3f}" if entry.get("macro_f1") is not None else ""
-        estimate = (
-            f", estimated {entry['estimated_accuracy']:.1%} right (lower bound {entry['estimate_lower']:.1%})"
-            if entry.get("estimated_accuracy") is not None
-            else ""
-        )
-        console.print(
-            f"  machine: {entry['accepted']} accepted, {entry['proposed']} proposed{estimate}; "
-            f"coverage {entry['coverage']:.0%}\n"
-            f"  train: student refit on {entry['labels']} labels{metric}"
-        )
+def progress_for(run) -> Callable[[str, dict[str, Any]], None]:
+    """One line a node as ``run``'s graph streams its updates, saying what the node did."""
+    history = run.history()
+    seen = {"new": 0, "accepted": history[-1]["accepted"] if history else None}
+
+    def show(node: str, update: dict[str, Any]) -> None:
+        if node == "select":
+            seen["new"], seen["round"] = len(update.get("machine", [])), update.get("round")
+            console.print(
+                f"[bold]round {update.get('round')}[/]  select: {seen['new']} texts for the machine, "
+                f"{len(update.get('explore', []))} picks for you"
+            )
+        elif node == "annotate" and run.context.annotator is not None and "round" in seen:
+            console.print("  annotate: " + annotated(run.store.annotated_in(seen["round"]), seen["new"]))
+        elif node == "critique":
+            kinds = Counter(item["kind"] for item in update.get("pending", []))
+            asked = ", ".join(f"{kinds[k]} {k}" for k in ("fix", "audit", "explore") if kinds[k]) or "none"
+            console.print(f"  critique: {len(update.get('pending', []))} for you ({asked})")
+        elif node == "train":
+            entry = (update.get("history") or [None])[-1]
+            if entry is None:
+                return
+            entry = entry.model_dump() if hasattr(entry, "model_dump") else entry
+            metric = f", test macro-F1 {entry['macro_f1']:.3f}" if entry.get("macro_f1") is not None else ""
+            estimate = (
+                f", estimated {entry['estimated_accuracy']:.1%} right (lower bound {entry['estimate_lower']:.1%})"
+                if entry.get("estimated_accuracy") is not None
+                else ""
+            )
+            console.print(
+                f"  machine: {entry['accepted']} accepted, {entry['proposed']} proposed{estimate}; "
+                f"coverage {entry['coverage']:.0%} (people's, seed and accepted labels)"
+                + dropped(seen["accepted"], entry["accepted"])
+                + f"\n  train: student refit on {trained_on(run, entry['labels'])}{metric}"
+            )
+            seen["accepted"] = entry["accepted"]
+
+    return show
+
+
+def annotated(count: int, new: int) -> str:
+    """What the machine lane did in a round: ``count`` texts labelled, ``new`` of them for the first time."""
+    again = count - min(new, count)
+    if not again:
+        return f"the machine labelled {count} text{'s' * (count != 1)}"
+    first = f"{min(new, count)} new, " if new else ""
+    return (
+        f"the machine labelled {first}{again} again (the embedded annotator labels every text anew each round, "
+        "from people's labels so far)"
+    )
+
+
+def dropped(before: int | None, now: int) -> str:
+    """Why the accepted set shrank since the last round, if it did."""
+    if before is None or now >= before:
+        return ""
+    return (
+        f"\n  ({before - now} accepted last round went back to proposed: scored again with this round's answers, "
+        "the accepted set is the largest that still passes the quality target)"
+    )
+
+
+def trained_on(run, labels: int) -> str:
+    """What the student was fitted on: people's labels, and accepted (or also proposed) machine labels."""
+    people = sum(h.label is not None for h in run.store.human().values())
+    machine = max(labels - people, 0)
+    mode = run.config.student_learns_from
+    proposals = mode == "all" or (mode == "auto" and run.store.meta("student_uses_proposals") == "yes")
+    if not machine:
+        return f"{labels} labels, all from people (and seeds)"
+    told = f"{labels} labels: {people} from people (and seeds), {machine}"
+    if not proposals:
+        return f"{told} accepted machine labels weighted by p_correct"
+    why = "student_learns_from: all" if mode == "all" else "blind checks found the machine right more often than it"
+    return f"{told} machine labels weighted by p_correct, proposals too ({why})"
 
 
 def items(count: int) -> str:
@@ -93,25 +141,31 @@ def items(count: int) -> str:
 
 def report(status) -> None:
     """Say where the run stands and what to do next."""
-    run = status.run
+    run, me = status.run, command_name()
     if status.phase == "paused":
-        console.print(
-            f"[yellow]{items(len(status.pending))} wait{'s' * (len(status.pending) == 1)} for review[/] "
-            f"(round {status.round}). Answer them with\n"
-            f"  labelgraph review {run}\n  labelgraph review {run} --answers answers.jsonl"
-            f'   (one {{"id": ..., "label": ...}} a line; the ids: labelgraph status {run} --json)\n'
-            f"then continue with\n  labelgraph resume {run}"
-        )
         if status.answered and not status.pending:
             answered = len(status.answered)
             everything = "It is answered" if answered == 1 else f"All {answered} are answered"
-            console.print(f"{everything}: run 'labelgraph resume {run}'.")
+            console.print(
+                f"{everything} (round {status.round}): continue with\n  {me} resume {run}\n"
+                "(the answers are kept until the round commits them)"
+            )
+            return
+        waiting = len(status.pending)
+        answered = f"{len(status.answered)} answered, " if status.answered else ""
+        console.print(
+            f"[yellow]{answered}{items(waiting)} wait{'s' * (waiting == 1)} for review[/] (round {status.round}). "
+            f"Answer {'it' if waiting == 1 else 'them'} with\n"
+            f"  {me} review {run}\n  {me} review {run} --answers answers.jsonl"
+            f'   (one {{"id": ..., "label": ...}} a line; the ids: {me} status {run} --json)\n'
+            f"then continue with\n  {me} resume {run}"
+        )
     elif status.phase == "done":
         console.print(
             f"[green]done[/]: {status.stop_reason}. {status.labels} labels "
             f"({', '.join(f'{k} {v}' for k, v in sorted(status.by_source.items()))}), "
             f"coverage {status.coverage:.0%}.\n{describe_estimate(status.estimate)}\n"
-            f"Export them with\n  labelgraph export {run} -o labels.jsonl"
+            f"Export them with\n  {me} export {run} -o labels.jsonl"
         )
 
 
@@ -159,7 +213,7 @@ def init(
     if path.exists():
         raise LabelgraphError(f"{path} exists already; choose another path")
     path.write_text(PROJECT_TEMPLATE, encoding="utf-8")
-    console.print(f"wrote {path}: set 'pool' and 'labels', then run  labelgraph run {path}")
+    console.print(f"wrote {path}: set 'pool' and 'labels', then run  {command_name()} run {path}")
 
 
 @app.command()
@@ -177,6 +231,7 @@ def run(
     if dry_run:
         print_plan(loaded.config)
         return
+    loaded.check()  # a wrong plug-in or embedding model fails before anything is written or said
     console.print(f"run folder: {loaded.config.run_dir}")
     advance(loaded.start())
 
@@ -184,9 +239,9 @@ def run(
 def advance(active) -> None:
     """Step the run and report where it stands; Ctrl-C leaves it interrupted and says how to go on."""
     try:
-        report(active.step(progress))
+        report(active.step(progress_for(active)))
     except KeyboardInterrupt:
-        errors.print(f"interrupted; continue with  labelgraph resume {active.workspace.path}", soft_wrap=True)
+        errors.print(f"interrupted; continue with  {command_name()} resume {active.workspace.path}", soft_wrap=True)
         raise typer.Exit(130) from None
 
 
@@ -220,7 +275,7 @@ def plan(project: Annotated[Path, typer.Argument(help="The project file (YAML)."
 def resume(run_path: RunArg) -> None:
     """Continue a run from its checkpoint, with the answers given so far."""
     active = open_run(run_path)
-    if active.phase == "paused" and active.status().pending and not active.status().answered:
+    if active.phase == "paused" and active.status().pending:  # a batch goes on once every item is answered
         report(active.status())
         return
     advance(active)
@@ -243,6 +298,10 @@ def status(run_path: RunArg, as_json: Annotated[bool, typer.Option("--json", hel
         f"{current.budget}   set aside: {counts['set_aside']}   not yet annotated: {current.machine_todo:,}"
     )
     console.print(
+        "  (coverage: the share of the pool's texts whose label the run vouches for: a person's answer, a seed label "
+        "or an accepted machine label; proposals are not counted)"
+    )
+    console.print(
         f"machine: {counts['accepted']:,} accepted, {counts['proposed']:,} proposed, {counts['rejected']} rejected, "
         f"{counts['failed']} failed"
         + (
@@ -254,6 +313,17 @@ def status(run_path: RunArg, as_json: Annotated[bool, typer.Option("--json", hel
     )
     console.print(describe_estimate(current.estimate))
     print_table(console, *label_table(run, current))
+    console.print(
+        "  (vouched for: seed + human + accepted, the labels the run stands behind; proposed: the machine's guesses, "
+        "exported as such)"
+    )
+    if current.history:
+        console.print("rounds:")
+        print_table(console, *round_table(current.history))
+        if len(current.history) > 1 and (
+            shrank := dropped(current.history[-2]["accepted"], current.history[-1]["accepted"])
+        ):
+            console.print(shrank.lstrip("\n"))
     if current.metrics:
         console.print("student: " + ", ".join(f"{k} {v:.3f}" for k, v in current.metrics.items()))
     if current.cost or current.llm_usage:
@@ -272,6 +342,15 @@ def status(run_path: RunArg, as_json: Annotated[bool, typer.Option("--json", hel
         console.print(f"pending review ({len(current.pending)}): {escape(', '.join(current.pending))}")
     if current.answered:
         console.print(f"answered, waiting for resume ({len(current.answered)}): {escape(', '.join(current.answered))}")
+        if not current.pending and current.phase == "paused":
+            console.print(
+                f"every item of round {current.round} is answered: {command_name()} resume {current.run} commits them"
+            )
+    if current.phase == "interrupted" and run.answers_to_commit():
+        console.print(
+            f"round {current.round} stopped after taking its answers, before committing them: "
+            f"{command_name()} resume {current.run} commits them"
+        )
 
 
 def label_table(run, current) -> tuple[list[str], list[list[str]]]:
@@ -290,6 +369,32 @@ def label_table(run, current) -> tuple[list[str], list[list[str]]]:
     return ["label", *kinds, "vouched for", "accepted: est. right"], rows
 
 
+def round_table(history: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """One row a round: people's answers, machine labels, coverage, the accepted labels' estimate, test F1."""
+
+    def cell(value: float | None, form: str) -> str:
+        return "-" if value is None else format(value, form)
+
+    rows = [
+        [
+            str(h["round"]),
+            str(h.get("reviewed", 0)),
+            str(h.get("human_labels", 0)),
+            str(h.get("machine_annotated", 0)),
+            str(h.get("accepted", 0)),
+            str(h.get("proposed", 0)),
+            cell(h.get("coverage"), ".1%"),
+            cell(h.get("estimated_accuracy"), ".1%")
+            + (f" (>= {h['estimate_lower']:.1%})" if h.get("estimate_lower") is not None else ""),
+            cell(h.get("macro_f1"), ".3f"),
+        ]
+        for h in history
+    ]
+    header = ["round", "answered", "human labels", "machine labelled", "accepted", "proposed", "coverage",
+              "accepted: est. right", "test macro-F1"]  # fmt: skip
+    return header, rows
+
+
 def right(figures) -> str:
     """An estimate's accuracy, with its audits."""
     if figures is None:
@@ -303,7 +408,11 @@ def right(figures) -> str:
 def review(
     run_path: RunArg,
     answers: Annotated[
-        Path | None, typer.Option(help='JSONL answers, one {"id": ..., "label": ...} a line (null skips).')
+        Path | None,
+        typer.Option(
+            help='JSONL answers, one {"id": ..., "label": ...} a line (null sets aside), or the --pending sheet filled '
+            "in (a blank label: not yet; skip: set aside). Give it again as it fills: rows given before are kept."
+        ),
     ] = None,
     reviewer: Annotated[str, typer.Option(help="Your name, kept with each answer.")] = "cli",
     correct: Annotated[
@@ -319,82 +428,41 @@ def review(
     ] = None,
 ) -> None:
     """Answer disputed items: in the terminal, or from a file with --answers (--pending writes one to fill)."""
-    from labelgraph.agents.human import check_answers
-    from labelgraph.data import read_answers
     from labelgraph.review_terminal import review_in_terminal
 
     active = open_run(run_path)
+    me, run = command_name(), active.workspace.path
     if pending is not None:
         from labelgraph.review_file import write_pending
 
         count = write_pending(active.pending_reviews(), pending)
         console.print(
-            f"wrote {count} item{'s' * (count != 1)} waiting to {pending}: fill in 'label', then  "
-            f"labelgraph review {active.workspace.path} --answers {pending}"
+            f"wrote {count} item{'s' * (count != 1)} waiting to {pending}: fill in 'label' (one of the labels, or skip "
+            f"to set an item aside; leave it blank for later), then  {me} review {run} --answers {pending}"
         )
         return
     if answers is not None:
-        given = [(line, i, label) for line, i, label in read_answers(answers) if label != ""]  # blank: not yet
-        committed = active.store.human()
-        done = [(line, i, label) for line, i, label in given if i in committed]
-        relabel = committed_changes(done, committed, answers, correct=correct, labels=active.config.label_names)
-        given = [(line, i, label) for line, i, label in given if i not in committed]
-        waiting = [item.id for item in active.pending_reviews(include_answered=True)]
-        for line, item_id, label in given:  # name the line of the first bad answer
-            check_answers(
-                [(item_id, label)], waiting=waiting, labels=active.config.label_names, source=f"{answers}, line {line}"
+        from labelgraph.review_file import read_back
+
+        read = read_back(active, answers, reviewer=reviewer, correct=correct)
+        note = f" ({read.unchanged} given before, unchanged)" if read.unchanged else ""
+        note += f" ({read.corrected} corrected)" if read.corrected else ""
+        note += f" ({read.relabelled} committed ones relabelled, the old labels kept)" if read.relabelled else ""
+        then = f"continue with  {me} resume {run}"
+        if read.waiting:
+            wait = f"{read.waiting} still wait{'s' * (read.waiting == 1)}"
+            then = (
+                f"{wait}: fill in {'its label' if read.waiting == 1 else 'their labels'} and give the file again "
+                f"(or  {me} review {run}), then  {me} resume {run}"
+                if read.blank == read.waiting
+                else f"{wait}, {read.waiting - read.blank} not in this file: write them with  {me} review {run} "
+                f"--pending FILE"
             )
-        stored = active.inbox.answered([item_id for _, item_id, _ in given])
-        fresh = [(item_id, label) for _, item_id, label in given if item_id not in stored or stored[item_id] != label]
-        # the same answer again (a file run twice, or grown), pending or committed: nothing to do
-        repeated = len(given) - len(fresh) + len(done) - len(relabel)
-        corrected = [item_id for item_id, _ in fresh if item_id in stored] if correct else []
-        relabelled = active.relabel(relabel, reviewer=reviewer) if relabel else {}  # first: it refuses a running run
-        for item_id in corrected:  # a changed answer not yet committed: --correct replaces it (else first wins)
-            active.withdraw(item_id)
-        count = active.answer(fresh, reviewer=reviewer) if fresh else 0
-        note = f" ({repeated} given before, unchanged)" if repeated else ""
-        note += f" ({len(corrected)} corrected)" if corrected else ""
-        note += f" ({len(relabelled)} committed ones relabelled, the old labels kept)" if relabelled else ""
-        console.print(
-            f"recorded {count} answer{'s' * (count != 1)}{note}; continue with  "
-            f"labelgraph resume {active.workspace.path}"
-        )
+        console.print(f"recorded {read.recorded} answer{'s' * (read.recorded != 1)}{note}; {then}")
         return
     if not sys.stdin.isatty():
         raise LabelgraphError("no terminal to review in: pass --answers FILE.jsonl")
     review_in_terminal(active, console, reviewer=reviewer)
-
-
-def committed_changes(
-    done: list[tuple[int, str, str | None]],
-    committed: dict[str, Any],
-    source: Path,
-    *,
-    correct: bool,
-    labels: list[str],
-) -> list[tuple[str, str]]:
-    """The committed answers an answers file changes, checked line by line: relabelled with --correct (the same
-    answer again changes nothing); without it the first answer wins, as before the commit."""
-    out = []
-    for line, item_id, label in done:
-        old = committed[item_id].label
-        if label == old:
-            continue
-        where, was = f"{source}, line {line}", repr(old) if old is not None else "set aside"
-        if not correct:
-            raise ConflictError(
-                f"{where}: item {item_id!r} is already committed ({was}); pass --correct to relabel it "
-                "(the old label is kept in its history)"
-            )
-        if label is None:
-            raise ReviewError(
-                f"{where}: item {item_id!r} is committed ({was}): give a label, a commit cannot be undone"
-            )
-        if label not in labels:
-            raise ReviewError(f"{where}: unknown label {label!r} for item {item_id!r} (labels: {', '.join(labels)})")
-        out.append((item_id, label))
-    return out
 
 
 @app.command()
@@ -412,11 +480,11 @@ def relabel(
     if not changed:
         console.print(f"{escape(item_id)} is labelled {escape(label)} already: nothing changed")
         return
-    was, run = changed[item_id].old_label, active.workspace.path
+    was, run, me = changed[item_id].old_label, active.workspace.path, command_name()
     then = (
-        f"export it with  labelgraph export {run} -o labels.jsonl"
+        f"export it with  {me} export {run} -o labels.jsonl"
         if active.phase == "done"
-        else f"the next round learns from it:  labelgraph resume {run}"
+        else f"the next round learns from it:  {me} resume {run}"
     )
     console.print(
         f"relabelled {escape(item_id)}: {escape(was) if was is not None else 'set aside'} -> {escape(label)} "
@@ -446,7 +514,7 @@ def export(
         console.print(f"wrote {count} labels to {output}")
     if model is not None:
         run.export_model(model)
-        console.print(f"wrote the student to {model}/ (labelgraph predict {model} FILE)")
+        console.print(f"wrote the student to {model}/ ({command_name()} predict {model} FILE)")
 
 
 @app.command()

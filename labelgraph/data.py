@@ -16,6 +16,7 @@ import errno
 import glob
 import io
 import json
+import logging
 import os
 import secrets
 import stat
@@ -28,10 +29,13 @@ from pydantic import BaseModel, Field
 
 from labelgraph.errors import DataError
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "MAX_ANSWERS_BYTES",
     "MAX_DATA_BYTES",
     "MAX_JSON_DEPTH",
+    "FileAnswer",
     "Item",
     "ItemRow",
     "LabelChange",
@@ -161,10 +165,32 @@ def read_limited(path: Path, *, limit: int) -> bytes:
     return data
 
 
-def _decoded_lines(path: Path, limit: int) -> Iterator[tuple[int, str]]:
+def row_bytes(max_text_chars: int) -> int:
+    """The most bytes a row of a pool, seed or test file may have: its text at ``max_text_chars`` characters, each
+    escaped as JSON writes it at worst (12 bytes: a surrogate pair), and 1 MiB of other columns. A longer line is
+    refused as it is read, before it is held whole (a 900 MB line would take gigabytes)."""
+    return 12 * max_text_chars + 2**20
+
+
+def _too_long(longest: int, what: str, path: Path, line: int) -> DataError:
+    return DataError(
+        f"{what} longer than {longest:,} bytes, more than any row with a text of at most max_text_chars "
+        "characters (and 1 MiB of other columns); is the file what it should be? (else raise max_text_chars)",
+        path=path,
+        line=line,
+    )
+
+
+def _decoded_lines(path: Path, limit: int, longest: int | None = None) -> Iterator[tuple[int, str]]:
+    """The file's lines, decoded, read one at a time; a line of more than ``longest`` bytes (its end of line
+    included) is an error as soon as that many bytes are read."""
     read = 0
     with open_regular(path, limit=limit) as handle:
-        for number, raw in enumerate(handle, start=1):
+        number = 0
+        while raw := handle.readline(-1 if longest is None else longest + 1):
+            number += 1
+            if longest is not None and len(raw) > longest:
+                raise _too_long(longest, "a line", path, number)
             read += len(raw)
             if read > limit:
                 raise DataError(f"more than the limit of {limit:,} bytes", path=path)
@@ -242,39 +268,68 @@ def _universal_lines(lines: Iterable[tuple[int, str]]) -> Iterator[str]:
             yield line[start:]
 
 
-def _rows(path: Path, *, limit: int = MAX_DATA_BYTES) -> Iterator[tuple[int, dict[str, Any]]]:
-    """The file's rows with their line numbers, read one at a time (never the whole file in memory)."""
+def _rows(
+    path: Path, *, limit: int = MAX_DATA_BYTES, longest: int | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The file's rows with their line numbers, read one at a time (never the whole file in memory); a row of
+    more than ``longest`` bytes is an error before it is held whole."""
     suffix = path.suffix.lower()
     if suffix in {".jsonl", ".ndjson", ".json"}:
-        for number, line in _decoded_lines(path, limit):
+        for number, line in _decoded_lines(path, limit, longest):
             if line.strip():
                 yield number, _json_row(line, path, number)
     elif suffix in {".csv", ".tsv"}:
-        for _ in _decoded_lines(path, limit):  # the whole file is UTF-8 (and within the limit) before any row
+        for _ in _decoded_lines(path, limit, longest):  # the whole file is UTF-8 (and within the limit) before any row
             pass
-        lines = _universal_lines(_decoded_lines(path, limit))
-        reader = csv.DictReader(lines, delimiter="\t" if suffix == ".tsv" else ",")
+        start, taken = 1, 0  # where the row being read starts, and its characters so far (a cell may span lines)
+
+        def counted(lines: Iterable[str]) -> Iterator[str]:
+            nonlocal taken
+            for line in lines:
+                taken += len(line)
+                if longest is not None and taken > longest:
+                    raise _too_long(longest, "a row", path, start)
+                yield line
+
+        reader = csv.DictReader(
+            counted(_universal_lines(_decoded_lines(path, limit))), delimiter="\t" if suffix == ".tsv" else ","
+        )
         try:
+            if reader.fieldnames is not None:  # the header read: rows are counted from the next line
+                start, taken = reader.line_num + 1, 0
             for row in reader:
                 if None in row:
                     raise DataError("more cells than header columns", path=path, line=reader.line_num)
                 yield reader.line_num, dict(row)
+                start, taken = reader.line_num + 1, 0
         except csv.Error as error:  # the csv module's own complaint, with where it stopped
             raise DataError(f"not valid CSV: {error}", path=path, line=reader.line_num) from None
     else:
         raise DataError(f"unsupported file type {suffix!r}: use .jsonl or .csv", path=path)
 
 
-def _no_column(field: str, row: dict[str, Any], path: Path, number: int, setting: str) -> DataError:
-    """The error for a field name that is not a column of the file, listing those that are."""
+def _no_column(
+    field: str, row: dict[str, Any], path: Path, number: int, setting: str, standard: str | None = None
+) -> DataError:
+    """The error for a field name that is not a column of the file, listing those that are; ``standard``: the
+    column name a seed or test file may use instead."""
     columns = ", ".join(repr(str(name)[:40]) for name in list(row)[:20]) or "none"
     more = f" and {len(row) - 20} more" if len(row) > 20 else ""
+    if standard is None or standard == field:
+        advice = f"name the right one with {setting} in the project file"
+    else:
+        advice = (
+            f"{setting} names this column in the pool, seed and test files alike; a seed or test file may call "
+            f"it {standard!r} instead"
+        )
+    nor = f", nor {standard!r}" if standard is not None and standard != field else ""
     return DataError(
-        f"no such column (the columns are {columns}{more}); name the right one with {setting} in the project file",
-        path=path,
-        line=number,
-        field=field,
+        f"no such column{nor} (the columns are {columns}{more}); {advice}", path=path, line=number, field=field
     )
+
+
+STANDARD_FIELDS = {"text_field": "text", "id_field": "id", "label_field": "label"}
+"""The column names a seed or test file may use where the project's field names are not its columns."""
 
 
 def _scalar(value: Any, what: str, path: Path, number: int, field: str) -> str | None:
@@ -313,24 +368,40 @@ def iter_items(
     require_label: bool = False,
     max_text_chars: int = 20_000,
     unique: bool = True,
+    standard_names: bool = False,
+    warn_line_ids: bool = False,
 ) -> Iterator[ItemRow]:
     """The rows of a JSONL or CSV file of items, validated one at a time as :func:`read_items` does.
 
     ``unique=False`` leaves the check for a repeated id to the caller (``labelgraph.itemstore`` does it in SQLite,
     so a pool of a million texts keeps no set of ids); everything else raises here, at the first bad row.
+    ``standard_names``: a column ``text``, ``id`` or ``label`` stands in for a field the file lacks (seed and test
+    files, often made apart from the pool). ``warn_line_ids``: a file without its id column says, in a warning
+    line, that its items are named by line. A row longer than :func:`row_bytes` is refused before it is held.
     """
     path = Path(path)
     known = list(labels) if labels is not None else None
     seen: dict[str, int] = {}
     first = True
-    for number, row in _rows(path):
+    for number, row in _rows(path, longest=row_bytes(max_text_chars)):
         if first:  # the first row: are the named fields columns at all?
+            standard = STANDARD_FIELDS if standard_names else {}
+            names = {"text_field": text_field, "id_field": id_field, "label_field": label_field}
+            for key, name in names.items():
+                if name not in row and standard.get(key) in row:
+                    names[key] = standard[key]
+            text_field, id_field, label_field = names["text_field"], names["id_field"], names["label_field"]
             if text_field not in row:
-                raise _no_column(text_field, row, path, number, "text_field")
+                raise _no_column(text_field, row, path, number, "text_field", standard.get("text_field"))
             if require_label and label_field not in row:
-                raise _no_column(label_field, row, path, number, "label_field")
+                raise _no_column(label_field, row, path, number, "label_field", standard.get("label_field"))
             if id_field != "id" and id_field not in row:
-                raise _no_column(id_field, row, path, number, "id_field")
+                raise _no_column(id_field, row, path, number, "id_field", standard.get("id_field"))
+            if id_field not in row and warn_line_ids:
+                log.warning(
+                    f"warning: {path} has no {id_field!r} column (id_field): its items are named by line "
+                    f"({path.stem}-{number}, ...); set id_field to its id column if it has one"
+                )
             first = False
         text = row.get(text_field)
         if text is not None and not isinstance(text, str):
@@ -383,6 +454,7 @@ def read_items(
     labels: Iterable[str] | None = None,
     require_label: bool = False,
     max_text_chars: int = 20_000,
+    standard_names: bool = False,
 ) -> list[Item]:
     """Read a JSONL or CSV file of items; a missing id becomes ``<file stem>-<line>``.
 
@@ -398,19 +470,43 @@ def read_items(
         labels=labels,
         require_label=require_label,
         max_text_chars=max_text_chars,
+        standard_names=standard_names,
     )
     return [Item(id=row.id, text=row.text, label=row.label, meta=row.meta()) for row in rows]
 
 
-def read_answers(path: Path) -> list[tuple[int, str, str | None]]:
-    """Read an answers file: one ``{"id": ..., "label": ...}`` a line; ``"label": null`` skips the item.
+SET_ASIDE = ("skip", "null")
+"""What a spreadsheet's label cell says to set an item aside (any case), unless the project has a label so named."""
+
+
+class FileAnswer(NamedTuple):
+    """One answer of an answers file: the line it is on, the item, and its label (None: set the item aside);
+    ``blank``: a sheet's row left blank, not answered yet (its label is None too)."""
+
+    line: int
+    id: str
+    label: str | None
+    blank: bool = False
+
+
+def read_answers(path: Path, labels: Iterable[str] = (), *, blanks: bool = False) -> list[FileAnswer]:
+    """Read an answers file: JSONL, one ``{"id": ..., "label": ...}`` a line (``"label": null`` sets the item
+    aside; an empty label is an error), or a CSV or TSV sheet with ``id`` and ``label`` columns (what ``review
+    --pending`` writes): there a blank label cell is not answered yet (left out, or with ``blanks`` given as a
+    blank answer), and ``skip`` or ``null`` sets the item aside unless ``labels`` has a label of that name.
+    Labels are trimmed of spaces around them.
 
     One answer an item: an id twice in the file is an error naming both lines (the first answer would win).
     """
     path = Path(path)
-    answers = []
+    sheet = path.suffix.lower() in {".csv", ".tsv"}
+    names = set(labels)
+    answers, rows = [], 0
     seen: dict[str, int] = {}
     for number, row in _rows(path, limit=MAX_ANSWERS_BYTES):
+        if sheet and not any(str(cell or "").strip() for cell in row.values()):
+            continue  # an empty row of a spreadsheet
+        rows += 1
         item_id = _scalar(row.get("id"), "an id", path, number, "id")
         if item_id is None:
             raise DataError("missing id", path=path, line=number, field="id")
@@ -423,12 +519,26 @@ def read_answers(path: Path) -> list[tuple[int, str, str | None]]:
             )
         seen[item_id] = number
         if "label" not in row:
-            raise DataError("missing label (use null to skip)", path=path, line=number, field="label")
+            use = "a 'label' column" if sheet else '"label" (null to set the item aside)'
+            raise DataError(f"missing label: give {use}", path=path, line=number, field="label")
         label = row["label"]
         if label is not None:
-            label = _scalar(label, "a label", path, number, "label") or ""
-        answers.append((number, item_id, label))
-    if not answers:
+            label = (_scalar(label, "a label", path, number, "label") or "").strip()
+            if sheet and not label:  # not answered yet
+                if blanks:
+                    answers.append(FileAnswer(number, item_id, None, blank=True))
+                continue
+            if sheet and label not in names and label.lower() in SET_ASIDE:
+                label = None
+            elif not label:
+                raise DataError(
+                    "empty label: give one of the project's labels, or null to set the item aside",
+                    path=path,
+                    line=number,
+                    field="label",
+                )
+        answers.append(FileAnswer(number, item_id, label))
+    if not rows:
         raise DataError("no answers in file", path=path)
     return answers
 

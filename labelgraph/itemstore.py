@@ -154,6 +154,11 @@ class ItemWriter:
         """Rows written to ``table``."""
         return self._rows[table]
 
+    def label_counts(self, table: str = "test_items") -> dict[str, int]:
+        """Rows written to ``table`` by label (rows without one left out)."""
+        query = f"SELECT label, COUNT(*) FROM {_table(table)} WHERE label IS NOT NULL GROUP BY label ORDER BY label"
+        return dict(self._db.execute(query).fetchall())
+
 
 class ItemStore:
     """A read-only ``items.sqlite`` (or an in-memory store of an older run folder's items). Safe across threads."""

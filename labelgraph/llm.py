@@ -5,7 +5,8 @@ Every call goes through :meth:`LLMClient.chat`: the response cache answers repea
 is never paid for twice); otherwise the request is retried with exponential backoff and jitter on timeouts,
 connection failures, a 200 whose body was cut off, 429 (honouring Retry-After) and 5xx, and not retried on
 other 4xx. The ledger notes each request as it is sent: one whose answer never arrived (the process was killed
-with it in flight) stays counted as a call, ``unanswered``, with its tokens unknown.
+with it in flight) stays counted as a call, ``unanswered``, with its tokens unknown, until the same request, sent
+again, is answered: then it counts at that answer's tokens and cost (``reconciled``), as the provider billed it.
 """
 
 from __future__ import annotations
@@ -138,10 +139,14 @@ def retry_after(milliseconds: str | None, header: str | None) -> float | None:
 
 class Usage(BaseModel):
     calls: int = 0
-    """Requests sent (answered, and ``unanswered``)."""
+    """Requests sent (answered, ``reconciled`` and ``unanswered``)."""
     unanswered: int = 0
     """Requests sent with no answer recorded: in flight now, or lost when a process stopped with them in flight
-    (the server may have billed them; their tokens are unknown, so ``cost`` leaves them out)."""
+    and not sent again since (the server may have billed them; their tokens are unknown, so ``cost`` leaves them
+    out)."""
+    reconciled: int = 0
+    """Requests lost with their answer when a process stopped, and answered when sent again: the provider billed
+    the first too (it answered it, or was answering it), so each counts at its answer's tokens and cost."""
     cached: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -324,23 +329,39 @@ class LLMClient:
         self._record(key, reply, agent, round_number, sent)
         return reply
 
+    def _ledger(self, column: str) -> str:
+        """Every request as a row (``column``, lost, reconciled, tokens in, tokens out, cost): the answered ones,
+        and those noted as sent without an answer, reconciled from the response cache where the same request was
+        answered since (a process stopped after the provider answered, and before the answer was recorded)."""
+        reply = "json_extract(r.reply, '$.{}')"
+        return (
+            f"SELECT {column}, 0 AS lost, 0 AS later, input_tokens, output_tokens, cost FROM usage UNION ALL "
+            f"SELECT u.{column}, r.key IS NULL, r.key IS NOT NULL, COALESCE({reply.format('input_tokens')}, 0), "
+            f"COALESCE({reply.format('output_tokens')}, 0), COALESCE({reply.format('cost')}, 0.0) "
+            "FROM unanswered AS u LEFT JOIN responses AS r ON r.key = u.key"
+        )
+
     def usage(self, *, by: str = "agent") -> dict[str, Usage]:
-        """Tokens and cost recorded in this run folder, by ``agent`` or by ``round``; calls include unanswered."""
+        """Tokens and cost recorded in this run folder, by ``agent`` or by ``round``; calls include unanswered
+        and reconciled ones (see :class:`Usage`)."""
         column = {"agent": "agent", "round": "round"}[by]
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {column}, COUNT(*), SUM(lost), SUM(input_tokens), SUM(output_tokens), SUM(cost) FROM ("
-                f"SELECT {column}, 0 AS lost, input_tokens, output_tokens, cost FROM usage UNION ALL "
-                f"SELECT {column}, 1, 0, 0, 0.0 FROM unanswered) GROUP BY 1"
+                f"SELECT {column}, COUNT(*), SUM(lost), SUM(later), SUM(input_tokens), SUM(output_tokens), SUM(cost) "
+                f"FROM ({self._ledger(column)}) GROUP BY 1"
             ).fetchall()
         return {
-            str(k): Usage(calls=n, unanswered=u or 0, input_tokens=i or 0, output_tokens=o or 0, cost=c or 0.0)
-            for k, n, u, i, o, c in rows
+            str(k): Usage(
+                calls=n, unanswered=u or 0, reconciled=r or 0, input_tokens=i or 0, output_tokens=o or 0, cost=c or 0.0
+            )
+            for k, n, u, r, i, o, c in rows
         }
 
     def total_cost(self) -> float:
+        """What every request cost, reconciled ones included."""
         with self._lock:
-            return float(self._db.execute("SELECT COALESCE(SUM(cost), 0) FROM usage").fetchone()[0])
+            query = f"SELECT COALESCE(SUM(cost), 0) FROM ({self._ledger('agent')})"
+            return float(self._db.execute(query).fetchone()[0])
 
     def close(self) -> None:
         self._db.close()

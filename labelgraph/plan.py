@@ -61,7 +61,7 @@ def plan_costs(config: ProjectConfig) -> CostPlan:
     read = {"text_field": config.text_field, "id_field": config.id_field, "label_field": config.label_field,
             "labels": config.label_names, "max_text_chars": config.max_text_chars}  # fmt: skip
     size = sum(1 for _ in iter_items(config.pool, **read))  # every row checked; no list of the pool kept
-    seeds = read_items(config.seed, require_label=True, **read) if config.seed else []
+    seeds = read_items(config.seed, require_label=True, standard_names=True, **read) if config.seed else []
     texts = config.machine.size(size) if config.annotator != "none" else 0
     tokenizer, count = _counter()
     notes = [f"answers assumed {ANSWER_TOKENS} output tokens; repairs, retries and tool calls are extra"]

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from labelgraph.data import MAX_DATA_BYTES, DataError, read_items, read_limited, write_atomic
-from labelgraph.student_model import load_model
+from labelgraph.student_model import check_folder, load_model
 
 __all__ = ["predict_file", "read_texts"]
 
@@ -28,9 +28,13 @@ def read_texts(path: Path, *, text_field: str = "text") -> tuple[list[str], list
 
 
 def predict_file(model: Path, data: Path, output: Path | None, *, text_field: str = "text") -> int:
-    """Write one JSON line per text (id, label, probability, probabilities); return how many."""
-    student = load_model(model)  # a bad folder fails before the texts are read
+    """Write one JSON line per text (id, label, probability, probabilities); return how many.
+
+    Cheap checks first: the folder's files and head, then every text of the input; only then the model loads
+    (seconds)."""
+    check_folder(model)
     ids, texts = read_texts(Path(data), text_field=text_field)
+    student = load_model(model)
     probs = student.predict_proba(texts)
     lines = []
     for item_id, row in zip(ids, probs, strict=True):

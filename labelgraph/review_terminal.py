@@ -1,5 +1,5 @@
-"""Review disputed items in a terminal: keys 1-9 pick a label (``l`` types one of the project's labels by number
-or name; anything else is refused), ``s`` skips, ``u`` undoes, ``q`` quits.
+"""Review disputed items in a terminal: keys 1-9 pick a label (``l`` types one of the project's labels by number,
+name or the start of a name; anything else is refused), ``s`` skips, ``u`` undoes, ``q`` (or Ctrl-C) quits.
 
 Every answer is stored the moment it is given, so quitting (or a crash) loses nothing. Once the queue is empty
 the run may resume from here, and the review goes on with the items its next round asks for.
@@ -14,9 +14,12 @@ from rich.panel import Panel
 from rich.table import Table
 
 from labelgraph.agents.human import ReviewItem
+from labelgraph.console import command_name
 from labelgraph.errors import ReviewError
 
 __all__ = ["review_in_terminal"]
+
+KEYS = "1-9 pick   l type a label (or its start)   s skip (set aside, never labelled)   u undo   q quit"
 
 
 def render(item: ReviewItem, labels: list[str], position: int, total: int) -> Panel:
@@ -29,10 +32,12 @@ def render(item: ReviewItem, labels: list[str], position: int, total: int) -> Pa
         table.add_row(f"[bold cyan]{key}[/]", escape(label), f"{shown}{mark}")
     # every text shown is data from the project's files: escaped, so "[...]" in it is never rich markup
     reasons = "\n".join(f"  - {escape(reason)}" for reason in item.reasons) or "  -"
-    neighbours = (
-        "\n".join(f"  {escape(f'[{n.label}]')} {n.similarity:.2f}  {escape(n.text[:100])}" for n in item.neighbours[:3])
-        or "  (none yet)"
-    )
+    neighbours = Table.grid(padding=(0, 1))  # a column each: a long text wraps at its words, inside its column
+    neighbours.add_column(no_wrap=True)
+    neighbours.add_column(no_wrap=True)
+    neighbours.add_column(overflow="fold")
+    for n in item.neighbours[:3]:
+        neighbours.add_row(f"  {escape(f'[{n.label}]')}", f"{n.similarity:.2f}", escape(shorten(n.text, 200)))
     body = Table.grid()
     body.add_row(f"[bold]{escape(item.text)}[/]\n")
     body.add_row(table)
@@ -40,92 +45,154 @@ def render(item: ReviewItem, labels: list[str], position: int, total: int) -> Pa
         body.add_row(f"\nmachine: {escape(item.rationale)}\nwhy you are asked:\n{reasons}")
     else:
         body.add_row(f"\nwhy you are asked:\n{reasons}")
-    body.add_row(f"nearest labelled:\n{neighbours}")
-    body.add_row("\n[dim]1-9 pick   l type one of the labels   s skip (set aside, never labelled)   u undo   q quit[/]")
+    body.add_row("nearest labelled:")
+    body.add_row(neighbours if item.neighbours else "  (none yet)")
+    body.add_row(f"\n[dim]{KEYS}[/]")
     return Panel(body, title=f"{position}/{total}  {item.id}  ({item.kind})", subtitle=f"round {item.round}")
 
 
-def ask_label(labels: list[str]) -> str | None:
-    """A label typed by number or name (for more than nine labels); None if the entry matches none."""
-    typed = click.prompt("label (number or name)", default="", show_default=False).strip()
+def shorten(text: str, width: int) -> str:
+    """``text`` on one line, cut at a word (with an ellipsis) if longer than ``width`` characters."""
+    flat = " ".join(text.split())
+    if len(flat) <= width:
+        return flat
+    cut = flat[: width - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut) + " …"
+
+
+def match_label(typed: str, labels: list[str]) -> str | None:
+    """The label ``typed`` names: its number, its name (any case) or the start of exactly one name."""
+    typed = typed.strip()
     if typed.isdecimal() and 1 <= int(typed) <= len(labels):
         return labels[int(typed) - 1]
     if typed in labels:
         return typed
-    click.echo(f"no label {typed!r}")
-    return None
+    same = [label for label in labels if label.lower() == typed.lower()]
+    starting = [label for label in labels if label.lower().startswith(typed.lower())] if typed else []
+    found = same or starting
+    return found[0] if len(found) == 1 else None
+
+
+def ask_label(labels: list[str]) -> str | None:
+    """A label typed by number, name or the start of a name; None if the entry names none, or several."""
+    typed = click.prompt("label (number, name, or its start)", default="", show_default=False).strip()
+    found = match_label(typed, labels)
+    if found is None:
+        several = [label for label in labels if typed and label.lower().startswith(typed.lower())]
+        click.echo(f"{typed!r} starts {', '.join(several)}: type more" if several else f"no label {typed!r}")
+    return found
 
 
 def _items(count: int) -> str:
     return f"{count} item{'s' * (count != 1)}"
 
 
-def _walk(run, console: Console, queue: list[ReviewItem], reviewer: str) -> bool:
-    """Ask for each item of ``queue`` in turn; False if the person quit."""
-    labels = run.config.label_names
-    done: list[int] = []
-    index = 0
-    while index < len(queue):
-        item = queue[index]
-        console.print(render(item, labels, index + 1, len(queue)))
-        key = click.getchar()
-        if key == "q":
-            return False
-        if key == "u":
-            if not done:
-                console.print("[yellow]nothing to undo[/]")
+class _Session:
+    """One review in the terminal: the items answered in it, in order (for undo and the closing count)."""
+
+    def __init__(self, run, console: Console, reviewer: str):
+        self.run, self.console, self.reviewer = run, console, reviewer
+        self.given: list[tuple[int, ReviewItem, str | None]] = []  # not yet committed: (queue position, item, answer)
+        self.kept = 0  # answers given in this review, less those undone
+
+    def undo(self) -> int | None:
+        """Withdraw the last answer given in this session; the queue position to ask again, or None."""
+        if not self.given:
+            self.console.print("[yellow]nothing to undo[/]")
+            return None
+        index, item, answer = self.given[-1]
+        try:
+            self.run.withdraw(item.id)
+        except ReviewError as error:  # the run has taken it already
+            self.console.print(f"[red]{escape(str(error))}[/]")
+            return None
+        self.given.pop()
+        self.kept -= 1
+        self.console.print(
+            f"[bold]undone[/]: {escape(item.id)} ({escape(answer or 'skipped')} withdrawn): answer it again"
+        )
+        return index
+
+    def walk(self, queue: list[ReviewItem], index: int = 0) -> bool:
+        """Ask for each item of ``queue`` from ``index`` on; False if the person quit."""
+        labels = self.run.config.label_names
+        while index < len(queue):
+            item = queue[index]
+            self.console.print(render(item, labels, index + 1, len(queue)))
+            key = click.getchar()
+            if key == "q":
+                return False
+            if key == "u":
+                back = self.undo()
+                index = back if back is not None else index
+                continue
+            if key == "s":
+                answer = None
+            elif key in "123456789" and len(key) == 1 and int(key) <= len(labels):
+                answer = labels[int(key) - 1]
+            elif key == "l":
+                answer = ask_label(labels)
+                if answer is None:
+                    continue
+            elif key in ("\r", "\n"):
+                continue
+            else:
+                self.console.print(f"[yellow]unknown key {escape(repr(key))}[/]")
                 continue
             try:
-                run.withdraw(queue[done[-1]].id)
-            except ReviewError as error:  # the run has taken it already: stay where we are
-                console.print(f"[red]{escape(str(error))}[/]")
-                continue
-            index = done.pop()
-            console.print(f"undid {escape(queue[index].id)}")
-            continue
-        if key == "s":
-            answer = None
-        elif key in "123456789" and len(key) == 1 and int(key) <= len(labels):
-            answer = labels[int(key) - 1]
-        elif key == "l":
-            answer = ask_label(labels)
-            if answer is None:
-                continue
-        else:
-            console.print(f"[yellow]unknown key {escape(repr(key))}[/]")
-            continue
-        try:
-            run.answer({item.id: answer}, reviewer=reviewer)
-            console.print(f"{escape(item.id)}: {escape(answer or 'skipped')}")
-            done.append(index)
-        except ReviewError as error:  # someone answered it elsewhere meanwhile (the web page, the API)
-            console.print(f"[yellow]{escape(str(error))}[/]")
-        index += 1
-    return True
+                self.run.answer({item.id: answer}, reviewer=self.reviewer)
+                self.console.print(f"{escape(item.id)}: {escape(answer or 'skipped')}")
+                self.given.append((index, item, answer))
+                self.kept += 1
+            except ReviewError as error:  # someone answered it elsewhere meanwhile (the web page, the API)
+                self.console.print(f"[yellow]{escape(str(error))}[/]")
+            index += 1
+        return True
+
+    def closing(self) -> str:
+        """How many answers this session kept, and what waits."""
+        left = len(self.run.pending_reviews())
+        kept = f"{self.kept} answer{'s' * (self.kept != 1)} from this review kept"
+        if left:
+            return f"{kept}; {_items(left)} still wait{'s' * (left == 1)}: run this again to go on"
+        return f"{kept}; continue with  {command_name()} resume {self.run.workspace.path}"
 
 
 def review_in_terminal(run, console: Console, *, reviewer: str = "cli") -> None:
-    """Walk the queue of unanswered items; when it is empty, offer to resume the run, and when the run pauses
-    again for people, go on with the new items."""
-    from labelgraph.cli import progress, report
+    """Walk the queue of unanswered items; when it is empty, offer to resume the run (or undo the last answer),
+    and when the run pauses again for people, go on with the new items. Ctrl-C stops, keeping every answer."""
+    from labelgraph.cli import progress_for, report
 
     queue = run.pending_reviews()
     if not queue:
         console.print("nothing waits for review.")
         return
-    while True:
-        finished = _walk(run, console, queue, reviewer)
-        left = len(run.pending_reviews())
-        if left or not finished:
-            if left:
-                console.print(f"{_items(left)} still wait{'s' * (left == 1)}; run this again to go on.")
-            return
-        if not click.confirm("All answered. Resume the run now?", default=True):
-            console.print(f"continue later with  labelgraph resume {run.workspace.path}")
-            return
-        status = run.step(progress)
-        queue = run.pending_reviews() if status.phase == "paused" else []
-        if not queue:
-            report(status)
-            return
-        console.print(f"[yellow]{_items(len(queue))} to review[/] (round {status.round}): the review goes on, q stops")
+    session = _Session(run, console, reviewer)
+    try:
+        index = 0
+        while True:
+            finished = session.walk(queue, index)
+            if not finished or run.pending_reviews():
+                console.print(session.closing())
+                return
+            choice = click.prompt(
+                "All answered. Resume the run now? [Y/n, u undoes the last answer]", default="y", show_default=False
+            ).strip()
+            if choice.lower() == "u":
+                back = session.undo()
+                index = back if back is not None else len(queue)
+                continue
+            if choice.lower() in ("n", "no"):
+                console.print(f"continue later with  {command_name()} resume {run.workspace.path}")
+                return
+            status = run.step(progress_for(run))
+            queue, index = (run.pending_reviews() if status.phase == "paused" else []), 0
+            session.given.clear()  # committed: no undo from here
+            if not queue:
+                report(status)
+                return
+            console.print(
+                f"[yellow]{_items(len(queue))} to review[/] (round {status.round}): the review goes on, q stops"
+            )
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        console.print(f"\ninterrupted: {session.closing()}")

@@ -93,9 +93,13 @@ class Project:
     def from_yaml(cls, path: str | Path) -> Project:
         return cls(load_project(path))
 
+    def check(self, **plugins: Any) -> None:
+        """Resolve the project's plug-ins and embedding model (those not given): a typo is an error at once."""
+        check_plugins(self.config, given=plugins)
+
     def start(self, *, embedder: Embedder | None = None, **plugins: Any) -> Run:
         """Create the run folder (or reopen it if it exists) and return its run."""
-        check_plugins(self.config, given=plugins)  # a typo fails before the folder exists
+        self.check(**plugins)  # a typo fails before the folder exists
         return Run(Workspace.create(self.config, embedder=embedder), **plugins)
 
 
@@ -161,15 +165,50 @@ class Run:
         return values if isinstance(values, dict) else dict(values)
 
     def _waiting(self, snapshot: Any = None) -> list[dict[str, Any]]:
+        """The items the paused graph asks for (its batch less the answers it holds already)."""
         return [item for interrupt in (snapshot or self._snapshot()).interrupts for item in interrupt.value["items"]]
 
+    def _batch(self, snapshot: Any = None) -> list[dict[str, Any]]:
+        """The paused round's whole batch, answered or not (empty unless paused)."""
+        snapshot = snapshot or self._snapshot()
+        return list(self._values(snapshot).get("pending", [])) if snapshot.interrupts else []
+
+    def _answered(self, snapshot: Any = None) -> dict[str, str | None]:
+        """The paused round's answers not yet committed: in the inbox, or held by the graph (a folder paused by an
+        earlier version, which handed a partly answered batch to the graph)."""
+        snapshot = snapshot or self._snapshot()
+        batch = [item["id"] for item in self._batch(snapshot)]
+        held = dict(self._values(snapshot).get("decisions") or {}) if batch else {}
+        return {**self.inbox.answered(batch), **{i: label for i, label in held.items() if i in batch}}
+
     def pending_reviews(self, *, include_answered: bool = False) -> list[ReviewItem]:
-        """Items waiting for a person (by default, those nobody has answered yet)."""
-        waiting = [ReviewItem.model_validate(item) for item in self._waiting()]
+        """Items waiting for a person (by default, those nobody has answered yet; with ``include_answered``, the
+        round's whole batch)."""
         if include_answered:
-            return waiting
+            return [ReviewItem.model_validate(item) for item in self._batch()]
+        waiting = [ReviewItem.model_validate(item) for item in self._waiting()]
         answered = self.inbox.answered([item.id for item in waiting])
         return [item for item in waiting if item.id not in answered]
+
+    def uncommitted(self) -> dict[str, str | None]:
+        """The paused round's answers that wait for ``step()`` to commit them (a label, or None: set aside)."""
+        return self._answered()
+
+    def answers_to_commit(self) -> bool:
+        """Whether answers wait for a step to commit them: a paused round with every item answered, or a round
+        stopped (a kill, a crash) after the graph took its answers and before it committed them."""
+        snapshot = self._snapshot()
+        phase = self._phase_of(snapshot)
+        if phase == "paused":
+            waiting = [item["id"] for item in self._waiting(snapshot)]
+            return bool(waiting) and len(self.inbox.answered(waiting)) == len(waiting)
+        return phase == "interrupted" and bool(self._values(snapshot).get("decisions"))
+
+    def held(self) -> set[str]:
+        """Items of the paused round whose answers the graph holds already, no longer open to undo: an earlier
+        version handed a partly answered batch to the graph (now a batch goes to it whole)."""
+        snapshot = self._snapshot()
+        return {item["id"] for item in self._batch(snapshot)} - {item["id"] for item in self._waiting(snapshot)}
 
     def labels(self, *, include_proposed: bool = True) -> list[LabelRecord]:
         """Every label: seeds, people's, accepted machine labels and (by default) proposals, with provenance."""
@@ -228,6 +267,10 @@ class Run:
                 synthetic=synthetic,
             )
 
+    def history(self) -> list[dict[str, Any]]:
+        """One summary a finished round (``graphs.state.RoundSummary`` as a dict), oldest first."""
+        return [h.model_dump() if isinstance(h, BaseModel) else h for h in self._values().get("history", [])]
+
     def estimate(self) -> Estimate | None:
         """The accepted machine labels' estimated accuracy with its interval (None before the first round)."""
         raw = self.store.meta("estimate")
@@ -239,7 +282,8 @@ class Run:
         history = [h.model_dump() if isinstance(h, BaseModel) else h for h in values.get("history", [])]
         waiting_items = self._waiting(snapshot)
         waiting = [item["id"] for item in waiting_items]
-        answered = self.inbox.answered(waiting)
+        answered = self._answered(snapshot)
+        batch = [item["id"] for item in self._batch(snapshot)]
         last = history[-1] if history else {}
         counts = self.store.counts()
         records = self.labels(include_proposed=False)
@@ -270,7 +314,7 @@ class Run:
             cost=round(cost, 6),
             expected_cost_to_finish=expected,
             pending=[item_id for item_id in waiting if item_id not in answered],
-            answered=[item_id for item_id in waiting if item_id in answered],
+            answered=[item_id for item_id in batch if item_id in answered],
             pending_items=[ReviewItem.model_validate(item) for item in waiting_items if item["id"] not in answered],
             metrics={key: last[key] for key in ("accuracy", "macro_f1") if last.get(key) is not None},
             llm_usage=self.llm.usage(by="agent") if self.llm else {},
@@ -446,7 +490,7 @@ class Run:
                 return self.status()
             if phase == "new":
                 payload: Any = {}  # the prepare node starts the thread from the seed labels
-            elif phase == "paused":
+            elif phase == "paused":  # the batch goes to the graph whole: until then every answer can change
                 answers = self.inbox.claim([item["id"] for item in self._waiting()])
                 if not answers:
                     return self.status()

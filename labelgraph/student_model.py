@@ -22,6 +22,7 @@ __all__ = [
     "Head",
     "StudentBundle",
     "best_device",
+    "check_folder",
     "fit_head",
     "fit_temperature",
     "load_encoder",
@@ -170,17 +171,25 @@ def save_model(
     return folder
 
 
-def load_model(folder: str | Path) -> StudentBundle:
-    """Load a student folder written by ``labelgraph export --model``; a clear error if it is not one."""
+def check_folder(folder: str | Path) -> HeadFile:
+    """The head of a student folder (``head.json`` beside ``encoder/``), read without loading the model;
+    ConfigError if the folder is not one, or its head is damaged."""
     folder = Path(folder)
     head_path = folder / HEAD_FILE
     if not head_path.is_file() or not (folder / "encoder").is_dir():
         raise ConfigError(f"{folder} is not a labelgraph student folder (needs {HEAD_FILE} and encoder/)")
     try:
-        head_file = HeadFile.model_validate_json(head_path.read_text(encoding="utf-8"))
+        return HeadFile.model_validate_json(head_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         first = str(error).splitlines()[0]
         raise ConfigError(f"{head_path} is damaged: {first}") from None
+
+
+def load_model(folder: str | Path) -> StudentBundle:
+    """Load a student folder written by ``labelgraph export --model``; a clear error if it is not one."""
+    folder = Path(folder)
+    head_path = folder / HEAD_FILE
+    head_file = check_folder(folder)
     try:
         encoder = load_encoder(str(folder / "encoder"))
     except Exception as error:

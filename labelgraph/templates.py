@@ -7,9 +7,9 @@ name: my-project
 
 # The unlabelled pool: JSONL (one {"id": ..., "text": ...} a line) or CSV with a header.
 pool: pool.jsonl
-text_field: text          # the column that holds the text
-id_field: id              # optional: without it, ids are <file stem>-<line>
-# label_field: label      # the column of labels in seed and test files
+text_field: text          # the column that holds the text (seed and test files may keep a column named text)
+id_field: id              # optional: without such a column, ids are <file stem>-<line> (a warning says so)
+# label_field: label      # the column of labels in seed and test files (or one named label)
 # max_text_chars: 20000   # a longer text is an error naming its line
 
 # The labels, each with a one-line description (the embedded annotator embeds these).

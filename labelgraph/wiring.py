@@ -10,7 +10,7 @@ from labelgraph.agents.generator import LLMGenerator
 from labelgraph.agents.llm_selector import LLMSelector
 from labelgraph.config import ProjectConfig
 from labelgraph.critic.signals import CalibratedCritic
-from labelgraph.embeddings import get_embedder
+from labelgraph.embeddings import check_embedding_model, get_embedder
 from labelgraph.errors import PluginError
 from labelgraph.graphs.context import RunContext
 from labelgraph.labelstore import label_store_for
@@ -28,8 +28,10 @@ BUILT_IN_ANNOTATORS = {"embedded", "llm", "none"}
 
 
 def check_plugins(config: ProjectConfig, *, given: dict[str, Any] | None = None) -> None:
-    """Resolve the project's strategy, annotator and tools by name; PluginError for any that does not resolve."""
+    """Resolve the project's strategy, annotator, tools and embedding model by name; PluginError (ConfigError for
+    the model) for any that does not resolve."""
     given = given or {}
+    check_embedding_model(config.embedding_model)
     if "strategy" not in given and config.strategy != "llm":
         get_strategy(config.strategy)
     if "annotator" not in given and config.annotator not in BUILT_IN_ANNOTATORS:

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import sqlite3
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from contextlib import closing, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
@@ -44,6 +46,8 @@ from labelgraph.itemstore import ItemStore, ItemView, ItemWriter, check_store
 from labelgraph.progress import task
 
 __all__ = ["Workspace"]
+
+log = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
 _CHECK_ROWS = 65536
@@ -154,7 +158,10 @@ def _load_vectors(path: Path, rows: int, dim: int | None = None) -> np.ndarray:
     (nothing copies the pool's vectors: at 1M x 384 that is 1.5 GB in float32); RunDamaged otherwise."""
     try:
         open_regular(path, limit=NO_LIMIT).close()
-        mapped = np.load(path, mmap_mode="r", allow_pickle=False)  # a shape larger than the file fails here
+        with warnings.catch_warnings():  # NumPy parses a header with ast: a damaged one may warn of its escapes
+            warnings.simplefilter("ignore", SyntaxWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            mapped = np.load(path, mmap_mode="r", allow_pickle=False)  # a shape larger than the file fails here
     except DataError as error:
         raise _damaged(path, str(error).removeprefix(f"{path}: ")) from None
     except Exception as error:  # whatever NumPy raises on bytes that are not an array file (ValueError, TokenError...)
@@ -289,6 +296,21 @@ def _read_meta(path: Path) -> tuple[ProjectConfig, str]:
         ) from None
 
 
+def _check_test_labels(config: ProjectConfig, counts: dict[str, int]) -> None:
+    """A warning line when the test set lacks some of the project's labels (the first rows of a sorted file):
+    its accuracy then leaves them out and its macro-F1 counts each as 0, which reads as a broken student."""
+    missing = [name for name in config.label_names if name not in counts]
+    if missing:
+        has = ", ".join(f"{name} {count}" for name, count in counts.items())
+        log.warning(
+            f"warning: the test set {config.test} has no {', '.join(map(repr, missing))} "
+            f"item{'s' * (len(missing) > 1 or counts == {})} ({has}): its accuracy leaves "
+            f"{'that label' if len(missing) == 1 else 'those labels'} out and its macro-F1 counts "
+            f"{'it' if len(missing) == 1 else 'each'} as 0; give a test set with every label (a random sample of "
+            "the data, not its first rows)"
+        )
+
+
 def _write_run(path: Path, config: ProjectConfig, embedder: Embedder | None) -> None:
     """Read the project's files into the item store, embed its texts, write run.json last."""
     read = {
@@ -299,13 +321,14 @@ def _write_run(path: Path, config: ProjectConfig, embedder: Embedder | None) -> 
         "max_text_chars": config.max_text_chars,
     }
     with ItemWriter(path / ITEMS_FILE) as writer:
-        writer.add_pool(iter_items(config.pool, unique=False, **read), config.pool, config.id_field)
+        writer.add_pool(iter_items(config.pool, unique=False, warn_line_ids=True, **read), config.pool, config.id_field)
+        # a seed or test file, often made apart from the pool, may name its columns text, id and label
         if config.seed is not None:
-            writer.add_seeds(iter_items(config.seed, require_label=True, **read))
+            writer.add_seeds(iter_items(config.seed, require_label=True, standard_names=True, **read))
         if config.test is not None:
-            writer.add_test(
-                iter_items(config.test, require_label=True, unique=False, **read), config.test, config.id_field
-            )
+            test = iter_items(config.test, require_label=True, unique=False, standard_names=True, **read)
+            writer.add_test(test, config.test, config.id_field)
+            _check_test_labels(config, writer.label_counts("test_items"))
         embedder = embedder or embedder_for(config)  # over Ray with scale.ray; the cache stays in front
         root = cache_folder()
         cache = EmbeddingCache(root, model_key(embedder)) if root is not None else None

@@ -446,9 +446,9 @@ def answers_case(rng: random.Random, folder: Path) -> Case:
 
     def call() -> list[str]:
         given = read_answers(path)
-        ids = [item_id for _, item_id, _ in given]
+        ids = [answer.id for answer in given]
         out = ["an id twice"] if len(set(ids)) != len(ids) else []
-        if _unencodable([text for _, item_id, label in given for text in (item_id, label or "")]):
+        if _unencodable([text for answer in given for text in (answer.id, answer.label or "")]):
             out.append("a lone surrogate")
         return out
 

@@ -16,6 +16,7 @@ import httpx
 import uvicorn
 
 from labelgraph.service.api import create_app
+from labelgraph.service.serve import server_config
 
 
 def console_script(name: str) -> str | None:
@@ -23,6 +24,13 @@ def console_script(name: str) -> str | None:
     on PATH), then any on PATH."""
     beside = Path(sys.executable).parent / name
     return str(beside) if beside.exists() else shutil.which(name)
+
+
+BROWSER_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+"""Chromium's flags for the page tests: headless, and nothing of its own to fetch."""
 
 
 def free_port() -> int:
@@ -33,13 +41,20 @@ def free_port() -> int:
 
 @contextmanager
 def serving(
-    runs: Path, *, token: str | None = None, projects: Sequence[Path] | None = None, allowed_hosts: Sequence[str] = ()
+    runs: Path,
+    *,
+    token: str | None = None,
+    projects: Sequence[Path] | None = None,
+    allowed_hosts: Sequence[str] = (),
+    request_seconds: float | None = None,
 ):
-    """Yield the base URL of the service over ``runs``, serving on a free loopback port; project files may be
-    opened from ``projects`` (default: the folder that holds ``runs``)."""
+    """Yield the base URL of the service over ``runs``, serving on a free loopback port with ``labelgraph serve``'s
+    settings (``request_seconds``: each request's time to arrive); project files may be opened from ``projects``
+    (default: the folder that holds ``runs``)."""
     port = free_port()
     app = create_app(runs, token=token, projects=projects or [runs.parent], allowed_hosts=allowed_hosts)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = server_config(app, host="127.0.0.1", port=port, log_level="warning", request_seconds=request_seconds)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

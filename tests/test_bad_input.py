@@ -15,8 +15,9 @@ import yaml
 
 from labelgraph.data import LabelRecord, read_answers, read_items, write_export
 from labelgraph.errors import DataError
+from tests.conftest import EXAMPLE, write_jsonl
 from tests.conftest import invoke_cli as run_cli
-from tests.conftest import write_jsonl
+from tests.conftest import run_cli as run_in_a_process
 
 
 def within(seconds: float, call: Callable[[], Any]) -> Any:
@@ -311,11 +312,84 @@ def test_a_wrong_text_field_names_the_columns_there_are(make_project, suffix):
     )
 
 
+def pool_csv(project, text_column: str) -> None:
+    """The project's pool rewritten as a CSV whose text column is ``text_column`` (and without gold labels)."""
+    import csv
+
+    rows = [json.loads(line) for line in (project.parent / "pool.jsonl").read_text().splitlines()]
+    with (project.parent / "pool.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", text_column])
+        writer.writerows([row["id"], row["text"]] for row in rows)
+
+
+def test_seed_and_test_files_may_keep_text_and_label_when_the_pool_names_its_own(make_project):
+    """text_field and label_field name the pool's columns; a seed or test file made apart from it (the example's)
+    may keep text and label: they used to fail, advising to rename the pool's column."""
+    project = make_project()
+    pool_csv(project, "review")
+    edit_project(project, pool="pool.csv", text_field="review", label_field="sentiment")
+    result = run_cli("run", project)
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    status = json.loads(run_cli("status", project, "--json").stdout)
+    assert status["counts"]["seed"] == 6 and status["pool"] == 120
+
+
+def test_a_seed_without_the_text_column_says_which_files_the_setting_names(make_project):
+    project = make_project()
+    pool_csv(project, "review")
+    seed = project.parent / "seed.jsonl"
+    write_jsonl(seed, [{"id": "s1", "sentence": "a fine film", "label": "positive"}])
+    edit_project(project, pool="pool.csv", text_field="review")
+    fails_clearly(
+        run_cli("run", project),
+        "seed.jsonl, line 1, field 'review': no such column, nor 'text' (the columns are 'id', 'sentence', 'label'); "
+        "text_field names this column in the pool, seed and test files alike; a seed or test file may call it 'text' "
+        "instead",
+    )
+    assert not (project.parent / "run").exists()
+
+
 def test_a_wrong_label_field_in_the_seed_names_the_columns(make_project):
     project = edit_project(make_project(), label_field="sentiment")
+    write_jsonl(project.parent / "seed.jsonl", [{"id": "s1", "text": "a fine film", "mark": "positive"}])
     fails_clearly(
-        run_cli("run", project), "seed.jsonl, line 1, field 'sentiment': no such column", "'label'", "label_field"
+        run_cli("run", project),
+        "seed.jsonl, line 1, field 'sentiment': no such column, nor 'label' (the columns are 'id', 'text', 'mark')",
+        "label_field",
     )
+
+
+def test_a_pool_without_its_id_column_is_named_by_line_with_a_warning(make_project):
+    project = make_project(seed_size=0)
+    pool_csv(project, "text")
+    (project.parent / "pool.csv").write_text(
+        "".join(line.split(",", 1)[1] + "\n" for line in (project.parent / "pool.csv").read_text().splitlines())
+    )
+    edit_project(project, pool="pool.csv")  # id_field stays the template's id, which this file lacks
+    result = run_in_a_process("run", project)  # the warning line as a user sees it, on stderr
+    assert result.returncode == 0, result.stderr
+    assert (
+        f"warning: {project.parent / 'pool.csv'} has no 'id' column (id_field): its items are named by line "
+        "(pool-2, ...); set id_field to its id column if it has one"
+    ) in result.stderr
+    assert json.loads(run_cli("status", project, "--json").stdout)["pending"][0].startswith("pool-")
+
+
+def test_a_test_set_without_every_label_is_named_with_a_warning(make_project):
+    """The first rows of a file sorted by label: the test measures one class ("accuracy 0.995, macro_f1 0.499")."""
+    project = make_project(test_size=0)
+    test = [row for row in (json.loads(line) for line in (EXAMPLE / "test.jsonl").read_text().splitlines())]
+    positives = [row for row in test if row["label"] == "positive"][:30]
+    write_jsonl(project.parent / "test.jsonl", positives)
+    edit_project(project, test="test.jsonl")
+    result = run_in_a_process("run", project)  # the warning line as a user sees it, on stderr
+    assert result.returncode == 0, result.stderr
+    assert (
+        f"warning: the test set {project.parent / 'test.jsonl'} has no 'negative' item (positive 30): its accuracy "
+        "leaves that label out and its macro-F1 counts it as 0; give a test set with every label (a random sample of "
+        "the data, not its first rows)"
+    ) in result.stderr
 
 
 def test_an_id_twice_in_one_answers_file_names_both_lines(tmp_path):
@@ -461,7 +535,6 @@ def paused_run(tmp_path_factory):
         write_jsonl(folder / f"{name}.jsonl", read_jsonl(EXAMPLE / f"{name}.jsonl")[:size])
     config = {"name": "t", "pool": "pool.jsonl", "seed": "seed.jsonl", "test": "test.jsonl", "labels": LABELS}
     (folder / "project.yaml").write_text(yaml.safe_dump({**config, "batch_size": 5, "budget": 10, "run_dir": "run"}))
-    from tests.conftest import run_cli as run_in_a_process  # closes its databases: no WAL left beside them
 
     assert run_in_a_process("run", folder / "project.yaml").returncode == 0
     assert not list((folder / "run").glob("*-wal"))
@@ -574,3 +647,98 @@ def test_a_damaged_row_inside_a_sound_database_is_named(paused_run, tmp_path, da
     for command in (["status"], ["export", "-o", tmp_path / "out.jsonl"]):
         fails_clearly(run_cli(*command, run), f"{run / name} is damaged", "Nothing was changed")
     assert snapshot(run) == before
+
+
+@pytest.mark.parametrize("shape", ["a 40 MB line", "40 MB of NUL bytes, no line end", "a CSV cell over 40 MB of lines"])
+def test_a_huge_row_is_refused_before_it_is_held(tmp_path, shape):
+    """A row far past what max_text_chars allows is refused once a row's worth of it is read (12 bytes a character
+    and 1 MiB of other columns: 1,060,576 bytes at 1,000 characters), not read whole: the memory the reader takes
+    stays near that, not the row's 40 MB (a 900 MB line took a run past 2.5 GB)."""
+    import tracemalloc
+
+    size = 40 * 2**20
+    if shape == "a 40 MB line":
+        path, where = tmp_path / "pool.jsonl", "pool.jsonl, line 1: a line longer than 1,060,576 bytes"
+        path.write_text(json.dumps({"id": "a", "text": "x" * size}) + "\n")
+    elif shape.startswith("40 MB of NUL"):
+        path, where = tmp_path / "pool.jsonl", "pool.jsonl, line 1: a line longer than 1,060,576 bytes"
+        path.write_bytes(b"\0" * size)
+    else:
+        path, where = tmp_path / "pool.csv", "pool.csv, line 2: a row longer than 1,060,576 bytes"
+        path.write_text('id,text\n1,"' + "many short lines\n" * (size // 17) + '"\n')
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError) as caught:
+            for _ in read_items(path, max_text_chars=1000):
+                pass
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert where in str(caught.value) and "max_text_chars" in str(caught.value)
+    assert peak < 12 * 2**20, f"{peak / 2**20:.1f} MB held to refuse it"  # the csv module: 4 bytes a character
+
+
+def test_a_sheet_sets_items_aside_with_skip_and_trims_its_labels(tmp_path):
+    """A filled --pending sheet: 'skip' or 'null' (any case) sets an item aside (they were unknown labels), a label
+    with spaces around it is that label (it was refused), a blank cell is not answered yet, an empty row is none."""
+    sheet = tmp_path / "todo.csv"
+    sheet.write_text("id,label,text\na, positive ,x\nb,SKIP,x\nc,null,x\nd,,x\ne,  ,x\n,,\nf,skip,x\n")
+    assert read_answers(sheet, ["positive", "negative"]) == [
+        (2, "a", "positive", False),
+        (3, "b", None, False),
+        (4, "c", None, False),
+        (8, "f", None, False),
+    ]
+    assert [answer.id for answer in read_answers(sheet, ["positive"], blanks=True) if answer.blank] == ["d", "e"]
+    assert read_answers(sheet, ["positive", "skip"])[-1].label == "skip"  # a project's own label named so stays one
+
+
+def test_a_missing_embedding_model_fails_before_anything_is_written(make_project, tmp_path):
+    """embedding_model: /nonexistent/path failed after the run folder was made and embedding had begun (4-35 s),
+    its error after progress lines: now one line, first, and no folder."""
+    project = edit_project(make_project(), embedding_model="/nonexistent/path")
+    result = run_cli("run", project)
+    fails_clearly(result)
+    assert result.stderr.strip() == (
+        "error: embedding_model '/nonexistent/path': no such folder (name a sentence-transformers model's folder, "
+        "a model, or minilm)"
+    )
+    assert result.stdout == "" and not (project.parent / "run").exists()
+    (tmp_path / "empty-model").mkdir()
+    result = run_cli("run", edit_project(project, embedding_model=str(tmp_path / "empty-model")))
+    fails_clearly(result, "that folder holds no model (no modules.json or config.json in it)")
+    assert not (project.parent / "run").exists()
+
+
+def test_predict_reads_its_input_before_it_loads_the_model(tmp_path):
+    """A bad input file is named at once, not after the model loaded (about 7 s)."""
+    folder = tmp_path / "model"
+    (folder / "encoder").mkdir(parents=True)  # no model in it: loading it would fail, naming the encoder
+    head = {"labels": ["a", "b"], "weight": [[0.0], [1.0]], "bias": [0.0, 0.0], "temperature": 1.0, "max_length": 8}
+    (folder / "head.json").write_text(json.dumps(head))
+    fails_clearly(run_cli("predict", folder, tmp_path / "texts.csv"), "texts.csv: file not found")
+    (tmp_path / "texts.csv").write_text("id,body\n1,a film\n")
+    fails_clearly(run_cli("predict", folder, tmp_path / "texts.csv"), "texts.csv, line 2, field 'text': no such column")
+
+
+def test_a_damaged_vector_header_is_named_without_a_warning(tmp_path):
+    """NumPy reads a .npy header with ast: one holding a backslash warned ('invalid escape sequence') before the
+    one-line error, in the fuzz suite's output and to a user on Python 3.12+ (a SyntaxWarning there)."""
+    import warnings
+
+    import numpy as np
+
+    from labelgraph.errors import RunDamaged
+    from labelgraph.workspace import _load_vectors
+
+    path = tmp_path / "vectors.npy"
+    np.save(path, np.zeros((2, 3), dtype=np.float32))
+    data = bytearray(path.read_bytes())
+    at = data.index(b"'descr'")
+    data[at : at + 7] = b"'d\\esc'"  # a string holding an invalid escape (backslash e)
+    path.write_bytes(bytes(data))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(RunDamaged, match=r"vectors\.npy is damaged"):
+            _load_vectors(path, 2)
+    assert not caught, [str(w.message) for w in caught]

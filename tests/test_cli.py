@@ -145,7 +145,7 @@ def test_piped_output_keeps_commands_and_tables_whole(make_project, gold, tmp_pa
 
     run_dir = tmp_path / deep
     lines = piped("run", project)
-    assert "1 item waits for review (round 1). Answer them with" in lines  # one item, not "1 items wait"
+    assert "1 item waits for review (round 1). Answer it with" in lines  # one item, not "1 items wait"
     assert f"  labelgraph review {run_dir}" in lines and f"  labelgraph resume {run_dir}" in lines
     assert any(line.startswith(f"  labelgraph review {run_dir} --answers answers.jsonl   (one ") for line in lines)
 
@@ -262,3 +262,175 @@ def test_export_predictions_labels_every_pool_text(make_project, tmp_path):
     predicted = [row for row in rows if row["status"] == "predicted"]
     assert len(predicted) == 120 and all(row["source"] == "student" and row["confidence"] for row in predicted)
     assert len(rows) == 6 + 120  # the seeds, and a prediction for every pool text nobody labelled yet
+
+
+def fill_sheet(sheet: Path, labels: dict[str, str]) -> list[dict[str, str]]:
+    """Fill the label cells of a --pending sheet as a spreadsheet would; the rows read back."""
+    with sheet.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    with sheet.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({**row, "label": labels.get(row["id"], row["label"])} for row in rows)
+    return rows
+
+
+def test_a_sheet_is_given_again_across_a_partial_resume(make_project, gold, tmp_path):
+    """Fill 9 rows of 10 (one 'skip', stray spaces), read it back, resume: nothing is lost and nothing is taken yet;
+    fill the last row, read the same sheet back (it used to fail: 'item is not pending review'), resume: all 10
+    are committed; read it back once more: every row counts as given before."""
+    from tests.conftest import invoke_cli
+
+    project = make_project()
+    assert invoke_cli("run", project).exit_code == 0
+    sheet = tmp_path / "todo.csv"
+    assert invoke_cli("review", project, "--pending", sheet).exit_code == 0
+    ids = [row["id"] for row in fill_sheet(sheet, {})]
+    run_dir = tmp_path / "run"
+    first = {i: f"  {gold[i]} " for i in ids[:9]} | {ids[8]: "Skip"}  # a spreadsheet's spaces; skip sets aside
+    fill_sheet(sheet, first)
+    read = invoke_cli("review", project, "--answers", sheet)
+    assert read.exit_code == 0, read.stderr
+    assert read.stdout.strip() == (
+        f"recorded 9 answers; 1 still waits: fill in its label and give the file again (or  labelgraph review "
+        f"{run_dir}), then  labelgraph resume {run_dir}"
+    )
+    resumed = invoke_cli("resume", project)
+    assert resumed.exit_code == 0 and "9 answered, 1 item waits for review (round 1)" in resumed.stdout
+    status = json.loads(invoke_cli("status", project, "--json").stdout)
+    assert status["answered"] == ids[:9] and status["pending"] == ids[9:] and status["human_labels"] == 0
+    text = invoke_cli("status", project).stdout
+    assert f"answered, waiting for resume (9): {', '.join(ids[:9])}" in text
+
+    fill_sheet(sheet, {ids[9]: gold[ids[9]]})
+    again = invoke_cli("review", project, "--answers", sheet)
+    assert again.exit_code == 0, again.stderr
+    assert again.stdout.strip() == (
+        f"recorded 1 answer (9 given before, unchanged); continue with  labelgraph resume {run_dir}"
+    )
+    resumed = invoke_cli("resume", project)
+    assert resumed.exit_code == 0, resumed.stderr
+    # what the student learnt from, and what the machine lane did although select gave it no new text
+    assert "  train: student refit on 15 labels, all from people (and seeds), test macro-F1 " in resumed.stdout
+    assert (
+        "round 2  select: 0 texts for the machine, 10 picks for you\n  annotate: the machine labelled 110 again "
+        "(the embedded annotator labels every text anew each round, from people's labels so far)\n" in resumed.stdout
+    )
+    status = json.loads(invoke_cli("status", project, "--json").stdout)
+    assert status["round"] == 2 and status["human_labels"] == 9 and status["counts"]["set_aside"] == 1
+    lines = invoke_cli("status", project).stdout.splitlines()  # coverage and "vouched for" said; a row a round
+    assert (
+        "  (coverage: the share of the pool's texts whose label the run vouches for: a person's answer, a seed label "
+        "or an accepted machine label; proposals are not counted)"
+    ) in lines
+    assert (
+        "  (vouched for: seed + human + accepted, the labels the run stands behind; proposed: the machine's guesses, "
+        "exported as such)"
+    ) in lines
+    header = lines.index("rounds:") + 1
+    assert lines[header].split() == ["round", "answered", "human", "labels", "machine", "labelled", "accepted",
+                                     "proposed", "coverage", "accepted:", "est.", "right", "test",
+                                     "macro-F1"]  # fmt: skip
+    first = status["history"][0]
+    assert lines[header + 1].split()[:7] == ["1", "9", "9", "120", str(first["accepted"]), str(first["proposed"]),
+                                             f"{first['coverage']:.1%}"]  # fmt: skip
+    export = tmp_path / "labels.jsonl"
+    assert invoke_cli("export", project, "-o", export).exit_code == 0
+    exported = {row["id"]: row for row in read_jsonl(export)}
+    assert all(exported[i]["label"] == gold[i] and exported[i]["status"] == "human" for i in ids if i != ids[8])
+    assert ids[8] not in exported
+
+    last = invoke_cli("review", project, "--answers", sheet)  # the whole sheet once more, after the commit
+    assert last.exit_code == 0, last.stderr
+    assert last.stdout.startswith("recorded 0 answers (10 given before, unchanged); 10 still wait, 10 not in this file")
+
+
+def test_answers_that_are_no_answers_are_line_errors(make_project, tmp_path):
+    """In JSONL each row is an explicit answer: an empty label, or a seed's id, is refused naming its line (they
+    passed with exit 0: 'recorded 0 answers', '1 given before, unchanged'); nothing is recorded."""
+    from tests.conftest import invoke_cli
+
+    project = make_project()
+    assert invoke_cli("run", project).exit_code == 0
+    pending = json.loads(invoke_cli("status", project, "--json").stdout)["pending"]
+    seed = read_jsonl(tmp_path / "seed.jsonl")[0]
+    cases = {
+        "empty.jsonl": ([{"id": pending[0], "label": "positive"}, {"id": pending[1], "label": ""}],
+                        "empty.jsonl, line 2, field 'label': empty label: give one of the project's labels, or null to "
+                        "set the item aside"),
+        "seed.jsonl": ([{"id": pending[0], "label": "positive"}, {"id": seed["id"], "label": seed["label"]}],
+                       f"seed.jsonl, line 2: item {seed['id']!r} is a seed label ({seed['label']!r}), not an item "
+                       "asked for review; change a seed's label with --correct or 'labelgraph relabel'"),
+    }  # fmt: skip
+    (tmp_path / "answers").mkdir()
+    for name, (rows, message) in cases.items():
+        refused = invoke_cli("review", project, "--answers", write_jsonl(tmp_path / "answers" / name, rows))
+        assert refused.exit_code == 2 and refused.stderr.strip() == f"error: {tmp_path / 'answers'}/{message}"
+    assert json.loads(invoke_cli("status", project, "--json").stdout)["answered"] == []
+
+
+def test_printed_commands_are_ones_a_new_shell_can_run(tmp_path, monkeypatch):
+    """After make run the printed commands said a bare labelgraph, which a new shell (no venv active) does not
+    find: they now say the path the command was started by, unless that name finds it."""
+    from labelgraph.console import command_name
+
+    script = tmp_path / "venv" / "bin" / "labelgraph"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.setattr(sys, "argv", ["venv/bin/labelgraph", "run"])
+    assert command_name() == "venv/bin/labelgraph"
+    monkeypatch.setenv("PATH", f"{script.parent}:/usr/bin:/bin")  # activated: the name finds it
+    assert command_name() == "labelgraph"
+    monkeypatch.setattr(sys, "argv", ["labelgraph", "run"])  # found on PATH by the shell
+    assert command_name() == "labelgraph"
+
+    from tests.service_helpers import console_script
+
+    installed = console_script("labelgraph")  # this checkout's .venv/bin/labelgraph, as make run starts it
+    env = {**cli_env(), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([installed, "init", "p.yaml"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"wrote p.yaml: set 'pool' and 'labels', then run  {installed} run p.yaml"
+
+
+def test_accepted_labels_going_back_to_proposed_are_explained():
+    from labelgraph.cli import dropped
+
+    assert dropped(150, 150) == dropped(None, 3) == dropped(3, 7) == ""
+    assert dropped(150, 120) == (
+        "\n  (30 accepted last round went back to proposed: scored again with this round's answers, the accepted set "
+        "is the largest that still passes the quality target)"
+    )
+
+
+def test_load_model_is_the_package_s_own_and_import_stays_light():
+    """Exported models' READMEs say labelgraph.load_model(FOLDER): it raised AttributeError."""
+    code = (
+        "import sys, labelgraph; heavy = {'torch', 'sentence_transformers', 'numpy'} & set(sys.modules); "
+        "from labelgraph import load_model; from labelgraph.student_model import load_model as real; "
+        "print(sorted(heavy), load_model is real, 'load_model' in dir(labelgraph))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=120)
+    assert done.stdout.strip() == "[] True True", done.stderr
+
+
+def test_train_says_what_the_student_learnt_from(make_project, gold, tmp_path):
+    """'student refit on 120 labels' while 10 were people's and none accepted: it now says which."""
+    from tests.conftest import invoke_cli
+
+    project = make_project(student_learns_from="all")
+    assert invoke_cli("run", project).exit_code == 0
+    pending = json.loads(invoke_cli("status", project, "--json").stdout)["pending"]
+    answers = write_jsonl(tmp_path / "answers.jsonl", [{"id": i, "label": gold[i]} for i in pending])
+    assert invoke_cli("review", project, "--answers", answers).exit_code == 0
+    resumed = invoke_cli("resume", project)
+    line = next(line for line in resumed.stdout.splitlines() if line.startswith("  train: "))
+    found = re.fullmatch(
+        r"  train: student refit on (\d+) labels: 16 from people \(and seeds\), (\d+) machine labels weighted by "
+        r"p_correct, proposals too \(student_learns_from: all\), test macro-F1 [\d.]+",
+        line,
+    )
+    assert found and int(found.group(1)) == 16 + int(found.group(2)) and int(found.group(2)) > 0, line

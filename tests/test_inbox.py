@@ -35,7 +35,19 @@ def test_a_claimed_answer_cannot_be_withdrawn(tmp_path):
     inbox = ReviewInbox(tmp_path / "reviews.sqlite")
     inbox.put({"a": "positive", "b": "negative"}, reviewer="one", round_number=1)
     assert inbox.withdraw("b") is True and inbox.withdraw("b") is False
-    assert inbox.claim(["a", "b"]) == {"a": "positive"}
+    assert inbox.claim(["a"]) == {"a": "positive"}
     with pytest.raises(ConflictError, match="already being committed"):
         inbox.withdraw("a")
     assert inbox.answered(["a"]) == {"a": "positive"}
+
+
+def test_a_batch_is_claimed_whole_or_not_at_all(tmp_path):
+    """A partly answered batch stays in the inbox, every answer still open to undo; the last answer lets it go."""
+    inbox = ReviewInbox(tmp_path / "reviews.sqlite")
+    inbox.put({"a": "positive", "b": None}, reviewer="one", round_number=1)
+    assert inbox.claim(["a", "b", "c"]) == {}
+    assert inbox.withdraw("a") is True  # not claimed: still undone at will
+    inbox.put({"a": "negative", "c": "positive"}, reviewer="one", round_number=1)
+    assert inbox.claim(["a", "b", "c"]) == {"a": "negative", "b": None, "c": "positive"}
+    with pytest.raises(ConflictError, match="already being committed"):
+        inbox.withdraw("b")

@@ -12,7 +12,7 @@ import yaml
 from labelgraph.agents.human import SimulatedHuman
 from labelgraph.errors import ConflictError, ReviewError, RunError
 from labelgraph.run import Project, Run
-from tests.conftest import read_jsonl
+from tests.conftest import LABELS, read_jsonl
 
 
 def simulated(run: Run, gold: dict[str, str], noise: float = 0.0) -> SimulatedHuman:
@@ -339,3 +339,40 @@ def test_a_finished_run_grows_with_new_run_time_settings(make_project, gold):
     project.write_text(yaml.safe_dump(config))
     with pytest.raises(RunError, match="labels, which give its labels their meaning"):
         Project.from_yaml(project).start()
+
+
+def test_a_batch_an_earlier_version_took_in_part_goes_on(make_project, gold, tmp_path):
+    """A folder paused by an earlier version, whose graph took 4 answers of 10 at a partial resume: the 4 count as
+    answered (status showed them lost), a sheet repeating them is given again, a change to one is refused in one
+    line (the graph holds it), and the last answers commit all 10."""
+    from langgraph.types import Command
+
+    from labelgraph.review_file import read_back
+
+    run = Project.from_yaml(make_project()).start()
+    run.step()
+    waiting = [item.id for item in run.pending_reviews()]
+    first = {item_id: gold[item_id] for item_id in waiting[:4]}
+    run.answer(first)
+    with run.workspace.lock():  # what the earlier step did with a partly answered batch
+        run.inbox._connection.execute("UPDATE answers SET claimed = 1")
+        for _ in run.graph.stream(Command(resume=first), run._thread, context=run.context, durability="sync"):
+            pass
+    status = run.status()
+    assert status.phase == "paused" and status.answered == waiting[:4] and status.pending == waiting[4:]
+    assert run.held() == set(waiting[:4])
+
+    changed = {**{i: gold[i] for i in waiting}, waiting[0]: next(x for x in LABELS if x != gold[waiting[0]])}
+    sheet = tmp_path / "answers.jsonl"
+    sheet.write_text("".join(json.dumps({"id": i, "label": label}) + "\n" for i, label in changed.items()))
+    with pytest.raises(ConflictError, match="already answered"):
+        read_back(run, sheet, reviewer="t")
+    with pytest.raises(ConflictError, match="already with the run, to be committed with its round"):
+        read_back(run, sheet, reviewer="t", correct=True)
+    assert run.status().pending == waiting[4:]  # nothing stored by the refused files
+    sheet.write_text("".join(json.dumps({"id": i, "label": gold[i]}) + "\n" for i in waiting))
+    read = read_back(run, sheet, reviewer="t")
+    assert (read.recorded, read.unchanged, read.waiting) == (6, 4, 0)
+    status = run.step()
+    assert status.round == 2 and status.human_labels == 10
+    assert {r.id: r.label for r in run.labels() if r.source == "human"} == {i: gold[i] for i in waiting}

@@ -4,28 +4,14 @@ queue with the keyboard (pick, undo, skip) and the run resumes."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 
 import httpx
-import pytest
 
-from tests.service_helpers import serving, wait_for
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-
-if CHROMIUM is None:  # CI installs it (make test); elsewhere the test says why it did not run
-    if os.environ.get("CI") == "true":
-        raise RuntimeError("chromium is missing on CI: 'make test' installs it")
-    pytest.skip("no chromium on this machine (apt-get install chromium)", allow_module_level=True)
+from tests.service_helpers import BROWSER_ARGS, serving, wait_for
 
 
-def test_a_reviewer_clears_the_queue_and_the_run_resumes(make_project, gold, tmp_path):
+def test_a_reviewer_clears_the_queue_and_the_run_resumes(make_project, gold, tmp_path, chromium):
     from playwright.sync_api import expect, sync_playwright
 
     project = make_project(budget=20)
@@ -34,7 +20,7 @@ def test_a_reviewer_clears_the_queue_and_the_run_resumes(make_project, gold, tmp
         name = client.post("/runs", json={"project": str(project)}).json()["name"]
         status = wait_for(client, name, {"paused"})
         keys = {label: str(n + 1) for n, label in enumerate(status["label_names"])}
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = playwright.chromium.launch(executable_path=chromium, args=BROWSER_ARGS)
         page = browser.new_page(viewport={"width": 1000, "height": 800})
         page.goto(f"{url}/?run={name}#token=page-token")
         answered = []

@@ -59,8 +59,10 @@ def test_keys_pick_undo_skip_quit(make_project):
 
     # 2 = negative for the first item, 1 = positive for the second, u undoes it, s skips it, q quits
     screen = drive([sys.executable, "-m", "labelgraph.cli", "review", str(project)], ["2", "1", "u", "s", "q"])
+    screen = re.sub(r"\x1b\[[0-9;]*m", "", screen)  # styles (NO_COLOR drops only the colours)
     assert "1-9 pick" in screen and "why you are asked" in screen
-    assert f"undid {before[1]}" in screen
+    assert f"undone: {before[1]} (positive withdrawn): answer it again" in screen
+    assert "2 answers from this review kept; 8 items still wait: run this again to go on" in screen
 
     status = json.loads(run_cli("status", project, "--json").stdout)
     assert status["answered"] == before[:2]
@@ -107,3 +109,53 @@ def test_resuming_from_the_review_goes_on_with_the_next_round(make_project):
     status = json.loads(run_cli("status", project, "--json").stdout)
     assert status["round"] == 2 and status["human_labels"] == 3  # round 1 committed by the resume
     assert len(status["answered"]) == 3 and not status["pending"] and not set(status["answered"]) & set(first)
+
+
+def test_a_partly_answered_round_is_finished_here_with_undo_and_ctrl_c(make_project, gold, tmp_path):
+    """9 answers of 10 from a sheet, then the terminal: the last one answered, undone at the closing question
+    (u was refused there), Ctrl-C (it said nothing of the answers kept); again: answered, and the run resumes."""
+    project = make_project()
+    assert run_cli("run", project).returncode == 0
+    pending = json.loads(run_cli("status", project, "--json").stdout)["pending"]
+    sheet = tmp_path / "answers.jsonl"
+    sheet.write_text("".join(json.dumps({"id": i, "label": gold[i]}) + "\n" for i in pending[:9]))
+    assert run_cli("review", project, "--answers", sheet).returncode == 0
+    last = pending[9]
+    key = "1" if gold[last] == "positive" else "2"
+
+    review = [sys.executable, "-m", "labelgraph.cli", "review", str(project)]
+    screen = re.sub(r"\x1b\[[0-9;]*m", "", drive(review, [key, "u\r", "\x03"]))
+    assert "1/1" in screen and "All answered. Resume the run now? [Y/n, u undoes the last answer]" in screen
+    assert f"undone: {last} ({gold[last]} withdrawn): answer it again" in screen
+    assert "interrupted: 0 answers from this review kept; 1 item still waits: run this again to go on" in screen
+    status = json.loads(run_cli("status", project, "--json").stdout)
+    assert status["answered"] == pending[:9] and status["pending"] == [last]
+
+    screen = drive(review, [key, ("y\r", "to review"), "q"], wait=300)
+    assert "items to review (round 2)" in screen
+    status = json.loads(run_cli("status", project, "--json").stdout)
+    assert status["round"] == 2 and status["human_labels"] == 10
+
+
+def test_a_label_is_typed_by_its_start_and_long_neighbours_wrap_at_words():
+    from rich.console import Console
+
+    from labelgraph.agents.human import Candidate, ReviewItem, ShownNeighbour
+    from labelgraph.review_terminal import match_label, render
+
+    labels = ["positive", "negative", "neutral", "mixed"]
+    assert [match_label(typed, labels) for typed in ("neg", "Neg", "2", "mi", "POSITIVE", "ne", "x", "")] == [
+        "negative", "negative", "negative", "mixed", "positive", None, None, None,
+    ]  # fmt: skip
+    text = (
+        "an engrossing portrait of uncompromising artists trying to create something original against the backdrop "
+        "of a corporate music industry that only seems to care about the bottom line"
+    )
+    neighbour = ShownNeighbour(text=text, label="positive", similarity=0.81)
+    item = ReviewItem(id="r1", text="a film", round=1, candidates=[Candidate(label=n) for n in labels],
+                      neighbours=[neighbour])  # fmt: skip
+    console = Console(width=70, record=True, soft_wrap=True, color_system=None)
+    console.print(render(item, labels, 1, 1))
+    shown = console.export_text()
+    words = [word for line in shown.splitlines() for word in line.strip("│ ").split()]
+    assert all(word in words for word in text.split()), "a word of the neighbour was cut"

@@ -9,12 +9,11 @@ import re
 import httpx
 
 from labelgraph.run import Run
-from tests.service_helpers import serving, wait_for
-from tests.test_review_page import ARGS, CHROMIUM  # skips this module where there is no chromium
+from tests.service_helpers import BROWSER_ARGS, serving, wait_for
 from tests.test_service import interrupted_run
 
 
-def test_the_run_list_opens_runs_and_an_interrupted_run_continues_from_the_page(make_project, gold, tmp_path):
+def test_the_run_list_opens_runs_and_an_interrupted_run_continues_from_the_page(make_project, gold, tmp_path, chromium):
     from playwright.sync_api import expect, sync_playwright
 
     runs = tmp_path / "runs"
@@ -25,7 +24,7 @@ def test_the_run_list_opens_runs_and_an_interrupted_run_continues_from_the_page(
         client.post("/runs", json={"project": str(make_project(name="waiting"))}).raise_for_status()
         status = wait_for(client, "waiting", {"paused"})
         keys = {label: str(n + 1) for n, label in enumerate(status["label_names"])}
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = playwright.chromium.launch(executable_path=chromium, args=BROWSER_ARGS)
         page = browser.new_page(viewport={"width": 1200, "height": 800})
         page.goto(f"{url}/#token=list-token")
 
@@ -74,3 +73,31 @@ def test_the_run_list_opens_runs_and_an_interrupted_run_continues_from_the_page(
         browser.close()
         history = client.get("/runs/waiting/metrics").json()
     assert [entry["round"] for entry in history] == [1] and history[0]["macro_f1"] is not None
+
+
+def test_the_api_docs_render_with_no_internet(tmp_path, chromium):
+    """/docs in Chromium with every request off this server refused: Swagger UI draws the API's routes, read with
+    the token from the page's address (it loaded Swagger UI from a CDN: a blank page offline)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with serving(tmp_path / "runs", token="docs-token") as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=BROWSER_ARGS)
+        page = browser.new_page()
+        outside: list[str] = []
+
+        def only_here(route) -> None:
+            if route.request.url.startswith(url):
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", only_here)
+        page.goto(f"{url}/docs#token=docs-token")
+        route = page.locator(".opblock-summary-path", has_text="/runs/{name}/answers").first
+        expect(route).to_be_visible(timeout=30000)
+        page.screenshot(path=str(tmp_path / "docs.png"))
+        page.goto(f"{url}/docs")  # no token: the page says what it needs
+        expect(page.locator("#message")).to_have_text("This server needs its token: open /docs#token=TOKEN")
+        browser.close()
+    assert outside == []

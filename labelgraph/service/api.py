@@ -13,11 +13,13 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import logging
 import re
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from urllib.parse import quote
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, model_validator
 from starlette.background import BackgroundTask
 
@@ -36,6 +39,8 @@ from labelgraph.service.guard import Guard
 from labelgraph.service.runs import ProjectRefused, RunRegistry
 
 __all__ = ["MAX_BODY", "RunSummary", "create_app"]
+
+log = logging.getLogger("uvicorn.error")
 
 MAX_BODY = 1_000_000
 """Bytes a request body may have (a submission of a few thousand answers fits)."""
@@ -83,16 +88,19 @@ def page(name: str) -> str:
     return (static / name).read_text(encoding="utf-8").replace("/* common.js */", common, 1)
 
 
-def page_headers(html: str) -> dict[str, str]:
-    """A Content-Security-Policy that allows the page's own inline script and style (by hash) and nothing else."""
+def page_headers(html: str, *, own_files: bool = False) -> dict[str, str]:
+    """A Content-Security-Policy that allows the page's own inline script and style (by hash) and nothing else;
+    ``own_files``: also scripts and styles from this server, and style attributes (the API docs' Swagger UI)."""
 
     def hashes(tag: str) -> str:
         bodies = re.findall(rf"<{tag}>(.*?)</{tag}>", html, re.DOTALL)
         digests = [base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() for body in bodies]
-        return " ".join(f"'sha256-{digest}'" for digest in digests) or "'none'"
+        found = " ".join(f"'sha256-{digest}'" for digest in digests)
+        return f"'self' {found}".strip() if own_files else found or "'none'"
 
+    styles = "'self' 'unsafe-inline'" if own_files else hashes("style")  # Swagger UI sets style attributes
     policy = (
-        f"default-src 'none'; script-src {hashes('script')}; style-src {hashes('style')}; connect-src 'self'; "
+        f"default-src 'none'; script-src {hashes('script')}; style-src {styles}; connect-src 'self'; "
         "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     )
     return {
@@ -126,7 +134,7 @@ class RunSummary(BaseModel):
     budget: int = 0
     stop_reason: str | None = None
     error: str | None = None
-    updated: float = Field(description="when a file of the run last changed (seconds since the epoch)")
+    updated: datetime | None = Field(description="when a file of the run last changed (ISO 8601, UTC)")
 
 
 def attention(run: RunSummary) -> int:
@@ -136,6 +144,15 @@ def attention(run: RunSummary) -> int:
     if run.phase in ("interrupted", "paused"):
         return 1
     return {"running": 2, "new": 3, "done": 4}.get(run.phase or "", 5)
+
+
+EPOCH = datetime.fromtimestamp(0, UTC)
+
+
+def resume_waiting(registry: RunRegistry) -> None:
+    """Step the runs whose answers wait for a commit, saying so on the server's log."""
+    for name in registry.resume_waiting():
+        log.info("run %s: every item of its round was answered but not committed; it goes on", name)
 
 
 class Recorded(BaseModel):
@@ -159,15 +176,23 @@ def create_app(
     answered (``"*"`` answers any).
     """
     registry = RunRegistry(runs, projects or [Path.cwd()])
-    run_list, review = page("runs.html"), page("review.html")
+    run_list, review, docs = page("runs.html"), page("review.html"), page("docs.html")
     run_list_headers, review_headers = page_headers(run_list), page_headers(review)
+    docs_headers = page_headers(docs, own_files=True)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # rounds answered whole but not committed (a server stopped in between) go on, off the start-up path
+        waking = asyncio.create_task(asyncio.to_thread(resume_waiting, registry))
         yield
+        await waking
         registry.close()
 
-    app = FastAPI(title="labelgraph", version="0.1.0", lifespan=lifespan)
+    # /docs and /openapi.json are this app's own routes: Swagger UI's files come from this server, and the API's
+    # description is behind the token like every route that carries data
+    app = FastAPI(
+        title="labelgraph", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
     app.state.registry = registry
     check_hosts = token is None or bool(allowed_hosts)
     app.add_middleware(Guard, max_body=max_body, check_hosts=check_hosts, allowed_hosts=allowed_hosts)
@@ -243,12 +268,24 @@ def create_app(
     def review_page(name: str) -> HTMLResponse:
         return HTMLResponse(review, headers=review_headers)
 
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs_page() -> HTMLResponse:
+        """The API's documentation (Swagger UI): a page without data of its own, which reads /openapi.json with
+        the token from its address (/docs#token=TOKEN)."""
+        return HTMLResponse(docs, headers=docs_headers)
+
+    @app.get("/openapi.json", dependencies=guarded, include_in_schema=False)
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    app.mount("/docs/assets", StaticFiles(directory=str(files("fastapi_offline") / "static")), name="docs-assets")
+
     @app.get("/runs", dependencies=guarded)
     def list_runs() -> list[RunSummary]:
         """Every run in the runs folder: runs waiting for answers first, then runs waiting to be continued
         (interrupted, or paused with every item answered), then running, new and done ones; newest first within each.
         """
-        runs = sorted((summary(name) for name in registry.names()), key=lambda run: -run.updated)
+        runs = sorted((summary(name) for name in registry.names()), key=lambda run: run.updated or EPOCH, reverse=True)
         return sorted(runs, key=attention)
 
     @app.post("/runs", status_code=201, dependencies=guarded, response_model=ServedStatus)

@@ -13,6 +13,7 @@ import stat
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 from labelgraph.config import load_project
@@ -111,13 +112,28 @@ class RunRegistry:
     def names(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir() if (p / RUN_FILE).exists())
 
-    def updated(self, name: str) -> float:
-        """When a file directly in the run's folder last changed (seconds since the epoch; 0 if none can be read)."""
+    def updated(self, name: str) -> datetime | None:
+        """When a file directly in the run's folder last changed (None if none can be read)."""
         try:
             with os.scandir(self.root / name) as entries:
-                return max((entry.stat(follow_symlinks=False).st_mtime for entry in entries), default=0.0)
+                latest = max((entry.stat(follow_symlinks=False).st_mtime for entry in entries), default=None)
         except OSError:  # removed meanwhile
-            return 0.0
+            return None
+        return datetime.fromtimestamp(latest, UTC) if latest is not None else None
+
+    def resume_waiting(self) -> list[str]:
+        """Step every run whose answers wait for a commit that no step is making (the service, or a command, was
+        stopped between a round's last answer and its commit); return their names. Called as the service starts."""
+        resumed = []
+        for name in self.names():
+            try:
+                waiting = self.get(name).answers_to_commit()
+            except Exception:  # an unreadable run: the run list shows its error
+                continue
+            if waiting:
+                self.step(name)
+                resumed.append(name)
+        return resumed
 
     def create(self, project: str) -> Run:
         """A run of the project file, in ``ROOT/<project name>`` (reopened if it exists with the same settings)."""

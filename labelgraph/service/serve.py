@@ -5,13 +5,19 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from labelgraph.errors import ConfigError
 
-__all__ = ["is_loopback", "serve_command"]
+if TYPE_CHECKING:
+    import uvicorn
+
+__all__ = ["CONNECTIONS", "is_loopback", "serve_command", "server_config"]
+
+CONNECTIONS = 128
+"""Connections served at once; past that uvicorn answers 503 (open review pages each hold one for their events)."""
 
 
 def is_loopback(host: str) -> bool:
@@ -51,7 +57,29 @@ def serve_command(
     token = os.environ.get(token_env) or None
     if token is None and not is_loopback(host):
         raise ConfigError(f"refusing to bind {host} without a token: set {token_env}, or bind 127.0.0.1")
-    required = "required" if token else "off"
-    print(f"labelgraph serving {runs} on http://{host}:{port}/ (API docs at /docs; token {required})")
+    docs = "/docs#token=TOKEN; token required" if token else "/docs; token off"
+    print(f"labelgraph serving {runs} on http://{host}:{port}/ (API docs at {docs})")
     app = create_app(runs, token=token, projects=projects or [Path.cwd()], allowed_hosts=allowed_host or ())
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.Server(server_config(app, host=host, port=port, log_level="info")).run()
+
+
+def server_config(
+    app: Any, *, host: str, port: int, log_level: str = "info", request_seconds: float | None = None
+) -> uvicorn.Config:
+    """uvicorn's settings for the service: each request must arrive whole within ``request_seconds`` (default
+    ``deadline.REQUEST_SECONDS``; slow clients are cut off), idle keep-alive connections close after 5 s, at most
+    ``CONNECTIONS`` are served at once (503 past that), and a request's headers may hold at most 64 KiB (h11)."""
+    import uvicorn
+
+    from labelgraph.service.deadline import REQUEST_SECONDS, with_deadline
+
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        http=with_deadline(request_seconds or REQUEST_SECONDS),
+        timeout_keep_alive=5,
+        limit_concurrency=CONNECTIONS,
+        h11_max_incomplete_event_size=64 * 1024,
+    )
