@@ -68,7 +68,7 @@ def progress_for(run) -> Callable[[str, dict[str, Any]], None]:
             seen["new"], seen["round"] = len(update.get("machine", [])), update.get("round")
             console.print(
                 f"[bold]round {update.get('round')}[/]  select: {seen['new']} texts for the machine, "
-                f"{len(update.get('explore', []))} picks for you"
+                f"{len(update.get('asked', {}))} for you"
             )
         elif node == "annotate" and run.context.annotator is not None and "round" in seen:
             console.print("  annotate: " + annotated(run.store.annotated_in(seen["round"]), seen["new"]))
@@ -115,8 +115,8 @@ def dropped(before: int | None, now: int) -> str:
     if before is None or now >= before:
         return ""
     return (
-        f"\n  ({before - now} accepted last round went back to proposed: scored again with this round's answers, "
-        "the accepted set is the largest that still passes the quality target)"
+        f"\n  ({before - now} accepted last round went back to proposed: each round tests the sets again with every "
+        "answer so far, at its own share of the error level, and accepts the largest that passes)"
     )
 
 

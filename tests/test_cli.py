@@ -26,7 +26,7 @@ def test_run_pause_review_resume_export(make_project, gold, tmp_path):
 
     first = run_cli("run", project)
     assert first.returncode == 0, first.stderr
-    assert "round 1  select: 120 texts for the machine, 10 picks for you" in first.stdout
+    assert "round 1  select: 120 texts for the machine, 10 for you" in first.stdout
     asked = re.search(r"critique: (\d+) for you \(([^)]*)\)", first.stdout)
     assert asked is not None, first.stdout
     kinds = dict(part.split(" ")[::-1] for part in asked.group(2).split(", "))
@@ -313,7 +313,7 @@ def test_a_sheet_is_given_again_across_a_partial_resume(make_project, gold, tmp_
     # what the student learnt from, and what the machine lane did although select gave it no new text
     assert "  train: student refit on 15 labels, all from people (and seeds), test macro-F1 " in resumed.stdout
     assert (
-        "round 2  select: 0 texts for the machine, 10 picks for you\n  annotate: the machine labelled 110 again "
+        "round 2  select: 0 texts for the machine, 10 for you\n  annotate: the machine labelled 110 again "
         "(the embedded annotator labels every text anew each round, from people's labels so far)\n" in resumed.stdout
     )
     status = json.loads(invoke_cli("status", project, "--json").stdout)
@@ -401,8 +401,8 @@ def test_accepted_labels_going_back_to_proposed_are_explained():
 
     assert dropped(150, 150) == dropped(None, 3) == dropped(3, 7) == ""
     assert dropped(150, 120) == (
-        "\n  (30 accepted last round went back to proposed: scored again with this round's answers, the accepted set "
-        "is the largest that still passes the quality target)"
+        "\n  (30 accepted last round went back to proposed: each round tests the sets again with every answer so far, "
+        "at its own share of the error level, and accepts the largest that passes)"
     )
 
 
