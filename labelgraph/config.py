@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -207,7 +208,9 @@ class StudentSettings(BaseModel):
     model_config = _STRICT
 
     kind: NonBlank = Field("logistic", description="logistic | finetune | module:Class taking (labels)")
-    model: NonBlank = Field("minilm", description="finetune: the encoder to start from (minilm or a folder)")
+    model: NonBlank = Field(
+        "minilm", description="finetune: the encoder to start from (minilm, all-mpnet-base-v2, a folder or a hub id)"
+    )
     epochs: int = Field(3, ge=1, le=50, description="finetune: epochs of the first fine-tuning")
     warm_epochs: int = Field(1, ge=1, le=50, description="finetune: epochs of a later one, from the last weights")
     learning_rate: float = Field(5e-5, gt=0, le=1e-2)
@@ -341,7 +344,12 @@ class ProjectConfig(BaseModel):
     tools: list[ToolSettings] = Field(default_factory=list, description="LangChain tools the agents may use")
     tool_steps: int = Field(3, ge=1, le=10, description="most tool calls an LLM agent makes for one item")
     neighbours: int = Field(10, ge=1, description="labelled neighbours the annotator and critic consult")
-    embedding_model: NonBlank = "minilm"
+    embedding_model: NonBlank = Field(
+        "minilm",
+        validation_alias=AliasChoices("embedding", "embedding_model"),
+        description="the encoder, written `embedding:` (`embedding_model:` is read too): minilm (all-MiniLM-L6-v2), "
+        "all-mpnet-base-v2, a sentence-transformers folder, a hub id, or module:factory",
+    )
     memory: MemorySettings = MemorySettings()
     checkpoints: CheckpointSettings = CheckpointSettings()
     scale: ScaleSettings = Field(ScaleSettings(), description="embed over a Ray cluster (scale: {ray: auto})")
@@ -373,6 +381,20 @@ class ProjectConfig(BaseModel):
             if not name.isprintable():
                 raise ValueError(f"label {name!r} has a line break or control character")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_embedding_key(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "embedding" in value and "embedding_model" in value:
+            raise ValueError("give the encoder once: 'embedding' (or its older name 'embedding_model'), not both")
+        return value
+
+    @field_validator("embedding_model")
+    @classmethod
+    def _canonical_encoder(cls, value: str) -> str:
+        from labelgraph.encoders import canonical
+
+        return canonical(value)  # all-MiniLM-L6-v2 is minilm, mpnet is all-mpnet-base-v2: one name, one run folder
 
     @field_validator("pool", "seed", "test", "run_dir")
     @classmethod
@@ -422,8 +444,16 @@ class ProjectConfig(BaseModel):
                 "seed": absolute(self.seed),
                 "test": absolute(self.test),
                 "run_dir": absolute(run_dir),
+                "embedding_model": _relative_folder(self.embedding_model, base),
             }
         )
+
+
+def _relative_folder(spec: str, base: Path) -> str:
+    """An encoder named by a relative folder (``./models/x``, ``../x``) is read against the project file's folder."""
+    if spec.startswith(("./", "../")):
+        return os.path.realpath(base / spec)
+    return spec
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:

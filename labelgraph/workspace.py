@@ -38,6 +38,7 @@ from labelgraph.config import ProjectConfig, check_run_dir
 from labelgraph.data import Item, iter_items, open_regular, read_limited, remove_stale_temps, write_atomic
 from labelgraph.embed_cache import EmbeddingCache, cache_folder, embed_texts, model_key
 from labelgraph.embeddings import Embedder
+from labelgraph.encoders import canonical, is_plugin, source
 from labelgraph.errors import DataError, RunDamaged, RunError, RunNotFound
 from labelgraph.fanout import embedder_for
 from labelgraph.itemstore import ItemStore, ItemView, ItemWriter, check_store
@@ -406,6 +407,9 @@ class Workspace:
         the project's model (evals pass one that caches vectors across runs).
         """
         assert config.run_dir is not None, "config must be resolved first"
+        spec = getattr(embedder, "model_spec", None)  # the run folder names the model its vectors come from
+        if isinstance(spec, str) and spec and canonical(spec) != config.embedding_model:
+            config = config.model_copy(update={"embedding_model": canonical(spec)})
         path = config.run_dir
         if (path / RUN_FILE).exists():
             existing = cls.open(path)
@@ -422,6 +426,8 @@ class Workspace:
                 return cls.open(path)
             return existing
         check_run_dir(config)  # never write among the user's own files
+        if embedder is None and not is_plugin(config.embedding_model):
+            source(config.embedding_model)  # a missing model is one line, before the folder is made
         made_folder = not path.exists()
         path.mkdir(parents=True, exist_ok=True)
         try:
