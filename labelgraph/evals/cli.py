@@ -38,8 +38,11 @@ def eval_command(
         str, typer.Option(help="Students to compare, comma-separated: logistic, finetune, module:Class.")
     ] = "logistic",
     embedding: Annotated[
-        str, typer.Option(help="The encoder: minilm, all-mpnet-base-v2, a sentence-transformers folder or hub id.")
-    ] = "minilm",
+        str | None,
+        typer.Option(
+            help="The encoder: all-mpnet-base-v2 (default), minilm, a sentence-transformers folder or hub id."
+        ),
+    ] = None,
     llm_model: Annotated[str | None, typer.Option(help="For --annotator llm: the model.")] = None,
     llm_base_url: Annotated[str | None, typer.Option(help="For --annotator llm: an OpenAI-compatible URL.")] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder (default evals/DATASET-ANNOTATOR).")] = None,
@@ -50,7 +53,7 @@ def eval_command(
     from labelgraph.config import LLMSettings, format_validation_error
     from labelgraph.console import stdout_console
     from labelgraph.embeddings import get_embedder
-    from labelgraph.encoders import MINILM, canonical, is_plugin, source
+    from labelgraph.encoders import MINILM, canonical, default_encoder, is_plugin, source
     from labelgraph.errors import ConfigError
     from labelgraph.evals.datasets import CachedEmbedder, load_dataset
     from labelgraph.evals.report import print_report, write_report
@@ -75,6 +78,7 @@ def eval_command(
             student_learns_from=student_learns_from,  # type: ignore[arg-type]
             students=[s.strip() for s in student.split(",") if s.strip()],
         )
+        embedding = embedding or default_encoder()
         if not is_plugin(embedding):
             source(embedding)  # a missing encoder is one line, before the dataset is read
     except ValidationError as error:

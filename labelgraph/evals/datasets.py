@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from labelgraph.data import Item, read_items
 from labelgraph.embed_cache import EmbeddingCache, cache_folder, embed_texts, model_key
 from labelgraph.embeddings import Embedder, get_embedder
-from labelgraph.encoders import MINILM
+from labelgraph.encoders import default_encoder
 from labelgraph.errors import ConfigError
 
 __all__ = ["CachedEmbedder", "Dataset", "datasets_root", "load_dataset"]
@@ -85,7 +85,7 @@ class CachedEmbedder:
     encoder, not once per process."""
 
     def __init__(self, inner: Embedder | None = None):
-        self.inner = inner or get_embedder(MINILM)
+        self.inner = inner or get_embedder(default_encoder())
         self.name = self.inner.name
         self._vectors: dict[str, np.ndarray] = {}
         root = cache_folder()
