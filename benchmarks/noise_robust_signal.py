@@ -24,7 +24,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from labelgraph.agents.critic import SIGNALS, CalibratedCritic
+from labelgraph.critic.signals import SIGNALS, CalibratedCritic
 from labelgraph.embeddings import get_embedder
 from labelgraph.evals.datasets import CachedEmbedder, datasets_root, load_dataset
 from labelgraph.labelstore import OpenLabel
