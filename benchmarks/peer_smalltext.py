@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import tempfile
 from pathlib import Path
@@ -24,6 +25,8 @@ from sklearn.metrics import f1_score
 from labelgraph.evals.datasets import CachedEmbedder, load_dataset
 from labelgraph.evals.metrics import aulc, mean_std
 from labelgraph.evals.simulate import EvalSpec, run_eval
+
+os.environ.setdefault("LABELGRAPH_EMBEDDING", "minilm")  # measured on MiniLM, as its figures were
 
 
 def smalltext_curve(name, x, y, x_test, y_test, seed_rows, batch, budget, classes, seed):

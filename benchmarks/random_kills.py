@@ -44,6 +44,8 @@ sys.path.insert(0, str(ROOT))  # the tests package: the same project and runner 
 from tests.conftest import EXAMPLE, cli_env  # noqa: E402
 from tests.test_crash_resume import RUNNER, write_project  # noqa: E402
 
+os.environ.setdefault("LABELGRAPH_EMBEDDING", "minilm")  # measured on MiniLM, as its figures were
+
 GOLD = EXAMPLE / "gold.jsonl"
 EXPORT = "labels.jsonl"
 SUMMARY = EXPORT + ".summary.json"  # written beside the export: compared too, reported apart

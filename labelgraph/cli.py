@@ -256,6 +256,8 @@ def print_plan(config) -> None:
             f"  {line.agent}: {line.calls:,} calls, {line.input_tokens:,} input + {line.output_tokens:,} output "
             f"tokens, ${line.cost:.4f}"
         )
+    for line in plan.doubt:  # inside the lines above: what the LLM's own doubt costs
+        console.print(f"    {line.agent}: {line.calls:,} calls, ${line.cost:.4f}")
     console.print(f"in all: {plan.calls:,} calls, ${plan.cost:.4f}   (tokens counted with {plan.tokenizer})")
     for note in plan.notes:
         console.print(f"  note: {note}")

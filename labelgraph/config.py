@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -207,7 +208,9 @@ class StudentSettings(BaseModel):
     model_config = _STRICT
 
     kind: NonBlank = Field("logistic", description="logistic | finetune | module:Class taking (labels)")
-    model: NonBlank = Field("minilm", description="finetune: the encoder to start from (minilm or a folder)")
+    model: NonBlank = Field(
+        "minilm", description="finetune: the encoder to start from (minilm, all-mpnet-base-v2, a folder or a hub id)"
+    )
     epochs: int = Field(3, ge=1, le=50, description="finetune: epochs of the first fine-tuning")
     warm_epochs: int = Field(1, ge=1, le=50, description="finetune: epochs of a later one, from the last weights")
     learning_rate: float = Field(5e-5, gt=0, le=1e-2)
@@ -341,7 +344,13 @@ class ProjectConfig(BaseModel):
     tools: list[ToolSettings] = Field(default_factory=list, description="LangChain tools the agents may use")
     tool_steps: int = Field(3, ge=1, le=10, description="most tool calls an LLM agent makes for one item")
     neighbours: int = Field(10, ge=1, description="labelled neighbours the annotator and critic consult")
-    embedding_model: NonBlank = "minilm"
+    embedding_model: NonBlank = Field(
+        default_factory=lambda: _default_encoder(),
+        validation_alias=AliasChoices("embedding", "embedding_model"),
+        description="the encoder, written `embedding:` (`embedding_model:` is read too): all-mpnet-base-v2 (the "
+        "default), minilm (all-MiniLM-L6-v2), a sentence-transformers folder, a hub id, or module:factory; a project "
+        "that names none keeps the encoder its run folder has",
+    )
     memory: MemorySettings = MemorySettings()
     checkpoints: CheckpointSettings = CheckpointSettings()
     scale: ScaleSettings = Field(ScaleSettings(), description="embed over a Ray cluster (scale: {ray: auto})")
@@ -373,6 +382,20 @@ class ProjectConfig(BaseModel):
             if not name.isprintable():
                 raise ValueError(f"label {name!r} has a line break or control character")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_embedding_key(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "embedding" in value and "embedding_model" in value:
+            raise ValueError("give the encoder once: 'embedding' (or its older name 'embedding_model'), not both")
+        return value
+
+    @field_validator("embedding_model")
+    @classmethod
+    def _canonical_encoder(cls, value: str) -> str:
+        from labelgraph.encoders import canonical
+
+        return canonical(value)  # all-MiniLM-L6-v2 is minilm, mpnet is all-mpnet-base-v2: one name, one run folder
 
     @field_validator("pool", "seed", "test", "run_dir")
     @classmethod
@@ -416,14 +439,28 @@ class ProjectConfig(BaseModel):
             return None if path is None else (path if path.is_absolute() else Path(os.path.realpath(base / path)))
 
         run_dir = self.run_dir if self.run_dir is not None else Path("runs") / self.name
-        return self.model_copy(
-            update={
-                "pool": absolute(self.pool),
-                "seed": absolute(self.seed),
-                "test": absolute(self.test),
-                "run_dir": absolute(run_dir),
-            }
-        )
+        update: dict[str, Any] = {
+            "pool": absolute(self.pool),
+            "seed": absolute(self.seed),
+            "test": absolute(self.test),
+            "run_dir": absolute(run_dir),
+        }
+        if _relative_folder(self.embedding_model, base) != self.embedding_model:  # else: still unset if it was
+            update["embedding_model"] = _relative_folder(self.embedding_model, base)
+        return self.model_copy(update=update)
+
+
+def _default_encoder() -> str:
+    from labelgraph.encoders import default_encoder
+
+    return default_encoder()
+
+
+def _relative_folder(spec: str, base: Path) -> str:
+    """An encoder named by a relative folder (``./models/x``, ``../x``) is read against the project file's folder."""
+    if spec.startswith(("./", "../")):
+        return os.path.realpath(base / spec)
+    return spec
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:

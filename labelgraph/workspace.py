@@ -40,6 +40,7 @@ from labelgraph.config import ProjectConfig, check_run_dir
 from labelgraph.data import Item, iter_items, open_regular, read_limited, remove_stale_temps, write_atomic
 from labelgraph.embed_cache import EmbeddingCache, cache_folder, embed_texts, model_key
 from labelgraph.embeddings import Embedder
+from labelgraph.encoders import canonical, is_plugin, source
 from labelgraph.errors import DataError, RunDamaged, RunError, RunNotFound
 from labelgraph.fanout import embedder_for
 from labelgraph.itemstore import ItemStore, ItemView, ItemWriter, check_store
@@ -429,9 +430,14 @@ class Workspace:
         the project's model (evals pass one that caches vectors across runs).
         """
         assert config.run_dir is not None, "config must be resolved first"
+        spec = getattr(embedder, "model_spec", None)  # the run folder names the model its vectors come from
+        if isinstance(spec, str) and spec and canonical(spec) != config.embedding_model:
+            config = config.model_copy(update={"embedding_model": canonical(spec)})
         path = config.run_dir
         if (path / RUN_FILE).exists():
             existing = cls.open(path)
+            if "embedding_model" not in config.model_fields_set and embedder is None:  # named nowhere: the folder's
+                config = config.model_copy(update={"embedding_model": existing.config.embedding_model})
             before, after = existing.config.model_dump(mode="json"), config.model_dump(mode="json")
             changed = sorted(key for key in after if before.get(key) != after[key])
             fixed = [key for key in changed if key in FIXED_SETTINGS]
@@ -445,6 +451,8 @@ class Workspace:
                 return cls.open(path)
             return existing
         check_run_dir(config)  # never write among the user's own files
+        if embedder is None and not is_plugin(config.embedding_model):
+            source(config.embedding_model)  # a missing model is one line, before the folder is made
         made_folder = not path.exists()
         path.mkdir(parents=True, exist_ok=True)
         try:

@@ -47,6 +47,7 @@ SLOW_TESTS = {
     "test_cli.py": {"test_run_pause_review_resume_export", "test_ctrl_c_says_interrupted_and_how_to_continue",
                     "test_pending_reviews_to_a_spreadsheet_and_back"},
     "test_crash_resume.py": {"test_killed_run_resumes_to_the_same_labels"},
+    "test_encoders.py": {"test_mpnet_is_the_stronger_encoder_when_installed"},
     "test_evals.py": {"test_eval_reports_the_accepted_machine_labels_against_gold", "test_small_eval_through_the_cli",
                       "test_students_side_by_side_in_one_report"},
     "test_llm_loop.py": {"test_killed_llm_run_repeats_no_call"},
@@ -65,6 +66,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """One vector cache for the session, shared with the CLI's subprocesses: each list of texts the tests embed
     goes through the real model once, and a run that finds its lists there loads no model at all. Set
     LABELGRAPH_VECTOR_CACHE yourself to keep one between sessions."""
+    os.environ.setdefault("LABELGRAPH_EMBEDDING", "minilm")  # the tests keep MiniLM unless they name another
     if "LABELGRAPH_VECTOR_CACHE" not in os.environ:
         folder = tempfile.mkdtemp(prefix="labelgraph-vectors-")
         os.environ["LABELGRAPH_VECTOR_CACHE"] = os.path.join(folder, "vectors.sqlite")

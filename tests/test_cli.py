@@ -103,8 +103,9 @@ def test_init_writes_a_valid_project(tmp_path):
     assert "pool:" in text and "labels:" in text and "#" in text
 
     ProjectConfig.model_validate(yaml.safe_load(text))  # valid as written
-    for name in ProjectConfig.model_fields:  # and every setting is shown, if only commented out
-        assert f"\n{name}:" in text or f"\n# {name}:" in text, name
+    for name, field in ProjectConfig.model_fields.items():  # and every setting is shown, if only commented out
+        shown = getattr(field.validation_alias, "choices", [name])[0]  # by the name a project writes it
+        assert f"\n{shown}:" in text or f"\n# {shown}:" in text, name
     for gone in ("min_confidence", "min_neighbour_agreement", "min_student_probability", "min_vote_share"):
         assert gone not in text  # the old critic's settings would fail validation
     # the lanes' settings shown (commented out or not) are valid once uncommented, and are the defaults

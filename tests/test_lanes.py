@@ -87,6 +87,14 @@ def test_a_run_without_an_annotator_is_classic_active_learning(make_project, gol
     assert run.store.machine_ids() == set()
 
 
+def test_plan_shows_what_one_more_sample_would_add(make_project):
+    llm = {"model": "m", "base_url": "http://127.0.0.1:9/v1", "prices": {"input": 1.0, "output": 2.0}}
+    plan = plan_costs(load_project(make_project(pool_size=50, annotator="llm", llm=llm)))
+    (annotator,), (more,) = plan.lines, plan.doubt
+    assert annotator.calls == more.calls == 50 and more.cost == annotator.cost and plan.cost == annotator.cost
+    assert more.agent.startswith("one more sample a text")
+
+
 def test_plan_counts_the_prompts_before_any_call(make_project, tmp_path):
     project = make_project(
         pool_size=50,
@@ -107,6 +115,10 @@ def test_plan_counts_the_prompts_before_any_call(make_project, tmp_path):
     assert abs(lines["annotator"].cost - expected) < 1e-3 and longer["annotator"] == "llm"
     printed = invoke_cli("plan", project)
     assert printed.exit_code == 0 and "annotator: 150 calls" in printed.output
+    doubt = plan.doubt[0]  # the samples after the first: 2 of the 3 a text, inside the annotator's line
+    assert doubt.agent == "self-consistency: samples 2-3" and doubt.calls == 100
+    assert abs(doubt.cost - lines["annotator"].cost * 2 / 3) < 1e-3
+    assert "self-consistency: samples 2-3: 100 calls" in printed.output and "logprobs" in printed.output
     assert invoke_cli("run", project, "--dry-run").exit_code == 0 and not (tmp_path / "run").exists()
 
 

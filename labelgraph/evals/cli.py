@@ -37,6 +37,12 @@ def eval_command(
     student: Annotated[
         str, typer.Option(help="Students to compare, comma-separated: logistic, finetune, module:Class.")
     ] = "logistic",
+    embedding: Annotated[
+        str | None,
+        typer.Option(
+            help="The encoder: all-mpnet-base-v2 (default), minilm, a sentence-transformers folder or hub id."
+        ),
+    ] = None,
     llm_model: Annotated[str | None, typer.Option(help="For --annotator llm: the model.")] = None,
     llm_base_url: Annotated[str | None, typer.Option(help="For --annotator llm: an OpenAI-compatible URL.")] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder (default evals/DATASET-ANNOTATOR).")] = None,
@@ -46,8 +52,10 @@ def eval_command(
 
     from labelgraph.config import LLMSettings, format_validation_error
     from labelgraph.console import stdout_console
+    from labelgraph.embeddings import get_embedder
+    from labelgraph.encoders import MINILM, canonical, default_encoder, is_plugin, source
     from labelgraph.errors import ConfigError
-    from labelgraph.evals.datasets import load_dataset
+    from labelgraph.evals.datasets import CachedEmbedder, load_dataset
     from labelgraph.evals.report import print_report, write_report
     from labelgraph.evals.simulate import EvalSpec, run_eval
     from labelgraph.progress import task
@@ -70,12 +78,17 @@ def eval_command(
             student_learns_from=student_learns_from,  # type: ignore[arg-type]
             students=[s.strip() for s in student.split(",") if s.strip()],
         )
+        embedding = embedding or default_encoder()
+        if not is_plugin(embedding):
+            source(embedding)  # a missing encoder is one line, before the dataset is read
     except ValidationError as error:
         raise ConfigError(format_validation_error(error, "labelgraph eval options")) from None
     data = load_dataset(dataset, train=train, test=test, pool_size=pool_size or None, test_size=test_size or None)
-    folder = out or Path("evals") / f"{data.name}-{annotator.split(':')[0]}"
+    encoder = "" if canonical(embedding) == MINILM else "-" + Path(canonical(embedding)).name
+    folder = out or Path("evals") / f"{data.name}-{annotator.split(':')[0]}{encoder}"
     with task(f"{data.name}: eval runs", total=len(spec.strategies) * len(spec.seeds) * len(spec.students)) as advance:
-        results = run_eval(spec, data, folder, on_run=lambda strategy, seed: advance())
+        embedder = CachedEmbedder(get_embedder(embedding))
+        results = run_eval(spec, data, folder, embedder=embedder, on_run=lambda strategy, seed: advance())
     written = write_report(results, folder)
     console = stdout_console()
     print_report(results, console)

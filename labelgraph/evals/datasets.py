@@ -11,7 +11,9 @@ import numpy as np
 from pydantic import BaseModel
 
 from labelgraph.data import Item, read_items
+from labelgraph.embed_cache import EmbeddingCache, cache_folder, embed_texts, model_key
 from labelgraph.embeddings import Embedder, get_embedder
+from labelgraph.encoders import default_encoder
 from labelgraph.errors import ConfigError
 
 __all__ = ["CachedEmbedder", "Dataset", "datasets_root", "load_dataset"]
@@ -78,23 +80,38 @@ def load_dataset(
 
 
 class CachedEmbedder:
-    """An embedder that remembers every text's vector for this process, so runs over one dataset embed once."""
+    """An embedder that remembers every text's vector for this process, and takes the ones it lacks from the
+    machine's embedding cache (``labelgraph.embed_cache``) before the model: an eval embeds a dataset once per
+    encoder, not once per process."""
 
     def __init__(self, inner: Embedder | None = None):
-        self.inner = inner or get_embedder("minilm")
-        self.name, self.dim = self.inner.name, self.inner.dim
+        self.inner = inner or get_embedder(default_encoder())
+        self.name = self.inner.name
         self._vectors: dict[str, np.ndarray] = {}
+        root = cache_folder()
+        self._cache = EmbeddingCache(root, model_key(self.inner)) if root is not None else None
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
 
     @property
     def cache_key(self) -> str | None:
         """The inner model's: the vectors are its own, so the machine's embedding cache shares them with runs."""
         return getattr(self.inner, "cache_key", None)
 
+    @property
+    def model_spec(self) -> str | None:
+        """The inner model's name as a project names it, so a run folder made with this embedder records it."""
+        return getattr(self.inner, "model_spec", None)
+
     def embed(self, texts: list[str]) -> np.ndarray:
         keys = [hashlib.sha1(text.encode()).hexdigest() for text in texts]
         missing = list(dict.fromkeys(k for k in keys if k not in self._vectors))
         if missing:
             first = {k: t for k, t in zip(keys, texts, strict=True)}
-            for key, vector in zip(missing, self.inner.embed([first[k] for k in missing]), strict=True):
-                self._vectors[key] = vector
-        return np.asarray([self._vectors[k] for k in keys], dtype=np.float32).reshape(len(texts), self.dim)
+            found = embed_texts(self.inner, [first[k] for k in missing], self._cache)
+            self._vectors.update(zip(missing, found, strict=True))
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._vectors[k] for k in keys]).astype(np.float32, copy=False)

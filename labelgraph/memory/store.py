@@ -6,6 +6,8 @@ Writes are upserts keyed by item id, so writing the same labels twice leaves one
 
 from __future__ import annotations
 
+import hashlib
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -17,8 +19,9 @@ from pydantic import BaseModel
 
 from labelgraph.data import LabelRecord
 from labelgraph.embeddings import get_embedder
+from labelgraph.encoders import MINILM, canonical
 
-__all__ = ["Memory", "Neighbour"]
+__all__ = ["Memory", "Neighbour", "collection_name"]
 
 COLLECTION = "labelled"
 
@@ -29,6 +32,16 @@ def _chroma() -> Any:
     from labelgraph.memory import chroma
 
     return chroma
+
+
+def collection_name(base: str, model: str) -> str:
+    """The Chroma collection of ``base`` for vectors of ``model``: ``base`` itself for the default MiniLM (as
+    before), ``base-NAME-HASH`` for any other, so two models' vectors never share a collection."""
+    name = canonical(model)
+    if name == MINILM:
+        return base
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(name).name)[:40].strip("-_") or "model"
+    return f"{base}-{slug}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
 class Neighbour(BaseModel):
@@ -60,12 +73,23 @@ class Memory:
     def _collection(self) -> Any:
         with self._lock:
             if self._opened is None:
-                self._opened = self._connect().get_or_create_collection(
-                    self.collection_name,
+                client = self._connect()
+                self._opened = client.get_or_create_collection(
+                    self._keyed_name(client),
                     embedding_function=_chroma().LabelgraphEmbeddingFunction(self.embedding_model),
                     configuration={"hnsw": _HNSW},
                 )
             return self._opened
+
+    def _keyed_name(self, client: Any) -> str:
+        """The collection for this memory's model (``collection_name``); a folder from before collections were
+        keyed by model keeps the collection it has."""
+        keyed = collection_name(self.collection_name, self.embedding_model)
+        if keyed != self.collection_name:
+            existing = {getattr(c, "name", c) for c in client.list_collections()}
+            if keyed not in existing and self.collection_name in existing:
+                return self.collection_name
+        return keyed
 
     @classmethod
     def embedded(cls, path: Path, *, embedding_model: str = "minilm") -> Memory:
