@@ -1,4 +1,4 @@
-"""What the noise-robust student's signal (``labelgraph.noise_robust``) adds to routing AUROC, offline.
+"""What the noise-robust student's signal (``benchmarks/noise_robust.py``) adds to routing AUROC, offline.
 
     python benchmarks/noise_robust_signal.py [--datasets mr,sst2,trec,agnews,subj] [--embedding minilm,...]
 
@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 import numpy as np
+from noise_robust import noise_robust_agreement  # beside this script
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
@@ -28,7 +29,6 @@ from labelgraph.critic.signals import SIGNALS, CalibratedCritic
 from labelgraph.embeddings import get_embedder
 from labelgraph.evals.datasets import CachedEmbedder, datasets_root, load_dataset
 from labelgraph.labelstore import OpenLabel
-from labelgraph.noise_robust import noise_robust_agreement
 
 CHECKED = 200
 FOLDS = 5
