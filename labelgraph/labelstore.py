@@ -100,10 +100,11 @@ CREATE INDEX IF NOT EXISTS machine_seq ON {machine} (seq)
 a new rowid, so rows read back in the order of their last write; an upsert here takes a new ``seq`` for that."""
 
 _POSTGRES_COLUMNS = {
-    table: {column.split()[0] for column in body.split(",")}
+    table: {column.split()[0] for column in re.sub(r",\s*PRIMARY KEY \([^)]*\)", "", body).split(",")}
     for table, body in re.findall(r"CREATE TABLE IF NOT EXISTS \{(\w+)\} \((.*?)\);", _POSTGRES_SCHEMA, re.S)
 }
-"""Each table's columns, read from the schema above: a table of that name with others is not the store's."""
+"""Each table's columns, read from the schema above (a table's own ``PRIMARY KEY (...)`` is not a column): a table of
+that name with others is not the store's."""
 
 
 def schema_for(run: str) -> str:

@@ -293,7 +293,7 @@ def test_a_run_keeps_its_labels_in_postgres_and_exports_what_sqlite_does(make_pr
     assert count == len(seen["postgres"][2]) > 0
 
 
-KILLS = ["annotate:2", "critique:3", "commit:2"]
+KILLS = ["annotate:2", "critique:2", "commit:2"]
 """Inside the nodes that write the store: after the store's write, before LangGraph's checkpoint (crash_runner)."""
 
 

@@ -399,6 +399,14 @@ def choose_target(
     return best, next((m for m in range(0, most + 5, 5) if chance_to_pass(error, have + m, goal, level) >= 0.9), most)
 
 
+def _likeliest(sets: SetEstimates, target: float) -> int | None:
+    """The largest set whose predicted error is within its goal (the strictest if none is), when no set is worth
+    auditing within the budget: the set a user should hear about next."""
+    rows = range(len(sets.thresholds))
+    passing = [row for row in rows if predicted_error(sets, row) <= set_target_error(sets, row, target)]
+    return max(passing, key=lambda row: sets.unchecked[row]) if passing else (0 if len(rows) else None)
+
+
 def point_accuracy(sets: SetEstimates, row: int, lower: float | None = None) -> float:
     """The accuracy a user reads for a set's unchecked labels: the draws' estimate shrunk towards the calibrated
     model's by ``POINT_PRIOR_DRAWS`` pseudo-draws, never under ``lower`` (a bound the draws certify). The draws'
@@ -489,6 +497,8 @@ def decide(
     following = (look.accepted + 1) if look.accepted is not None else look.first_tested
     if look.failed is not None:
         following = look.failed
+    if following is None:  # no set tested yet: the one the audits go to, else the largest predicted to pass
+        following = pick if pick is not None else _likeliest(sets, target)
     next_set = None
     if following is not None and following < len(cuts):
         error, goal = predicted_error(sets, following), set_target_error(sets, following, target)
