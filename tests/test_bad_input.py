@@ -649,7 +649,14 @@ def test_a_damaged_row_inside_a_sound_database_is_named(paused_run, tmp_path, da
     assert snapshot(run) == before
 
 
-@pytest.mark.parametrize("shape", ["a 40 MB line", "40 MB of NUL bytes, no line end", "a CSV cell over 40 MB of lines"])
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "a 40 MB line",
+        "40 MB of NUL bytes, no line end",
+        pytest.param("a CSV cell over 40 MB of lines", marks=pytest.mark.slow),  # 14 s: make test-all runs it
+    ],
+)
 def test_a_huge_row_is_refused_before_it_is_held(tmp_path, shape):
     """A row far past what max_text_chars allows is refused once a row's worth of it is read (12 bytes a character
     and 1 MiB of other columns: 1,060,576 bytes at 1,000 characters), not read whole: the memory the reader takes

@@ -163,6 +163,7 @@ def test_predict_and_export_refuse_bad_input_in_one_line(finished, tmp_path):
         assert len(result.stderr.strip().splitlines()) <= 2, (name, result.stderr)
 
 
+@pytest.mark.slow  # 10 s: a run and its resume in two processes; make test-all runs it
 def test_a_resumed_student_reads_its_vectors_from_the_run_folder(tmp_path, monkeypatch):
     """The tuned encoder's vectors are kept beside ``student/`` by encoder version: a new process (a resumed run)
     reads them instead of embedding its pool again, with the same probabilities; a new tune makes them afresh."""
