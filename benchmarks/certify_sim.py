@@ -2,6 +2,7 @@
 and the uniform-audit baseline, without the loop's cost.
 
     python benchmarks/certify_sim.py EVAL_OUT [EVAL_OUT ...] [--runs 2000] [--targets 0.9,0.95] [--confidence 0.9]
+        [--weights design|pooled] [--jobs N]
 
 Each recorded run (``OUT/runs/NAME/certify.npz``, written by ``labelgraph eval``) holds, for every machine label of
 its pool, the critic's signals and whether the label is right. A simulated run replays the human lane round by
@@ -27,15 +28,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from labelgraph.config import CriticSettings, QualitySettings
-from labelgraph.critic.acceptance import decide, least_checks
+from labelgraph.critic.acceptance import Design, decide, least_checks
 from labelgraph.critic.batch import certify_draws_needed, draw_batch, shares_for
 from labelgraph.critic.calibration import calibrate
 from labelgraph.evals.frontier import baseline_coverage, frontier_size, oracle_coverage
@@ -91,9 +94,11 @@ def simulate(
     floor: float = 0.05,
     fast: bool = True,
     uncertainty: np.ndarray | None = None,
+    weigh: bool = True,
 ) -> dict[str, float]:
     """One simulated run of the human lane over recorded machine labels (rows 0..N-1; the rest of the pool has
-    no machine label, seeds excluded)."""
+    no machine label, seeds excluded). ``weigh`` False: draws weighted by ``1 / q`` across rounds, as before the
+    rounds' designs were kept (``--weights pooled``)."""
     rng = np.random.default_rng(seed)
     n = len(right)
     uncertainty = rng.random(n) if uncertainty is None else uncertainty  # none recorded: picks at random
@@ -104,6 +109,8 @@ def simulate(
     rows: list[int] = []
     probabilities: list[float] = []
     audit: list[bool] = []
+    designs: list[np.ndarray] = []
+    rounds_of_draws: list[int] = []
     p = np.full(n, 0.5)
     f = p.copy()
     target_cut: float | None = None
@@ -128,7 +135,7 @@ def simulate(
             certify_draws=certify_draws_needed(needed, budget - answers, batch),
             room=batch,
         )
-        chosen, draws = draw_batch(
+        chosen, draws, mixture = draw_batch(
             batch,
             pool=ids,
             answered=answered,
@@ -149,7 +156,9 @@ def simulate(
             answered.add(item_id)
             if int(item_id) < n:
                 checked[int(item_id)] = True
+        designs.append(mixture[:n])
         for d in draws:
+            rounds_of_draws.append(len(designs) - 1)
             row = int(d.id)
             rows.append(row if row < n else -1)
             probabilities.append(d.probability)
@@ -177,6 +186,7 @@ def simulate(
             least_checks=least_checks(QualitySettings().min_checks, in_target),
             pool_size=pool,
             covered=seeds + len(answered),
+            design=Design(probability=np.array(designs), round_of_draw=np.array(rounds_of_draws)) if weigh else None,
         )
         spent_before += decision.estimate.level or 0.0
         previous = answers
@@ -203,6 +213,26 @@ def simulate(
     }
 
 
+def _one_run(job: tuple[dict[str, np.ndarray], float, int, argparse.Namespace]) -> dict[str, float]:
+    """One simulated run of a recorded run (a worker process's task)."""
+    data, target, run, args = job
+    return simulate(
+        data["features"],
+        data["right"].astype(bool),
+        pool=int(data["pool"]),
+        seeds=int(data["seeds"]),
+        target=target,
+        confidence=args.confidence,
+        rounds=args.rounds,
+        batch=args.batch,
+        seed=run,
+        settings=CriticSettings(),
+        fast=args.calibration == "fast",
+        uncertainty=data.get("uncertainty"),
+        weigh=args.weights == "design",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("recorded", type=Path, nargs="+", help="eval output folders or certify.npz files")
@@ -212,11 +242,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--batch", type=int, default=20)
     parser.add_argument("--calibration", choices=["fast", "full"], default="fast", help="fast: a fixed regularisation")
+    parser.add_argument(
+        "--weights",
+        choices=["design", "pooled"],
+        default="design",
+        help="pooled: 1/q across rounds (as before)",
+    )
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: every core)")
     args = parser.parse_args()
     recorded = load(args.recorded)
     if not recorded:
         sys.exit(f"error: no certify.npz under {', '.join(map(str, args.recorded))} (run labelgraph eval first)")
-    settings = CriticSettings()
     summary: dict[str, dict[str, float]] = {}
     started = time.perf_counter()
     print(f"{'run':34} {'target':>6} {'runs':>5} {'false':>6} {'any':>6} {'share':>6} {'cover':>6} {'front':>6} "
@@ -226,23 +262,9 @@ def main() -> None:
         for name, data in recorded:
             right = data["right"].astype(bool)
             pool, seeds = int(data["pool"]), int(data["seeds"])
-            results = [
-                simulate(
-                    data["features"],
-                    right,
-                    pool=pool,
-                    seeds=seeds,
-                    target=target,
-                    confidence=args.confidence,
-                    rounds=args.rounds,
-                    batch=args.batch,
-                    seed=run,
-                    settings=settings,
-                    fast=args.calibration == "fast",
-                    uncertainty=data.get("uncertainty"),
-                )
-                for run in range(args.runs)
-            ]
+            jobs = [(data, target, run, args) for run in range(args.runs)]
+            with ProcessPoolExecutor(args.jobs, initializer=threadpool_limits, initargs=(1,)) as workers:
+                results = list(workers.map(_one_run, jobs, chunksize=4))
             base, _ = baseline_coverage(right, target, 1 - args.confidence, args.rounds * args.batch, pool, seeds)
             for result in results:
                 result["baseline"] = base

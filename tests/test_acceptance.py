@@ -11,6 +11,7 @@ import pytest
 from scipy import stats
 
 from labelgraph.critic.acceptance import (
+    Design,
     Estimate,
     NextSet,
     certify,
@@ -60,6 +61,58 @@ def test_the_estimate_is_unbiased_however_uneven_the_draws():
     spread = np.std(estimates, axis=0) / math.sqrt(len(estimates))
     # a ratio estimator is unbiased to O(1/n): within 4 standard errors of the mean, or 0.004, in every set
     assert np.all(np.abs(mean - truth) <= np.maximum(4 * spread, 0.004)), (mean - truth, spread)
+
+
+def two_rounds(p: np.ndarray, seed: int, per_round: int = 100):
+    """Round 0 audits the bottom half and barely touches the top; round 1 audits the top fifth: the first design
+    puts little mass on the top sets, so ``1 / q`` gives its few draws there weights 20 times the audits'."""
+    n, rng = len(p), np.random.default_rng(seed)
+    top, bottom = p >= np.quantile(p, 0.8), p < np.median(p)
+    designs = []
+    for region in (bottom, top):
+        q = 0.05 / n + 0.95 * region / region.sum()
+        designs.append(q / q.sum())
+    rows = np.concatenate([rng.choice(n, per_round, p=q) for q in designs])
+    rounds = np.repeat([0, 1], per_round)
+    probability = np.array(designs)[rounds, rows]
+    return rows, probability, Design(probability=np.array(designs), round_of_draw=rounds)
+
+
+def test_weights_within_the_set_are_unbiased_and_waste_no_draws():
+    """A set's error from draws weighted by their probability within it under their round's design: unbiased
+    like ``1 / q``, and about half as spread where a round barely touched the set (0.011 against 0.020)."""
+    p, right = population(2000, 4)
+    cuts = thresholds(p)
+    top = 2  # the top 15%: inside the second round's audits, outside the first's
+    truth = 1 - right[p >= cuts[top]].mean()
+    within, pooled = [], []
+    for seed in range(400):
+        rows, q, design = two_rounds(p, seed)
+        checked = np.zeros(len(p), dtype=bool)
+        checked[rows] = True
+        within.append(estimate_sets(p, checked, right, rows, q, cuts, design=design).error[top])
+        pooled.append(estimate_sets(p, checked, right, rows, q, cuts).error[top])
+    for kept in (within, pooled):
+        assert abs(np.mean(kept) - truth) <= max(4 * np.std(kept) / math.sqrt(len(kept)), 0.003)
+    assert np.std(within) < 0.7 * np.std(pooled)
+
+
+def test_a_set_with_no_error_counts_all_its_draws():
+    """No error among a top set's draws, a control variate fitted on errors elsewhere: the set counts every draw
+    (Korn & Graubard's n at an estimate of 0), not the handful the control variate's noise would leave."""
+    n = 2000
+    p = np.linspace(0.999, 0.6, n)
+    right = np.ones(n, dtype=bool)
+    right[1000:] = np.random.default_rng(5).random(1000) < p[1000:]  # errors only in the bottom half
+    rows = np.random.default_rng(6).choice(n, 200)
+    checked = np.zeros(n, dtype=bool)
+    checked[rows] = True
+    sets = estimate_sets(p, checked, right, rows, np.full(200, 1 / n), thresholds(p[~checked]))
+    assert sets.lam > 0.3  # the model's misses do explain the draws' misses
+    top = 7  # the top 40%: no error in it
+    assert sets.draws[top] >= 60 and not (right[rows] == 0)[p[rows] >= sets.thresholds[top]].any()
+    assert abs(sets.error[top]) < 0.01 and sets.effective(top) >= sets.draws[top]
+    assert clopper_pearson_upper(0, sets.draws[top], 0.1) >= sets.upper(top, 0.1) - 1e-9
 
 
 def test_a_draw_on_a_label_nobody_checked_is_refused():
@@ -158,10 +211,12 @@ def test_the_batch_is_drawn_with_the_probabilities_it_records():
     recorded: dict[str, float] = {}
     total = 0
     for seed in range(400):
-        batch, draws = draw_batch(
+        batch, draws, design = draw_batch(
             10, pool=pool, answered=answered, p_correct=p_correct, region=region, uncertainty={}, picks=picks,
             shares=shares, rng=np.random.default_rng(seed),
         )  # fmt: skip
+        assert design.sum() == pytest.approx(1.0) and (design > 0).all()  # the floor reaches every text
+        assert all(design[pool.index(d.id)] == pytest.approx(d.probability) for d in draws)
         assert len(batch) == 10 and not {i for i, _ in batch} & answered
         assert len({i for i, _ in batch}) == 10 and len(draws) >= 10
         for d in draws:

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from labelgraph.agents.human import SimulatedHuman
+from labelgraph.critic.rounds import designs
 from labelgraph.errors import ConflictError, ReviewError, RunError
 from labelgraph.run import Project, Run
 from tests.conftest import LABELS, read_jsonl
@@ -52,6 +53,14 @@ def check_provenance(run: Run, gold: dict[str, str]):
     assert answered <= {item_id for _, item_id, _, _ in draws}
     assert all(0 < probability <= 1 for _, _, probability, _ in draws)
     assert estimate.checks == sum(item_id in answered for _, item_id, _, _ in draws)
+    # each round kept its whole design, which gives every draw the probability it was recorded with
+    pool = run.context.pool_ids
+    design = designs(run.store, pool, {item_id: row for row, item_id in enumerate(pool)}, [d[0] for d in draws])
+    assert design is not None and design.probability.sum(axis=1) == pytest.approx(1.0, abs=1e-4)
+    column = {item_id: row for row, item_id in enumerate(pool)}
+    kept = [design.probability[design.round_of_draw[k], column[d[1]]] for k, d in enumerate(draws)]
+    assert kept == pytest.approx([d[2] for d in draws], rel=1e-5)
+    assert "within the set under its round's design" in estimate.basis
     audits = [item_id for _, item_id, _, rule in draws if item_id in answered and rule in {"audit", "floor"}]
     right = {r.id for r in by_status["human"] if r.label == r.annotator_label}
     assert estimate.audits == len(audits) and estimate.audits_right == sum(i in right for i in audits)

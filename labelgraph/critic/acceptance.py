@@ -8,7 +8,12 @@ lands on a machine label says whether that label is right. A candidate set ``T``
 ``p_correct`` is at least a threshold; a checked label belongs by its out-of-fold ``p_correct``) has its error rate
 estimated by a ratio (Hajek) estimator with the calibrated ``p_correct`` as control variate (active inference,
 Zrnic & Candes 2024; PPI++, Angelopoulos et al. 2023): ``lam * mean_T(1 - p) + sum_k w_k r_k / sum_k w_k`` over the
-draws inside ``T``, with ``w = 1 / q`` and ``r = (1 - right) - lam * (1 - p)``; ``lam`` is fitted on every draw.
+draws inside ``T``, with ``r = (1 - right) - lam * (1 - p)``; ``lam`` is fitted on every draw. The weight is the
+inverse of the draw's probability *within T* under its round's design, ``w = q_t(T) / q``: a draw that lands in
+``T`` is, given that, a draw from the design restricted to ``T``, so each one estimates ``T``'s error without bias,
+and a round whose design put little mass on ``T`` no longer weighs its few draws there by thousands (``1 / q``
+across rounds: a set's effective sample size fell to half its draws and a single unlucky draw failed it). Where a
+round's design was not kept (a run folder from before it was), ``w = 1 / q``.
 Its upper confidence bound is Clopper-Pearson's at the estimate's effective sample size (Korn & Graubard 1998: a
 binomial bound for a proportion from a weighted sample, exact when the draws are uniform, sound with rare errors
 where a normal bound is not). The labels checked inside a set are known, so the bound on the unchecked ones
@@ -36,6 +41,7 @@ from pydantic import BaseModel, Field
 
 __all__ = [
     "CurvePoint",
+    "Design",
     "Estimate",
     "LabelEstimate",
     "Look",
@@ -112,6 +118,16 @@ def thresholds(p_unchecked: np.ndarray, steps: int = STEPS) -> list[float]:
 
 
 @dataclass
+class Design:
+    """The person's batches as drawn: each round's probability of drawing each machine label (``probability``,
+    rounds x labels, one draw's; answered labels too) and the round of each draw (``round_of_draw``, an index
+    into the rows of ``probability``)."""
+
+    probability: np.ndarray
+    round_of_draw: np.ndarray
+
+
+@dataclass
 class SetEstimates:
     """Per candidate set (strictest first): members, the draws inside it, and its estimated error rate."""
 
@@ -133,11 +149,15 @@ class SetEstimates:
     def effective(self, row: int) -> float:
         """The draws' effective sample size for a set (Korn & Graubard: at most the draws inside it), with the
         finite-population correction for the share of the set already checked (a set half checked is known
-        twice as well as a sample of that size from an endless population), at most the set's size."""
+        twice as well as a sample of that size from an endless population), at most the set's size. Below one
+        error in the draws the binomial variance cannot set the size (Korn & Graubard take all the draws at an
+        estimate of 0; near 0 the control variate's own noise made a set with no error at all count 28 of its
+        78 draws), so the rate is taken at one error in the draws there."""
         error, sd, n = min(max(float(self.error[row]), 0.0), 1.0), float(self.sd[row]), int(self.draws[row])
         if n == 0 or self.size[row] <= 0:
             return 0.0
-        effective = float(n) if error <= 0 or sd <= 0 or not math.isfinite(sd) else min(n, error * (1 - error) / sd**2)
+        rate = max(error, 1.0 / n)
+        effective = float(n) if sd <= 0 or not math.isfinite(sd) else min(n, rate * (1 - rate) / sd**2)
         checked = 1 - self.unchecked[row] / self.size[row]
         return min(float(self.size[row]), effective / max(1 - checked, 1e-9))
 
@@ -162,6 +182,7 @@ def estimate_sets(
     draw_probability: np.ndarray,
     cuts: list[float],
     within: np.ndarray | None = None,
+    design: Design | None = None,
 ) -> SetEstimates:
     """Estimate each candidate set's error rate from the draws (``within``: only the machine labels it marks, as
     for one label's share of the sets).
@@ -169,7 +190,8 @@ def estimate_sets(
     ``p``: p_correct of every machine label (out of fold for checked ones); ``checked``: which a person answered;
     ``right``: whether each checked label was right (ignored elsewhere); ``draw_rows``: for each draw, the machine
     label it landed on (-1: a text with no machine label, or set aside); ``draw_probability``: each draw's
-    probability of that text under the design of its round."""
+    probability of that text under the design of its round; ``design``: every round's design over the machine
+    labels (None: weights ``1 / q``)."""
     p = np.asarray(p, dtype=float)
     checked = np.asarray(checked, dtype=bool)
     wrong = checked & ~np.asarray(right, dtype=bool)
@@ -191,6 +213,8 @@ def estimate_sets(
         out["wrong_checked"][row], out["draws"][row] = (members & wrong).sum(), inside.sum()
         out["model"][row] = float(np.mean(1 - p[members])) if members.any() else 1.0
         w = weight * inside
+        if design is not None:  # the draw's probability within the set under its round's design
+            w = w * (design.probability @ members)[design.round_of_draw]
         total = w.sum()
         if inside.sum() == 0 or total <= 0:
             out["error"][row], out["sd"][row] = out["model"][row], math.inf
@@ -448,19 +472,20 @@ def decide(
     pool_size: int,
     covered: int,
     accept_all: bool = False,
+    design: Design | None = None,
 ) -> Decision:
     """One look (see the module's docstring). ``p``, ``checked``, ``right``, ``labels``: every machine label of the
     pool (out-of-fold p_correct for checked ones); ``draw_*``: every draw so far (``draw_audit``: drawn by the audit
     or floor rule); ``answers``: people's answers so far, ``previous_answers`` at the look before, which with
     ``spent_before`` (the level the looks before spent) sets this look's level (``look_level``); ``covered``: pool
     texts labelled by people or seeds. ``accept_all``: no quality target (a baseline): every unchecked label is
-    accepted, estimated as a whole."""
+    accepted, estimated as a whole. ``design``: the rounds' designs (``estimate_sets``)."""
     p, checked = np.asarray(p, dtype=float), np.asarray(checked, dtype=bool)
     right = np.asarray(right, dtype=bool) & checked
     alpha = 1 - confidence
     level = look_level(answers, previous_answers, budget, alpha, spent_before)
     cuts = thresholds(p[~checked])
-    sets = estimate_sets(p, checked, right, draw_rows, draw_probability, cuts)
+    sets = estimate_sets(p, checked, right, draw_rows, draw_probability, cuts, design=design)
     look = certify(sets, target, level, least_checks)
     if accept_all:
         look = Look(accepted=len(cuts) - 1 if cuts else None, level=0.0, first_tested=None, failed=None)
@@ -520,7 +545,9 @@ def decide(
         on_mine = landed & mine[np.where(landed, rows, 0)]
         share = None
         if look.accepted is not None:
-            own = estimate_sets(p, checked, right, draw_rows, draw_probability, [cuts[look.accepted]], within=mine)
+            own = estimate_sets(
+                p, checked, right, draw_rows, draw_probability, [cuts[look.accepted]], within=mine, design=design
+            )
             share = _pointwise(own, 0, confidence)[0] if own.unchecked[0] else None
         per_label[name] = LabelEstimate(
             accepted=int((accepted & mine).sum()),
@@ -545,7 +572,9 @@ def decide(
         audits_right=audits_right,
         basis=("quality target off: every machine label accepted unchecked; " if accept_all else "")
         + (
-            f"{int(landed.sum())} draws on machine labels, each weighted by its probability, with p_correct as a "
+            f"{int(landed.sum())} draws on machine labels, each weighted by its probability "
+            + ("within the set under its round's design" if design is not None else "under its round's design")
+            + f", with p_correct as a "
             f"control variate (weight {sets.lam:.2f}); sets tested most trusted first at level {level:.4f} of "
             f"{alpha:.2f}, {spent_before + level:.4f} spent so far"
         ),

@@ -13,7 +13,8 @@ where the answers teach most, keep every probability known and away from zero):
 
 Draws are made with replacement until the batch holds ``room`` texts nobody answered: a draw that lands on an
 answered text, or on one already in the batch, is a check that costs nothing. Every draw is recorded with its
-probability (the mixture's, whichever rule made it).
+probability (the mixture's, whichever rule made it), and the round's whole mixture is kept too: a set's estimate
+weighs each draw by its probability *within the set* under its round's design (``critic.acceptance``).
 """
 
 from __future__ import annotations
@@ -107,14 +108,15 @@ def draw_batch(
     picks: Sequence[str],
     shares: Shares,
     rng: np.random.Generator,
-) -> tuple[list[tuple[str, Rule]], list[Draw]]:
+) -> tuple[list[tuple[str, Rule]], list[Draw], np.ndarray]:
     """Draw texts until ``room`` unanswered ones are in the batch. Returns the batch (id, the rule that first drew
-    it; ``floor`` draws are asked as audits) and every draw with its probability.
+    it; ``floor`` draws are asked as audits), every draw with its probability, and the design: each pool text's
+    probability per draw (aligned with ``pool``).
 
     ``p_correct``: the machine labels nobody answered yet; ``region``: the target set's ids; ``picks``: the
     strategy's picks, most wanted first; ``uncertainty``: the student's normalised entropy per id (default 1)."""
     if room <= 0 or not pool:
-        return [], []
+        return [], [], np.full(len(pool), 1.0 / max(len(pool), 1))
     mixture, parts = _mixture(pool, answered, p_correct, region, uncertainty, picks, shares)
     unanswered = sum(1 for i in pool if i not in answered)
     room = min(room, unanswered)
@@ -136,7 +138,7 @@ def draw_batch(
     ordered = sorted((asked[position] for position in slots), key=lambda pair: rank.get(pair[0], len(rank)))
     for position, pair in zip(slots, ordered, strict=True):  # the strategy's picks keep its order
         asked[position] = pair
-    return asked, draws
+    return asked, draws, mixture
 
 
 def certify_draws_needed(needed: int, answers_left: int, room: int) -> float:

@@ -10,16 +10,18 @@ What one look leaves for the next (answers counted, the target set) is kept in t
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import zlib
 from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import BaseModel
 
-from labelgraph.critic.acceptance import Estimate, decide, least_checks
+from labelgraph.critic.acceptance import Design, Estimate, decide, least_checks
 from labelgraph.critic.batch import Rule, certify_draws_needed, draw_batch, shares_for
 from labelgraph.critic.signals import SIGNALS, signal_reasons
-from labelgraph.labelstore import HumanLabel, MachineLabel, OpenLabel, StoredVerdict
+from labelgraph.labelstore import HumanLabel, LabelStore, MachineLabel, OpenLabel, StoredVerdict
 
 if TYPE_CHECKING:
     from labelgraph.graphs.context import RunContext
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Certification", "draw", "look", "score"]
 
+DESIGN = "design:{round}"
+"""The label store's meta key of a round's design: each pool text's probability per draw (``_encode``)."""
 CERTIFICATION = "certification"
 """The label store's meta key of the last look's ``Certification``."""
 FOLDS = 5
@@ -87,7 +91,7 @@ def draw(
         room=room,
         certifying=certifying(context),
     )
-    batch, draws = draw_batch(
+    batch, draws, design = draw_batch(
         room,
         pool=pool,
         answered=answered,
@@ -98,8 +102,38 @@ def draw(
         shares=shares,
         rng=np.random.default_rng([config.random_seed, round_number, 11]),
     )
+    store.put_meta(DESIGN.format(round=round_number), _encode(design))  # before the draws: a round drawn has both
     store.put_draws(round_number, ((d.id, d.probability, d.rule) for d in draws))
     return batch
+
+
+def _encode(design: np.ndarray) -> str:
+    """A round's design over the pool (pool order) as text for the label store's meta: float32, zlib, base64."""
+    return base64.b64encode(zlib.compress(np.asarray(design, dtype="<f4").tobytes())).decode("ascii")
+
+
+def designs(store: LabelStore, pool: list[str], rows: dict[str, int], rounds: list[int]) -> Design | None:
+    """The rounds' designs over the machine labels (``rows``: id -> row) for draws made in ``rounds``, or None
+    if a round's design was not kept (a run folder from before it was) or does not fit the pool."""
+    kept = sorted(set(rounds))
+    position = {item_id: at for at, item_id in enumerate(pool)}
+    columns = np.full(len(rows), -1, dtype=int)
+    for item_id, row in rows.items():
+        columns[row] = position.get(item_id, -1)
+    probability = np.zeros((len(kept), len(rows)))
+    for index, round_number in enumerate(kept):
+        raw = store.meta(DESIGN.format(round=round_number))
+        if raw is None:
+            return None
+        try:
+            over_pool = np.frombuffer(zlib.decompress(base64.b64decode(raw)), dtype="<f4")
+        except (ValueError, zlib.error):
+            return None
+        if len(over_pool) != len(pool) or (columns < 0).any():
+            return None
+        probability[index] = over_pool[columns]
+    index_of = {round_number: index for index, round_number in enumerate(kept)}
+    return Design(probability=probability, round_of_draw=np.array([index_of[r] for r in rounds], dtype=int))
 
 
 # -- score ------------------------------------------------------------------------------------------------
@@ -237,6 +271,7 @@ def look(context: RunContext, round_number: int, answers: int) -> Estimate:
         pool_size=len(pool),
         covered=covered,
         accept_all=not quality.enabled,
+        design=designs(store, pool, rows, [d[0] for d in draws]),
     )
     estimate = decision.estimate
     accepted = decision.accepted
