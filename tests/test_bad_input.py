@@ -483,7 +483,7 @@ def test_hostile_project_files_fail_fast_in_one_line(tmp_path, text, fragments):
         within(5, lambda: load_project(path))  # the alias bomb ran for minutes at 2 GB
     took, peak = time.perf_counter() - started, tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert took < 0.5 and peak < 50 * 2**20, f"{took:.2f} s, peak {peak / 2**20:.0f} MB"
+    assert took < 2 and peak < 50 * 2**20, f"{took:.2f} s, peak {peak / 2**20:.0f} MB"  # the bomb: minutes, 2 GB
     result = run_cli("run", path)
     fails_clearly(result, *fragments)
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
