@@ -44,13 +44,17 @@ SERVER_TESTS = {
 ``make test-all`` (and CI) but not in ``make test``."""
 
 SLOW_TESTS = {
+    "test_bad_input.py": {"test_bad_answers_lose_nothing"},
     "test_cli.py": {"test_run_pause_review_resume_export", "test_ctrl_c_says_interrupted_and_how_to_continue",
-                    "test_pending_reviews_to_a_spreadsheet_and_back"},
+                    "test_pending_reviews_to_a_spreadsheet_and_back", "test_export_predictions_labels_every_pool_text",
+                    "test_piped_output_keeps_commands_and_tables_whole"},
     "test_crash_resume.py": {"test_killed_run_resumes_to_the_same_labels"},
     "test_encoders.py": {"test_mpnet_is_the_stronger_encoder_when_installed"},
     "test_evals.py": {"test_eval_reports_the_accepted_machine_labels_against_gold", "test_small_eval_through_the_cli",
                       "test_students_side_by_side_in_one_report"},
+    "test_llm.py": {"test_requests_in_flight_at_a_kill_are_counted_and_reconciled_when_answered_again"},
     "test_llm_loop.py": {"test_killed_llm_run_repeats_no_call"},
+    "test_memory.py": {"test_reopened_in_a_new_process_searches_by_text"},
     "test_student.py": {"test_finetuned_student_trains_keeps_itself_and_comes_back",
                         "test_exported_student_predicts_the_same_in_a_fresh_process",
                         "test_predict_and_export_refuse_bad_input_in_one_line"},
