@@ -55,9 +55,9 @@ def check_provenance(run: Run, gold: dict[str, str]):
     assert estimate.checks == sum(item_id in answered for _, item_id, _, _ in draws)
     # each round kept its whole design, which gives every draw the probability it was recorded with
     pool = run.context.pool_ids
-    design = designs(run.store, pool, {item_id: row for row, item_id in enumerate(pool)}, [d[0] for d in draws])
-    assert design is not None and design.probability.sum(axis=1) == pytest.approx(1.0, abs=1e-4)
     column = {item_id: row for row, item_id in enumerate(pool)}
+    design = designs(run.store, pool, column, [d[0] for d in draws])
+    assert design is not None and design.probability.sum(axis=1) == pytest.approx(1.0, abs=1e-4)
     kept = [design.probability[design.round_of_draw[k], column[d[1]]] for k, d in enumerate(draws)]
     assert kept == pytest.approx([d[2] for d in draws], rel=1e-5)
     assert "within the set under its round's design" in estimate.basis

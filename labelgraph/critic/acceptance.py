@@ -574,7 +574,7 @@ def decide(
         + (
             f"{int(landed.sum())} draws on machine labels, each weighted by its probability "
             + ("within the set under its round's design" if design is not None else "under its round's design")
-            + f", with p_correct as a "
+            + ", with p_correct as a "
             f"control variate (weight {sets.lam:.2f}); sets tested most trusted first at level {level:.4f} of "
             f"{alpha:.2f}, {spent_before + level:.4f} spent so far"
         ),

@@ -120,6 +120,8 @@ def designs(store: LabelStore, pool: list[str], rows: dict[str, int], rounds: li
     columns = np.full(len(rows), -1, dtype=int)
     for item_id, row in rows.items():
         columns[row] = position.get(item_id, -1)
+    if (columns < 0).any():
+        return None
     probability = np.zeros((len(kept), len(rows)))
     for index, round_number in enumerate(kept):
         raw = store.meta(DESIGN.format(round=round_number))
@@ -129,7 +131,7 @@ def designs(store: LabelStore, pool: list[str], rows: dict[str, int], rounds: li
             over_pool = np.frombuffer(zlib.decompress(base64.b64decode(raw)), dtype="<f4")
         except (ValueError, zlib.error):
             return None
-        if len(over_pool) != len(pool) or (columns < 0).any():
+        if len(over_pool) != len(pool):
             return None
         probability[index] = over_pool[columns]
     index_of = {round_number: index for index, round_number in enumerate(kept)}
