@@ -38,7 +38,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from labelgraph.config import CriticSettings, QualitySettings
-from labelgraph.critic.acceptance import Design, decide, least_checks
+from labelgraph.critic.acceptance import Design, decide
 from labelgraph.critic.batch import certify_draws_needed, draw_batch, shares_for
 from labelgraph.critic.calibration import calibrate
 from labelgraph.evals.frontier import baseline_coverage, frontier_size, oracle_coverage
@@ -152,6 +152,7 @@ def simulate(
         p, oof, _ = fit(features, done, right[done], settings)
         f = p.copy()
         f[done] = oof
+        checked_before = checked.copy()
         for item_id, _rule in chosen:
             answered.add(item_id)
             if int(item_id) < n:
@@ -165,9 +166,6 @@ def simulate(
             audit.append(d.rule in {"audit", "floor"})
         answers += len(chosen)
         draw_rows = np.array(rows)
-        in_target = None
-        if target_cut is not None:
-            in_target = int(((draw_rows >= 0) & (f[np.where(draw_rows >= 0, draw_rows, 0)] >= target_cut)).sum())
         decision = decide(
             f,
             checked,
@@ -183,10 +181,12 @@ def simulate(
             spent_before=spent_before,
             budget=budget,
             batch=batch,
-            least_checks=least_checks(QualitySettings().min_checks, in_target),
+            least_checks=QualitySettings().min_checks,
             pool_size=pool,
             covered=seeds + len(answered),
             design=Design(probability=np.array(designs), round_of_draw=np.array(rounds_of_draws)) if weigh else None,
+            earlier=np.array(rounds_of_draws) < len(designs) - 1,
+            checked_before=checked_before,
         )
         spent_before += decision.estimate.level or 0.0
         previous = answers

@@ -271,3 +271,34 @@ def test_status_gives_no_verdict_on_fewer_checks_than_a_test_needs():
     near = describe_estimate(estimate(accuracy=0.975, checks=60, audits_needed=150))
     assert near.endswith("are estimated 97.5% right on 60 checks; about 150 more checks in them would give even odds "
                          "to certify them")  # fmt: skip
+
+
+def test_the_test_starts_where_earlier_rounds_expect_most_and_this_rounds_answers_cannot_move_it():
+    """Fixed-sequence testing needs its order before the data: the start comes from earlier rounds' answers and
+    the draws' places, so flipping this round's answers leaves it where it was. It starts past the sets too small
+    to pass yet short of the large set earlier answers found wrong (where a start tied to the audited set failed)."""
+    n = 2000
+    p = np.linspace(1.0, 0.5, n)
+    right = np.random.default_rng(4).random(n) < np.where(np.arange(n) < 1400, 0.99, 0.75)
+    rng = np.random.default_rng(5)
+    rows = rng.choice(n, 220, replace=False)
+    earlier = np.arange(220) < 200  # 200 draws in earlier rounds, 20 in this one
+    checked, checked_before = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    checked[rows], checked_before[rows[earlier]] = True, True
+    arguments = dict(
+        target=0.95, confidence=0.9, budget=220, batch=20, least_checks=30, pool_size=n, covered=0,
+        answers=220, previous_answers=200, spent_before=spent(200, 220, 0.1), earlier=earlier,
+        checked_before=checked_before,
+    )  # fmt: skip
+    q = np.full(220, 1 / n)
+    first = decide(p, checked, right, ["a"] * n, rows, q, np.ones(220, dtype=bool), **arguments)
+    assert first.first_tested is not None and first.estimate.accepted > 0
+    assert right[first.accepted].mean() >= 0.95
+    # from the first set holding 30 draws (too few to pass 0.95 at this level, however right), nothing passes
+    blind = {**arguments, "earlier": None, "checked_before": None}
+    naive = decide(p, checked, right, ["a"] * n, rows, q, np.ones(220, dtype=bool), **blind)
+    assert naive.first_tested < first.first_tested and naive.estimate.accepted == 0
+    flipped = right.copy()
+    flipped[rows[~earlier]] = ~flipped[rows[~earlier]]  # this round's answers, all reversed
+    second = decide(p, checked, flipped, ["a"] * n, rows, q, np.ones(220, dtype=bool), **arguments)
+    assert second.first_tested == first.first_tested

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import BaseModel
 
-from labelgraph.critic.acceptance import Design, Estimate, decide, least_checks
+from labelgraph.critic.acceptance import Design, Estimate, decide
 from labelgraph.critic.batch import Rule, certify_draws_needed, draw_batch, shares_for
 from labelgraph.critic.signals import SIGNALS, signal_reasons
 from labelgraph.labelstore import HumanLabel, LabelStore, MachineLabel, OpenLabel, StoredVerdict
@@ -249,10 +249,9 @@ def look(context: RunContext, round_number: int, answers: int) -> Estimate:
     draw_rows = np.array([rows.get(item_id, -1) if item_id in human else -1 for _, item_id, _, _ in draws], dtype=int)
     p_arr, checked_arr = np.array(p, dtype=float), np.array(checked, dtype=bool)
     last = certification(context)
-    in_target = None
-    if last.target is not None and len(p_arr):
-        landed = draw_rows >= 0
-        in_target = int((landed & (p_arr[np.where(landed, draw_rows, 0)] >= last.target)).sum())
+    checked_before = np.array(
+        [item_id in human and human[item_id].round < round_number for item_id in rows], dtype=bool
+    )
     covered = sum(1 for h in human.values() if h.label is not None and h.id in in_pool)
     decision = decide(
         p_arr,
@@ -269,11 +268,13 @@ def look(context: RunContext, round_number: int, answers: int) -> Estimate:
         spent_before=last.spent,
         budget=config.budget,
         batch=config.batch_size,
-        least_checks=least_checks(quality.min_checks, in_target),
+        least_checks=quality.min_checks,
         pool_size=len(pool),
         covered=covered,
         accept_all=not quality.enabled,
         design=designs(store, pool, rows, [d[0] for d in draws]),
+        earlier=np.array([d[0] < round_number for d in draws], dtype=bool),
+        checked_before=checked_before & checked_arr,
     )
     estimate = decision.estimate
     accepted = decision.accepted
