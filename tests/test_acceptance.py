@@ -302,3 +302,8 @@ def test_the_test_starts_where_earlier_rounds_expect_most_and_this_rounds_answer
     flipped[rows[~earlier]] = ~flipped[rows[~earlier]]  # this round's answers, all reversed
     second = decide(p, checked, flipped, ["a"] * n, rows, q, np.ones(220, dtype=bool), **arguments)
     assert second.first_tested == first.first_tested
+    late = checked_before.copy()
+    late[rows[0]] = False  # drawn in an earlier round, answered only in this one: left out, not an error
+    odd = {**arguments, "checked_before": late}
+    third = decide(p, checked, right, ["a"] * n, rows, q, np.ones(220, dtype=bool), **odd)
+    assert third.first_tested is not None

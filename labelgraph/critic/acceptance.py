@@ -519,8 +519,10 @@ def decide(
     sets = estimate_sets(p, checked, right, draw_rows, draw_probability, cuts, design=design)
     start = 0
     if earlier is not None and checked_before is not None and level > 0:
-        before_rows = np.where(np.asarray(earlier, dtype=bool), np.asarray(draw_rows, dtype=int), -1)
-        known = np.asarray(checked_before, dtype=bool)
+        known = np.asarray(checked_before, dtype=bool) & checked
+        rows_now = np.asarray(draw_rows, dtype=int)
+        counted = np.asarray(earlier, dtype=bool) & (rows_now >= 0) & known[np.maximum(rows_now, 0)]
+        before_rows = np.where(counted, rows_now, -1)  # an earlier draw on a label answered since counts no more
         before = estimate_sets(p, known, right & known, before_rows, draw_probability, cuts, design=design)
         start = start_row(before, sets, target, level, least_checks)
     look = certify(sets, target, level, least_checks, start)
