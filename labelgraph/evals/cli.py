@@ -31,6 +31,7 @@ def eval_command(
         float, typer.Option(help="Accuracy the accepted machine labels must reach (a lower bound).")
     ] = 0.95,
     audit: Annotated[float, typer.Option(help="Share of acceptable machine labels audited blind.")] = 0.05,
+    explore: Annotated[float, typer.Option(help="Share of each batch drawn from the strategy's picks.")] = 0.3,
     student_learns_from: Annotated[
         str, typer.Option(help="Machine labels the student trains on: auto, accepted, or all (proposals too).")
     ] = "auto",
@@ -75,6 +76,7 @@ def eval_command(
             critic=critic,  # type: ignore[arg-type]
             quality_target=quality_target,
             audit=audit,
+            explore=explore,
             student_learns_from=student_learns_from,  # type: ignore[arg-type]
             students=[s.strip() for s in student.split(",") if s.strip()],
         )

@@ -54,6 +54,7 @@ class EvalSpec(BaseModel):
     critic: Literal["on", "off"] = "on"
     quality_target: float = Field(0.95, gt=0, le=1)
     audit: float = Field(0.05, ge=0, le=1)
+    explore: float = Field(0.3, ge=0, le=1)
     student_learns_from: Literal["auto", "accepted", "all"] = "auto"
     students: list[str] = Field(default_factory=lambda: ["logistic"], min_length=1)
     """Students compared side by side (logistic, finetune, module:Class): each runs every strategy and seed."""
@@ -157,7 +158,7 @@ def _project(
     _write(folder / "pool.jsonl", pool)
     _write(folder / "seed.jsonl", [pool[n] for n in seeded])
     _write(folder / "test.jsonl", [{"text": i.text, "label": i.label} for i in dataset.test])
-    quality: dict[str, Any] = {"target_accuracy": spec.quality_target, "audit": spec.audit}
+    quality: dict[str, Any] = {"target_accuracy": spec.quality_target, "audit": spec.audit, "explore": spec.explore}
     if spec.critic == "off":  # every annotation accepted as it is: the baseline for the critic
         quality = {"enabled": False, "audit": 0.0}
     config = ProjectConfig(
