@@ -274,7 +274,7 @@ def look(context: RunContext, round_number: int, answers: int) -> Estimate:
         accept_all=not quality.enabled,
         design=designs(store, pool, rows, [d[0] for d in draws]),
         earlier=np.array([d[0] < round_number for d in draws], dtype=bool),
-        checked_before=checked_before & checked_arr,
+        checked_before=checked_before,
     )
     estimate = decision.estimate
     accepted = decision.accepted
