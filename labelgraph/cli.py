@@ -430,7 +430,7 @@ def review(
     ] = None,
 ) -> None:
     """Answer disputed items: in the terminal, or from a file with --answers (--pending writes one to fill)."""
-    from labelgraph.review_terminal import review_in_terminal
+    from labelgraph.review_terminal import review_in_terminal  # loads where a review runs: startup stays quick
 
     active = open_run(run_path)
     me, run = command_name(), active.workspace.path
@@ -464,7 +464,9 @@ def review(
         return
     if not sys.stdin.isatty():
         raise LabelgraphError("no terminal to review in: pass --answers FILE.jsonl")
-    review_in_terminal(active, console, reviewer=reviewer)
+    review_in_terminal(
+        active, console, reviewer=reviewer, resume=lambda run: run.step(progress_for(run)), report=report
+    )
 
 
 @app.command()

@@ -7,6 +7,9 @@ the run may resume from here, and the review goes on with the items its next rou
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import click
 from rich.console import Console
 from rich.markup import escape
@@ -158,11 +161,18 @@ class _Session:
         return f"{kept}; continue with  {command_name()} resume {self.run.workspace.path}"
 
 
-def review_in_terminal(run, console: Console, *, reviewer: str = "cli") -> None:
+def review_in_terminal(
+    run,
+    console: Console,
+    *,
+    reviewer: str = "cli",
+    resume: Callable[[Any], Any],
+    report: Callable[[Any], None],
+) -> None:
     """Walk the queue of unanswered items; when it is empty, offer to resume the run (or undo the last answer),
-    and when the run pauses again for people, go on with the new items. Ctrl-C stops, keeping every answer."""
-    from labelgraph.cli import progress_for, report
-
+    and when the run pauses again for people, go on with the new items. Ctrl-C stops, keeping every answer.
+    ``resume(run)`` advances the run to its next pause and returns its status; ``report(status)`` says where a
+    run that needs no more review stands (the CLI's own, so this module needs nothing of it)."""
     queue = run.pending_reviews()
     if not queue:
         console.print("nothing waits for review.")
@@ -185,7 +195,7 @@ def review_in_terminal(run, console: Console, *, reviewer: str = "cli") -> None:
             if choice.lower() in ("n", "no"):
                 console.print(f"continue later with  {command_name()} resume {run.workspace.path}")
                 return
-            status = run.step(progress_for(run))
+            status = resume(run)
             queue, index = (run.pending_reviews() if status.phase == "paused" else []), 0
             session.given.clear()  # committed: no undo from here
             if not queue:
