@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labelgraph.errors import RunError
@@ -32,7 +33,8 @@ def run_context(runtime: Any) -> RunContext:
     if not run_dir:
         raise RunError("this graph needs a context: {'run_dir': '<a run folder made by labelgraph run>'}")
     if run_dir not in _OPENED:
-        from labelgraph.run import Run
+        from labelgraph.wiring import build_context  # loads on a server's first call: the graph imports stay light
+        from labelgraph.workspace import Workspace
 
-        _OPENED[run_dir] = Run.open(run_dir).context
+        _OPENED[run_dir] = build_context(Workspace.open(Path(run_dir)))
     return _OPENED[run_dir]
