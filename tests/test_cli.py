@@ -407,15 +407,30 @@ def test_accepted_labels_going_back_to_proposed_are_explained():
     )
 
 
-def test_load_model_is_the_package_s_own_and_import_stays_light():
-    """Exported models' READMEs say labelgraph.load_model(FOLDER): it raised AttributeError."""
+def test_the_public_names_are_the_package_s_own_and_import_stays_light():
+    """Exported models' READMEs say labelgraph.load_model(FOLDER): it raised AttributeError. The README's
+    ``from labelgraph import Project`` and the errors come from the package too, loaded at first use."""
     code = (
         "import sys, labelgraph; heavy = {'torch', 'sentence_transformers', 'numpy'} & set(sys.modules); "
-        "from labelgraph import load_model; from labelgraph.student_model import load_model as real; "
-        "print(sorted(heavy), load_model is real, 'load_model' in dir(labelgraph))"
+        "from labelgraph import load_model, Project, Run, RunNotFound, LabelgraphError; "
+        "from labelgraph.student_model import load_model as real; import labelgraph.run as run; "
+        "import labelgraph.errors as errors; "
+        "print(sorted(heavy), load_model is real, Project is run.Project, Run is run.Run, "
+        "RunNotFound is errors.RunNotFound, issubclass(RunNotFound, LabelgraphError), "
+        "all(name in dir(labelgraph) for name in labelgraph.__all__))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=120)
-    assert done.stdout.strip() == "[] True True", done.stderr
+    assert done.stdout.strip() == "[] True True True True True True", done.stderr
+
+
+def test_an_unknown_name_is_an_attribute_error_and_submodules_still_import():
+    import labelgraph
+
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        labelgraph.Nope  # noqa: B018
+    from labelgraph import progress  # a submodule, not a public name
+
+    assert progress.__name__ == "labelgraph.progress"
 
 
 def test_train_says_what_the_student_learnt_from(make_project, gold, tmp_path):
