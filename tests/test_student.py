@@ -5,6 +5,9 @@ is one line."""
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +20,7 @@ from labelgraph.finetune import FinetunedStudent
 from labelgraph.models import evaluate
 from labelgraph.run import Project
 from labelgraph.student_model import Head, fit_temperature, load_model
-from tests.conftest import EXAMPLE, read_jsonl, run_cli
+from tests.conftest import EXAMPLE, cli_env, read_jsonl, run_cli
 
 SMALL = {"kind": "finetune", "min_labels": 20, "epochs": 1, "max_length": 48, "batch_size": 8}
 
@@ -112,7 +115,13 @@ def test_exported_student_predicts_the_same_in_a_fresh_process(finished, tmp_pat
     assert exported.returncode == 0, exported.stderr
     head = json.loads((tmp_path / "model" / "head.json").read_text())
     assert head["labels"] == ["negative", "positive"] and head["trained_on"] >= 20
-    assert "fine-tuned on" in (tmp_path / "model" / "README.md").read_text()
+    readme = (tmp_path / "model" / "README.md").read_text()
+    assert "fine-tuned on" in readme
+    call = re.search(r"`(labelgraph\.load_model\(FOLDER\)\.predict\(texts\))`", readme).group(1)
+    folder = repr(str(tmp_path / "model"))
+    code = f"import labelgraph; texts = ['a moving film']; print({call.replace('FOLDER', folder)})"
+    said = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=300)
+    assert said.returncode == 0 and ("negative" in said.stdout or "positive" in said.stdout), said.stderr
 
     done = run_cli("predict", tmp_path / "model", finished / "test.jsonl", "-o", tmp_path / "out.jsonl")
     assert done.returncode == 0, done.stderr
