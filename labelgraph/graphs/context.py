@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from langchain_core.tools import BaseTool
 
 from labelgraph.agents.annotator import Annotator
-from labelgraph.config import ProjectConfig
+from labelgraph.config import ProjectConfig, StudentSettings
 from labelgraph.critic.signals import CalibratedCritic
 from labelgraph.data import Item
 from labelgraph.embeddings import Embedder
@@ -25,6 +25,11 @@ from labelgraph.models import StudentModel, fit_student, make_student, reads_tex
 from labelgraph.strategies import Strategy
 from labelgraph.synthetic import SyntheticStore
 from labelgraph.workspace import Workspace
+
+if TYPE_CHECKING:  # built by wiring where a project asks for them
+    from labelgraph.agents.generator import LLMGenerator
+    from labelgraph.agents.llm_critic import LLMJudge
+    from labelgraph.agents.llm_selector import LLMSelector
 
 __all__ = ["RunContext"]
 
@@ -41,14 +46,14 @@ class RunContext:
     """None: no machine lane (classic active learning)."""
     critic: CalibratedCritic
     llm: LLMClient | None = None
-    judge: Any = None
+    judge: LLMJudge | None = None
     voters: list[BaseTool] = field(default_factory=list)
     embedder: Embedder | None = None
     synthetic: SyntheticStore | None = None
-    generator: Any = None
-    selector_llm: Any = None
+    generator: LLMGenerator | None = None
+    selector_llm: LLMSelector | None = None
     _student: tuple[str, StudentModel] | None = field(default=None, repr=False)
-    _student_settings: Any = field(default=None, repr=False)
+    _student_settings: StudentSettings | None = field(default=None, repr=False)
 
     @property
     def config(self) -> ProjectConfig:
@@ -126,7 +131,7 @@ class RunContext:
             self._student = (key, model)
         return self._student[1]
 
-    def student_inputs(self, student: StudentModel, ids: list[str]) -> Any:
+    def student_inputs(self, student: StudentModel, ids: list[str]) -> list[str] | np.ndarray:
         """What ``student`` reads for ``ids``: their texts for a text student, else their vectors."""
         return [item.text for item in self.items(ids)] if reads_text(student) else self.vectors(ids)
 

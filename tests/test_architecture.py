@@ -1,4 +1,5 @@
-"""The package's modules import one another without a circle, function-local imports included."""
+"""The package's shape: modules import one another without a circle (function-local imports included), and the
+run context every node receives is typed, with no ``Any``."""
 
 from __future__ import annotations
 
@@ -62,3 +63,13 @@ def test_no_module_imports_itself_round_a_circle():
         TopologicalSorter(import_graph()).prepare()
     except CycleError as error:
         raise AssertionError(f"import circle: {' -> '.join(error.args[1])}") from None
+
+
+def test_the_run_context_is_typed_without_any():
+    from dataclasses import fields
+
+    from labelgraph.graphs.context import RunContext
+
+    annotations = {field.name: str(field.type) for field in fields(RunContext)}
+    assert len(annotations) >= 12 and all(annotations.values())
+    assert [name for name, annotation in annotations.items() if "Any" in annotation] == []
