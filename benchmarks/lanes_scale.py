@@ -24,7 +24,7 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-from agnews import agnews_rows
+from agnews import agnews_pool
 
 from labelgraph.agents.human import SimulatedHuman
 from labelgraph.config import ProjectConfig
@@ -44,16 +44,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=20)
     parser.add_argument("--keep", type=Path, help="build the run here and keep it (default: a temporary folder)")
     args = parser.parse_args()
-    rows = agnews_rows()
-    originals, copy = list(rows), 1
-    while len(rows) < args.pool:  # past AG News: its texts again, with a suffix
-        copy += 1
-        rows += [{**row, "text": f"{row['text']} ({copy})"} for row in originals[: args.pool - len(rows)]]
-    rows = rows[: args.pool]
-    labels = sorted({row["label"] for row in rows})
+    pool = agnews_pool(args.pool)
+    labels = sorted({row["label"] for row in pool})
     with tempfile.TemporaryDirectory() if args.keep is None else nullcontext(str(args.keep)) as tmp:
         folder = Path(tmp)
-        pool = [{"id": f"t{n}", "text": row["text"], "label": row["label"]} for n, row in enumerate(rows)]
         (folder / "pool.jsonl").write_text("".join(json.dumps(row) + "\n" for row in pool))
         config = ProjectConfig(
             name="scale",
