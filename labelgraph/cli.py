@@ -73,7 +73,7 @@ def progress_for(run) -> Callable[[str, dict[str, Any]], None]:
         elif node == "annotate" and run.context.annotator is not None and "round" in seen:
             console.print("  annotate: " + annotated(run.store.annotated_in(seen["round"]), seen["new"]))
         elif node == "critique":
-            kinds = Counter(item["kind"] for item in update.get("pending", []))
+            kinds = Counter(item.kind for item in update.get("pending", []))
             asked = ", ".join(f"{kinds[k]} {k}" for k in ("fix", "audit", "explore") if kinds[k]) or "none"
             console.print(f"  critique: {len(update.get('pending', []))} for you ({asked})")
         elif node == "train":

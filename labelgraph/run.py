@@ -164,20 +164,26 @@ class Run:
         values = (snapshot or self._snapshot()).values
         return values if isinstance(values, dict) else dict(values)
 
-    def _waiting(self, snapshot: Any = None) -> list[dict[str, Any]]:
-        """The items the paused graph asks for (its batch less the answers it holds already)."""
-        return [item for interrupt in (snapshot or self._snapshot()).interrupts for item in interrupt.value["items"]]
+    def _waiting(self, snapshot: Any = None) -> list[ReviewItem]:
+        """The items the paused graph asks for (its batch less the answers it holds already), read from the
+        interrupt's JSON payload."""
+        interrupts = (snapshot or self._snapshot()).interrupts
+        return [ReviewItem.model_validate(item) for interrupt in interrupts for item in interrupt.value["items"]]
 
-    def _batch(self, snapshot: Any = None) -> list[dict[str, Any]]:
+    def _batch(self, snapshot: Any = None) -> list[ReviewItem]:
         """The paused round's whole batch, answered or not (empty unless paused)."""
         snapshot = snapshot or self._snapshot()
-        return list(self._values(snapshot).get("pending", [])) if snapshot.interrupts else []
+        return self._round_batch(snapshot) if snapshot.interrupts else []
+
+    def _round_batch(self, snapshot: Any) -> list[ReviewItem]:
+        """The round's batch as the state holds it (a checkpoint of an earlier version holds dicts)."""
+        return [ReviewItem.model_validate(item) for item in self._values(snapshot).get("pending", [])]
 
     def _answered(self, snapshot: Any = None) -> dict[str, str | None]:
         """The paused round's answers not yet committed: in the inbox, or held by the graph (a folder paused by an
         earlier version, which handed a partly answered batch to the graph)."""
         snapshot = snapshot or self._snapshot()
-        batch = [item["id"] for item in self._batch(snapshot)]
+        batch = [item.id for item in self._batch(snapshot)]
         held = dict(self._values(snapshot).get("decisions") or {}) if batch else {}
         return {**self.inbox.answered(batch), **{i: label for i, label in held.items() if i in batch}}
 
@@ -185,8 +191,8 @@ class Run:
         """Items waiting for a person (by default, those nobody has answered yet; with ``include_answered``, the
         round's whole batch)."""
         if include_answered:
-            return [ReviewItem.model_validate(item) for item in self._batch()]
-        waiting = [ReviewItem.model_validate(item) for item in self._waiting()]
+            return self._batch()
+        waiting = self._waiting()
         answered = self.inbox.answered([item.id for item in waiting])
         return [item for item in waiting if item.id not in answered]
 
@@ -200,7 +206,7 @@ class Run:
         snapshot = self._snapshot()
         phase = self._phase_of(snapshot)
         if phase == "paused":
-            waiting = [item["id"] for item in self._waiting(snapshot)]
+            waiting = [item.id for item in self._waiting(snapshot)]
             return bool(waiting) and len(self.inbox.answered(waiting)) == len(waiting)
         return phase == "interrupted" and bool(self._values(snapshot).get("decisions"))
 
@@ -208,7 +214,7 @@ class Run:
         """Items of the paused round whose answers the graph holds already, no longer open to undo: an earlier
         version handed a partly answered batch to the graph (now a batch goes to it whole)."""
         snapshot = self._snapshot()
-        return {item["id"] for item in self._batch(snapshot)} - {item["id"] for item in self._waiting(snapshot)}
+        return {item.id for item in self._batch(snapshot)} - {item.id for item in self._waiting(snapshot)}
 
     def labels(self, *, include_proposed: bool = True) -> list[LabelRecord]:
         """Every label: seeds, people's, accepted machine labels and (by default) proposals, with provenance."""
@@ -281,9 +287,9 @@ class Run:
         values = self._values(snapshot)
         history = [h.model_dump() if isinstance(h, BaseModel) else h for h in values.get("history", [])]
         waiting_items = self._waiting(snapshot)
-        waiting = [item["id"] for item in waiting_items]
+        waiting = [item.id for item in waiting_items]
         answered = self._answered(snapshot)
-        batch = [item["id"] for item in self._batch(snapshot)]
+        batch = [item.id for item in self._batch(snapshot)]
         last = history[-1] if history else {}
         counts = self.store.counts()
         records = self.labels(include_proposed=False)
@@ -315,7 +321,7 @@ class Run:
             expected_cost_to_finish=expected,
             pending=[item_id for item_id in waiting if item_id not in answered],
             answered=[item_id for item_id in batch if item_id in answered],
-            pending_items=[ReviewItem.model_validate(item) for item in waiting_items if item["id"] not in answered],
+            pending_items=[item for item in waiting_items if item.id not in answered],
             metrics={key: last[key] for key in ("accuracy", "macro_f1") if last.get(key) is not None},
             llm_usage=self.llm.usage(by="agent") if self.llm else {},
             tools=self._tool_summary(),
@@ -365,15 +371,15 @@ class Run:
         answered = self.inbox.answered(given)  # before the pending check: a step may have just taken them
         if answered:
             raise ConflictError(f"already answered: {', '.join(sorted(answered))}")
-        checked = check_answers(pairs, waiting=[item["id"] for item in waiting], labels=self.config.label_names)
+        checked = check_answers(pairs, waiting=[item.id for item in waiting], labels=self.config.label_names)
         if not checked:
             return 0
-        self.inbox.put(checked, reviewer=reviewer, round_number=waiting[0]["round"])
+        self.inbox.put(checked, reviewer=reviewer, round_number=waiting[0].round)
         return len(checked)
 
     def withdraw(self, item_id: str) -> None:
         """Undo an answer that the graph has not taken yet."""
-        if item_id not in {item["id"] for item in self._waiting()}:
+        if item_id not in {item.id for item in self._waiting()}:
             raise ReviewError(f"item {item_id!r} is not pending review: its answer can no longer be undone")
         if not self.inbox.withdraw(item_id):
             raise ReviewError(f"item {item_id!r} has no answer to undo")
@@ -452,7 +458,7 @@ class Run:
     def _not_committed(self, item_id: str, snapshot: Any) -> str:
         """Why ``item_id`` has no committed label to change, and what to do instead."""
         run = self.workspace.path
-        waiting = {item["id"] for item in self._waiting(snapshot)}
+        waiting = {item.id for item in self._waiting(snapshot)}
         if item_id in waiting and self.inbox.answered([item_id]):
             return (
                 f"item {item_id!r} is answered but not yet committed: change its answer with "
@@ -475,7 +481,7 @@ class Run:
         now would be undone, so the run must go past its commit first."""
         if "commit" not in (snapshot.next or ()):
             return
-        committing = {item["id"] for item in self._values(snapshot).get("pending", [])} & set(ids)
+        committing = {item.id for item in self._round_batch(snapshot)} & set(ids)
         if committing:
             raise RunError(
                 f"the round of {', '.join(sorted(committing))} stopped while committing its answers: "
@@ -491,7 +497,7 @@ class Run:
             if phase == "new":
                 payload: Any = {}  # the prepare node starts the thread from the seed labels
             elif phase == "paused":  # the batch goes to the graph whole: until then every answer can change
-                answers = self.inbox.claim([item["id"] for item in self._waiting()])
+                answers = self.inbox.claim([item.id for item in self._waiting()])
                 if not answers:
                     return self.status()
                 payload = Command(resume=answers)

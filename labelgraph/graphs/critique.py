@@ -70,5 +70,5 @@ def critique(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         review = review_item(item, near, machine.get(item.id), kind, verdicts.get(item.id), context.config.label_names)
         if kind == "explore" and item.id in state.why:  # the LLM selector says why it picked the text
             review.reasons.append(f"picked by the LLM: {state.why[item.id]}")
-        pending.append(review.model_copy(update={"round": state.round}).model_dump(mode="json"))
+        pending.append(review.model_copy(update={"round": state.round}))
     return {"pending": pending}

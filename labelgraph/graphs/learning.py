@@ -50,16 +50,16 @@ def commit(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     context = run_context(runtime)
     if not state.pending:
         return {}
-    ids = [item["id"] for item in state.pending]
+    ids = [item.id for item in state.pending]
     machine = context.store.machine_for(ids)
     answers = [
         HumanLabel(
-            id=item["id"],
+            id=item.id,
             round=state.round,
-            label=state.decisions.get(item["id"]),
-            kind=item["kind"],
-            shown=item.get("annotator_label"),
-            machine_label=machine[item["id"]].label if item["id"] in machine else None,
+            label=state.decisions.get(item.id),
+            kind=item.kind,
+            shown=item.annotator_label,
+            machine_label=machine[item.id].label if item.id in machine else None,
         )
         for item in state.pending
     ]
@@ -96,7 +96,7 @@ def train(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         if workspace.test_items and training
         else {}
     )
-    kinds = Counter(item["kind"] for item in state.pending if state.decisions.get(item["id"]) is not None)
+    kinds = Counter(item.kind for item in state.pending if state.decisions.get(item.id) is not None)
     summary = RoundSummary(
         round=state.round,
         machine_annotated=context.store.annotated_in(state.round),

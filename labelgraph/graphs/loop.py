@@ -36,7 +36,7 @@ def after_critique(state: LoopState) -> Literal["human_review", "commit"]:
 
 def after_review(state: LoopState) -> Literal["human_review", "commit"]:
     """Pause again until every item of the batch is answered or set aside."""
-    done = all(item["id"] in state.decisions for item in state.pending)
+    done = all(item.id in state.decisions for item in state.pending)
     return "commit" if done else "human_review"
 
 

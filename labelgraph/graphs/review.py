@@ -20,12 +20,12 @@ def human_review(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, An
     Nothing costly happens before ``interrupt()``: on resume LangGraph re-runs this node from its top.
     Answers were validated before resuming (``Run.answer``); anything that still does not fit is ignored.
     """
-    waiting = [item for item in state.pending if item["id"] not in state.decisions]
+    waiting = [item for item in state.pending if item.id not in state.decisions]
     if not waiting:
         return {}
-    answer = interrupt({"round": state.round, "items": waiting})
+    answer = interrupt({"round": state.round, "items": [item.model_dump(mode="json") for item in waiting]})
     names = set(run_context(runtime).config.label_names)
-    waiting_ids = {item["id"] for item in waiting}
+    waiting_ids = {item.id for item in waiting}
     given = {
         item_id: label
         for item_id, label in dict(answer or {}).items()

@@ -1,15 +1,18 @@
 """The run state: the current round's ids and counts, and one summary per finished round.
 
 Labels, proposals and verdicts live in the label store (``labelgraph.labelstore``), not here, so a checkpoint
-is O(batch), not O(labels). Pydantic models throughout; they reach JSON only in the interrupt payload.
+is O(batch), not O(labels). Pydantic models throughout; they reach JSON only in the interrupt payload
+(``graphs.review``).
 """
 
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, Field
+
+from labelgraph.agents.human import ReviewItem
 
 __all__ = ["STATE_TYPES", "LoopState", "RoundSummary"]
 
@@ -64,13 +67,17 @@ class LoopState(BaseModel):
     asked: dict[str, str] = Field(default_factory=dict)
     """The person's batch as drawn (``labelgraph.critic.batch``), in order: id -> the rule that drew it (audit,
     fix or explore)."""
-    pending: list[dict[str, Any]] = Field(default_factory=list)
-    """The person's batch this round (``agents.human.ReviewItem`` as JSON: the interrupt payload)."""
+    pending: list[ReviewItem] = Field(default_factory=list)
+    """The person's batch this round (checkpoints of earlier versions hold them as dicts: read into models)."""
     decisions: dict[str, str | None] = Field(default_factory=dict)
     """People's answers this round by id: a label, or None to set the item aside."""
     history: Annotated[list[RoundSummary], operator.add] = Field(default_factory=list)
     stop_reason: str | None = None
 
 
-STATE_TYPES = [("labelgraph.graphs.state", "RoundSummary"), ("labelgraph.graphs.state", "LoopState")]
+STATE_TYPES = [
+    ("labelgraph.graphs.state", "RoundSummary"),
+    ("labelgraph.graphs.state", "LoopState"),
+    ("labelgraph.agents.human", "ReviewItem"),
+]
 """Types the checkpointer may rebuild from a checkpoint."""
