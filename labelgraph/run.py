@@ -160,9 +160,11 @@ class Run:
         finally:
             os.close(handle)
 
-    def _values(self, snapshot: Any = None) -> dict[str, Any]:
+    def _state(self, snapshot: Any = None) -> LoopState:
+        """The checkpointed state as its model (the defaults before the first node; an earlier version's dicts
+        read into models)."""
         values = (snapshot or self._snapshot()).values
-        return values if isinstance(values, dict) else dict(values)
+        return LoopState.model_validate(values if isinstance(values, dict) else dict(values))
 
     def _waiting(self, snapshot: Any = None) -> list[ReviewItem]:
         """The items the paused graph asks for (its batch less the answers it holds already), read from the
@@ -177,14 +179,14 @@ class Run:
 
     def _round_batch(self, snapshot: Any) -> list[ReviewItem]:
         """The round's batch as the state holds it (a checkpoint of an earlier version holds dicts)."""
-        return [ReviewItem.model_validate(item) for item in self._values(snapshot).get("pending", [])]
+        return self._state(snapshot).pending
 
     def _answered(self, snapshot: Any = None) -> dict[str, str | None]:
         """The paused round's answers not yet committed: in the inbox, or held by the graph (a folder paused by an
         earlier version, which handed a partly answered batch to the graph)."""
         snapshot = snapshot or self._snapshot()
         batch = [item.id for item in self._batch(snapshot)]
-        held = dict(self._values(snapshot).get("decisions") or {}) if batch else {}
+        held = dict(self._state(snapshot).decisions) if batch else {}
         return {**self.inbox.answered(batch), **{i: label for i, label in held.items() if i in batch}}
 
     def pending_reviews(self, *, include_answered: bool = False) -> list[ReviewItem]:
@@ -208,7 +210,7 @@ class Run:
         if phase == "paused":
             waiting = [item.id for item in self._waiting(snapshot)]
             return bool(waiting) and len(self.inbox.answered(waiting)) == len(waiting)
-        return phase == "interrupted" and bool(self._values(snapshot).get("decisions"))
+        return phase == "interrupted" and bool(self._state(snapshot).decisions)
 
     def held(self) -> set[str]:
         """Items of the paused round whose answers the graph holds already, no longer open to undo: an earlier
@@ -275,7 +277,7 @@ class Run:
 
     def history(self) -> list[dict[str, Any]]:
         """One summary a finished round (``graphs.state.RoundSummary`` as a dict), oldest first."""
-        return [h.model_dump() if isinstance(h, BaseModel) else h for h in self._values().get("history", [])]
+        return [summary.model_dump() for summary in self._state().history]
 
     def estimate(self) -> Estimate | None:
         """The accepted machine labels' estimated accuracy with its interval (None before the first round)."""
@@ -284,8 +286,8 @@ class Run:
 
     def status(self) -> RunStatus:
         snapshot = self._snapshot()  # read once: each read deserialises the checkpoint
-        values = self._values(snapshot)
-        history = [h.model_dump() if isinstance(h, BaseModel) else h for h in values.get("history", [])]
+        state = self._state(snapshot)
+        history = [summary.model_dump() for summary in state.history]
         waiting_items = self._waiting(snapshot)
         waiting = [item.id for item in waiting_items]
         answered = self._answered(snapshot)
@@ -305,15 +307,15 @@ class Run:
             name=self.config.name,
             label_names=self.config.label_names,
             phase=self._phase_of(snapshot),
-            round=values.get("round", 0),
-            stop_reason=values.get("stop_reason"),
+            round=state.round,
+            stop_reason=state.stop_reason,
             pool=pool,
             coverage=round(trained / pool, 4) if pool else 0.0,
             labels=len(records),
             counts=counts,
             by_label=dict(Counter(r.label for r in records)),
             by_source=dict(Counter(r.source for r in records)),
-            human_labels=values.get("human_labels", 0),
+            human_labels=state.human_labels,
             budget=self.config.budget,
             estimate=self.estimate(),
             machine_todo=todo,
@@ -518,7 +520,7 @@ class Run:
     def _reopen(self) -> bool:
         """A finished run whose stop rule no longer holds under its settings now (a larger budget, more rounds)
         goes on from where it ended: the end is undone as if the last round had just trained."""
-        state = LoopState.model_validate(self._values())
+        state = self._state()
         if not state.history:
             return False
         spent = self.llm.total_cost() if self.llm else 0.0
@@ -550,7 +552,7 @@ class Run:
         if not ids:
             return []
         probabilities = self.context.predict(self.context.student(), ids)
-        names, round_number = self.config.label_names, self._values().get("round", 0)
+        names, round_number = self.config.label_names, self._state().round
         texts = {item.id: item.text for item in self.context.items(ids)}
         return [
             LabelRecord(
@@ -617,7 +619,7 @@ class Run:
                     if settings.kind == "finetune"
                     else f" (logistic regression on frozen `{self.config.embedding_model}` vectors)"
                 ),
-                f"- Trained on {len(training)} labels at round {self._values().get('round', 0)}: {human} from "
+                f"- Trained on {len(training)} labels at round {self._state().round}: {human} from "
                 f"people or seeds (weight 1), {len(training) - human} machine labels weighted by p_correct.",
                 "- Labels: " + ", ".join(f"{name} {by_label.get(name, 0)}" for name in self.config.label_names),
                 (

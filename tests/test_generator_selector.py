@@ -66,22 +66,22 @@ def test_generator_adds_deduplicated_synthetic_items(make_project, gold):
         project = project_with(make_project, server, generator={"per_round": 6, "counterfactuals": True})
         run = Project.from_yaml(project).start()
         run.step()
-        values = run._values()
+        state = run._state()
         pool = run.context.pool_ids
-        synthetic = [i for i in values["machine"] if i.startswith("syn-")]
+        synthetic = [i for i in state.machine if i.startswith("syn-")]
         texts = {item.id: item for item in run.context.items(synthetic)}
         assert server.count("generator") >= 2
         assert POOL[0]["text"] in script.written and script.flipped  # the model did send a duplicate and edits
         # round 1's machine lane: the whole unlabelled pool (an LLM annotates 25 x concurrency a round), then
         # the new texts
-        assert sorted(values["machine"][: len(pool)]) == sorted(pool) and values["machine"][len(pool) :] == synthetic
+        assert sorted(state.machine[: len(pool)]) == sorted(pool) and state.machine[len(pool) :] == synthetic
         assert POOL[0]["text"] not in {t.text for t in texts.values()}  # duplicate of a pool text dropped
         assert sorted(t.text for t in texts.values()) == sorted({t.text for t in texts.values()})  # and of each other
         assert all(item_id == synthetic_id(t.text) for item_id, t in texts.items())
         assert all(t.meta["synthetic"] and t.meta["intended"] in {"positive", "negative"} for t in texts.values())
         flips = {i for i, t in texts.items() if t.meta["prompt"] == "counterfactual"}
         assert flips and flips != set(texts)  # counterfactual edits and texts for the rarest label
-        assert all(texts[i].meta["parent"] in values["explore"] for i in flips)  # edits of the person's picks
+        assert all(texts[i].meta["parent"] in state.explore for i in flips)  # edits of the person's picks
         verdicts = run.store.verdicts()
         machine = run.store.machine_for(synthetic)
         assert all(machine[i].synthetic and machine[i].intended == texts[i].meta["intended"] for i in synthetic)
@@ -133,20 +133,20 @@ def test_llm_selector_picks_from_the_shortlist_and_says_why(make_project):
         project = project_with(make_project, server, strategy="llm")
         run = Project.from_yaml(project).start()
         run.step()
-        values = run._values()
+        state = run._state()
         selector = [r for r in server.requests if "You choose which unlabelled texts" in r["messages"][0]["content"]]
         pending = run.pending_reviews()
     assert len(selector) == 1
     shown = selector[0]["messages"][-1]["content"].count("<text>")  # the shortlist: 3 x the batch
     assert shown == 3 * 10
-    explore = values["explore"]
+    explore = state.explore
     assert len(explore) == len(set(explore)) == 10
-    assert set(values["why"]) == set(explore)
-    picked = sorted(int(reason.removeprefix("llm: scripted pick ")) for reason in values["why"].values())
+    assert set(state.why) == set(explore)
+    picked = sorted(int(reason.removeprefix("llm: scripted pick ")) for reason in state.why.values())
     assert picked == list(range(shown - 10, shown))  # the model's picks, each with the model's reason
     # the explore slots of the person's batch go to the selector's picks, in its order
     asked = [p.id for p in pending if p.kind == "explore"]
     assert asked and asked == [i for i in explore if i in asked]
-    assert all(f"picked by the LLM: {values['why'][p.id]}" in p.reasons for p in pending if p.kind == "explore")
+    assert all(f"picked by the LLM: {state.why[p.id]}" in p.reasons for p in pending if p.kind == "explore")
     assert all(p.kind in {"fix", "audit"} for p in pending if p.id not in explore)
     assert not script.unknown
