@@ -12,41 +12,17 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from labelgraph import errors as _errors  # the errors are light: standard library only
+
 if TYPE_CHECKING:
-    from labelgraph.errors import (
-        ConfigError,
-        ConflictError,
-        DataError,
-        LabelgraphError,
-        PluginError,
-        ReviewError,
-        RunDamaged,
-        RunError,
-        RunNotFound,
-    )
     from labelgraph.run import Project, Run, RunStatus
     from labelgraph.student_model import load_model
 
-__all__ = [
-    "ConfigError",
-    "ConflictError",
-    "DataError",
-    "LabelgraphError",
-    "PluginError",
-    "Project",
-    "ReviewError",
-    "Run",
-    "RunDamaged",
-    "RunError",
-    "RunNotFound",
-    "RunStatus",
-    "load_model",
-]
+__all__ = ["Project", "Run", "RunStatus", "load_model", *_errors.__all__]
 
-_HOMES = {"labelgraph.run": ("Project", "Run", "RunStatus"), "labelgraph.student_model": ("load_model",)}
-_LAZY = {name: home for home, names in _HOMES.items() for name in names}
-_LAZY.update({name: "labelgraph.errors" for name in __all__ if name not in _LAZY})
-"""Public names, and the module each comes from (the rest of ``__all__`` are the errors)."""
+_LAZY = {"Project": "labelgraph.run", "Run": "labelgraph.run", "RunStatus": "labelgraph.run"}
+_LAZY |= {"load_model": "labelgraph.student_model", **dict.fromkeys(_errors.__all__, "labelgraph.errors")}
+"""Public names, and the module each comes from."""
 
 
 def __getattr__(name: str) -> Any:
