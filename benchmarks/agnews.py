@@ -3,11 +3,17 @@ through the machine's embedding cache."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from labelgraph.config import ProjectConfig
 from labelgraph.embed_cache import EmbeddingCache, cache_folder, embed_texts, model_key
 from labelgraph.embeddings import get_embedder
 from labelgraph.evals.datasets import datasets_root
@@ -32,6 +38,46 @@ def agnews_pool(size: int) -> list[dict[str, Any]]:
         copy += 1
         rows += [{**row, "text": f"{row['text']} ({copy})"} for row in originals[: size - len(rows)]]
     return [{"id": f"t{n}", "text": row["text"], "label": row["label"]} for n, row in enumerate(rows[:size])]
+
+
+def scale_options(description: str, rounds: int) -> argparse.Namespace:
+    """The options of the benchmarks that run the loop on a large AG News pool."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--pool", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--batch", type=int, default=20)
+    parser.add_argument("--keep", type=Path, help="build the run here and keep it (default: a temporary folder)")
+    return parser.parse_args()
+
+
+@contextmanager
+def scale_project(options: argparse.Namespace, name: str) -> Iterator[tuple[ProjectConfig, list[str]]]:
+    """A project on ``agnews_pool(options.pool)`` in a temporary folder (or ``--keep``), and its labels: ``margin``,
+    the embedded annotator over the whole pool every round, ``--batch`` a round for ``--rounds`` rounds."""
+    pool = agnews_pool(options.pool)
+    labels = sorted({row["label"] for row in pool})
+    with tempfile.TemporaryDirectory() if options.keep is None else _kept(options.keep) as tmp:
+        folder = Path(tmp)
+        (folder / "pool.jsonl").write_text("".join(json.dumps(row) + "\n" for row in pool))
+        yield (
+            ProjectConfig(
+                name=name,
+                pool=folder / "pool.jsonl",
+                labels={label: "" for label in labels},
+                batch_size=options.batch,
+                budget=options.batch * options.rounds,
+                max_rounds=options.rounds,
+                strategy="margin",
+                run_dir=folder / "run",
+            ),
+            labels,
+        )
+
+
+@contextmanager
+def _kept(folder: Path) -> Iterator[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    yield str(folder)
 
 
 def embedded(texts: list[str]) -> np.ndarray:

@@ -13,21 +13,17 @@ store's size, the process's peak RSS. Ends with one JSON line.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
 import sqlite3
 import statistics
-import tempfile
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
-from agnews import agnews_pool
+from agnews import scale_options, scale_project
 
 from labelgraph.agents.human import SimulatedHuman
-from labelgraph.config import ProjectConfig
 from labelgraph.run import Project
 
 os.environ.setdefault("LABELGRAPH_EMBEDDING", "minilm")  # measured on MiniLM, as its figures were
@@ -38,27 +34,9 @@ def folder_size(path: Path, prefix: str) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pool", type=int, default=20_000)
-    parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--batch", type=int, default=20)
-    parser.add_argument("--keep", type=Path, help="build the run here and keep it (default: a temporary folder)")
-    args = parser.parse_args()
-    pool = agnews_pool(args.pool)
-    labels = sorted({row["label"] for row in pool})
-    with tempfile.TemporaryDirectory() if args.keep is None else nullcontext(str(args.keep)) as tmp:
-        folder = Path(tmp)
-        (folder / "pool.jsonl").write_text("".join(json.dumps(row) + "\n" for row in pool))
-        config = ProjectConfig(
-            name="scale",
-            pool=folder / "pool.jsonl",
-            labels={label: "" for label in labels},
-            batch_size=args.batch,
-            budget=args.batch * args.rounds,
-            max_rounds=args.rounds,
-            strategy="margin",
-            run_dir=folder / "run",
-        )
+    args = scale_options(__doc__.splitlines()[0], rounds=20)
+    with scale_project(args, "scale") as (config, labels):
+        folder = config.run_dir.parent
         started = time.perf_counter()
         run = Project(config).start()
         embedded = time.perf_counter() - started
@@ -79,7 +57,7 @@ def main() -> None:
             largest = db.execute("SELECT MAX(LENGTH(checkpoint)) FROM checkpoints").fetchone()[0]
             writes = db.execute("SELECT MAX(LENGTH(value)) FROM writes").fetchone()[0]
         figures = {
-            "pool": len(pool),
+            "pool": args.pool,
             "rounds": len(rounds),
             "human_labels": status.human_labels,
             "labels": status.labels,

@@ -16,48 +16,24 @@ JSON line (``round_s_median``, ``wait_s_median``, ``peak_rss_mb``, the nodes' me
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
 import statistics
-import tempfile
 import time
 from collections import defaultdict
-from contextlib import nullcontext
-from pathlib import Path
 
-from agnews import agnews_pool
+from agnews import scale_options, scale_project
 
 from labelgraph.agents.human import SimulatedHuman
-from labelgraph.config import ProjectConfig
 from labelgraph.run import Project
 
 os.environ.setdefault("LABELGRAPH_EMBEDDING", "minilm")  # as lanes_scale.py: the figures there are MiniLM's
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pool", type=int, default=20_000)
-    parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--batch", type=int, default=20)
-    parser.add_argument("--keep", type=Path, help="build the run here and keep it (default: a temporary folder)")
-    args = parser.parse_args()
-    pool = agnews_pool(args.pool)
-    labels = sorted({row["label"] for row in pool})
-    with tempfile.TemporaryDirectory() if args.keep is None else nullcontext(str(args.keep)) as tmp:
-        folder = Path(tmp)
-        (folder / "pool.jsonl").write_text("".join(json.dumps(row) + "\n" for row in pool))
-        config = ProjectConfig(
-            name="latency",
-            pool=folder / "pool.jsonl",
-            labels={label: "" for label in labels},
-            batch_size=args.batch,
-            budget=args.batch * args.rounds,
-            max_rounds=args.rounds,
-            strategy="margin",
-            run_dir=folder / "run",
-        )
+    args = scale_options(__doc__.splitlines()[0], rounds=8)
+    with scale_project(args, "latency") as (config, labels):
         started = time.perf_counter()
         run = Project(config).start()
         created = time.perf_counter() - started
@@ -104,7 +80,7 @@ def main() -> None:
         for node, value in seconds.items():
             by_node[node].append(value)
     figures = {
-        "pool": len(pool),
+        "pool": args.pool,
         "rounds": len(waits),
         "create_s": round(created, 1),
         "round_s_median": round(statistics.median(rounds[later]), 2),
