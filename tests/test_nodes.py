@@ -1,0 +1,82 @@
+"""Nodes and edges alone: the review node in a one-node graph with an in-memory checkpointer and a real run
+context, the loop's routing edges on bare states. No whole run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command
+
+from labelgraph.agents.human import Candidate, ReviewItem
+from labelgraph.graphs.context import RunContext
+from labelgraph.graphs.loop import after_critique, after_review
+from labelgraph.graphs.review import human_review
+from labelgraph.graphs.state import LoopState
+from labelgraph.run import Project
+
+
+def item(item_id: str, kind: str = "audit") -> ReviewItem:
+    return ReviewItem(
+        id=item_id,
+        text=f"text of {item_id}",
+        round=1,
+        kind=kind,
+        candidates=[Candidate(label="negative"), Candidate(label="positive")],
+    )
+
+
+@pytest.fixture
+def context(make_project) -> Iterator[RunContext]:
+    run = Project.from_yaml(make_project(pool_size=40, test_size=0)).start()
+    yield run.context
+    run.close()
+
+
+def review_graph():
+    graph = StateGraph(LoopState, context_schema=RunContext)
+    graph.add_node("human_review", human_review)
+    graph.add_edge(START, "human_review")
+    graph.add_edge("human_review", END)
+    return graph.compile(checkpointer=InMemorySaver())
+
+
+def test_the_review_node_pauses_with_json_and_keeps_only_answers_that_fit(context):
+    graph, thread = review_graph(), {"configurable": {"thread_id": "t"}}
+    state = LoopState(round=1, pending=[item("a"), item("b", "fix"), item("c")], decisions={"c": "negative"})
+    graph.invoke(state, thread, context=context)
+    (paused,) = graph.get_state(thread).interrupts
+    assert [i["id"] for i in paused.value["items"]] == ["a", "b"]  # "c" was answered before
+    assert json.loads(json.dumps(paused.value)) == paused.value  # the payload is plain JSON
+    assert paused.value["items"][1]["kind"] == "fix" and paused.value["round"] == 1
+
+    answers = {"a": "positive", "b": "not-a-label", "zzz": "negative"}  # a bad label, an id not asked
+    graph.invoke(Command(resume=answers), thread, context=context)
+    after = LoopState.model_validate(graph.get_state(thread).values)
+    assert after.decisions == {"c": "negative", "a": "positive"}
+    assert all(isinstance(pending, ReviewItem) for pending in after.pending)  # typed in the checkpoint too
+
+
+def test_the_review_node_does_not_pause_for_an_answered_batch(context):
+    graph, thread = review_graph(), {"configurable": {"thread_id": "t"}}
+    graph.invoke(LoopState(round=2, pending=[item("a")], decisions={"a": None}), thread, context=context)
+    assert not graph.get_state(thread).interrupts
+
+
+def test_the_edges_route_by_the_batch_and_its_answers():
+    assert after_critique(LoopState(round=1)) == "commit"  # nothing for the person
+    assert after_critique(LoopState(round=1, pending=[item("a")])) == "human_review"
+    waiting = LoopState(round=1, pending=[item("a"), item("b")], decisions={"a": "positive"})
+    assert after_review(waiting) == "human_review"
+    answered = waiting.model_copy(update={"decisions": {"a": "positive", "b": None}})  # None: set aside
+    assert after_review(answered) == "commit"
+
+
+def test_a_batch_checkpointed_as_dicts_by_an_earlier_version_reads_as_models():
+    old = {"round": 1, "pending": [item("a").model_dump(mode="json")], "decisions": {}}
+    state = LoopState.model_validate(old)
+    assert isinstance(state.pending[0], ReviewItem) and state.pending[0].candidates[1].label == "positive"
+    assert after_review(state) == "human_review"
