@@ -60,6 +60,8 @@ def open_run(path: Path):
 
 def progress_for(run) -> Callable[[str, dict[str, Any]], None]:
     """One line a node as ``run``'s graph streams its updates, saying what the node did."""
+    from labelgraph.agents.human import ReviewItem  # loads where a run streams: startup stays quick
+
     history = run.history()
     seen = {"new": 0, "accepted": history[-1]["accepted"] if history else None}
 
@@ -72,8 +74,8 @@ def progress_for(run) -> Callable[[str, dict[str, Any]], None]:
             )
         elif node == "annotate" and run.context.annotator is not None and "round" in seen:
             console.print("  annotate: " + annotated(run.store.annotated_in(seen["round"]), seen["new"]))
-        elif node == "critique":
-            kinds = Counter(item.kind for item in update.get("pending", []))
+        elif node == "critique":  # a write replayed from an earlier version's checkpoint holds dicts
+            kinds = Counter(ReviewItem.model_validate(item).kind for item in update.get("pending", []))
             asked = ", ".join(f"{kinds[k]} {k}" for k in ("fix", "audit", "explore") if kinds[k]) or "none"
             console.print(f"  critique: {len(update.get('pending', []))} for you ({asked})")
         elif node == "train":

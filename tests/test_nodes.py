@@ -12,11 +12,12 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 
 from labelgraph.agents.human import Candidate, ReviewItem
+from labelgraph.cli import progress_for
 from labelgraph.graphs.context import RunContext
 from labelgraph.graphs.loop import after_critique, after_review
 from labelgraph.graphs.review import human_review
 from labelgraph.graphs.state import LoopState
-from labelgraph.run import Project
+from labelgraph.run import Project, Run
 
 
 def item(item_id: str, kind: str = "audit") -> ReviewItem:
@@ -30,10 +31,15 @@ def item(item_id: str, kind: str = "audit") -> ReviewItem:
 
 
 @pytest.fixture
-def context(make_project) -> Iterator[RunContext]:
-    run = Project.from_yaml(make_project(pool_size=40, test_size=0)).start()
-    yield run.context
-    run.close()
+def run(make_project) -> Iterator[Run]:
+    started = Project.from_yaml(make_project(pool_size=40, test_size=0)).start()
+    yield started
+    started.close()
+
+
+@pytest.fixture
+def context(run) -> RunContext:
+    return run.context
 
 
 def review_graph():
@@ -80,3 +86,10 @@ def test_a_batch_checkpointed_as_dicts_by_an_earlier_version_reads_as_models():
     state = LoopState.model_validate(old)
     assert isinstance(state.pending[0], ReviewItem) and state.pending[0].candidates[1].label == "positive"
     assert after_review(state) == "human_review"
+
+
+def test_the_progress_line_reads_a_batch_of_models_or_of_an_earlier_version_s_dicts(run, capsys):
+    """On resume LangGraph replays to the stream the writes a killed step saved: from 83bde80's checkpoint, dicts."""
+    show = progress_for(run)
+    show("critique", {"pending": [item("a", "fix"), item("b").model_dump(mode="json")]})
+    assert "critique: 2 for you (1 fix, 1 audit)" in capsys.readouterr().out
