@@ -21,7 +21,8 @@ designs (uniform, or tilted towards low ``p``: ``sqrt(p(1 - p))`` and others), e
 control variate at the coefficient that is best *for the true labels*, without replacement (the
 finite-population correction), and tested once at the full level by a normal test that knows the estimate's
 true standard deviation. No test with this design, estimator and answers passes more often, up to the normal
-approximation; the product's draws, split over fixes and explores, learned weights and looks, are all worse.
+approximation and the finite-population correction (``1 - n/N``: exact for equal-probability draws, approximate
+for tilted ones); the product's draws, split over fixes and explores, learned weights and looks, are all worse.
 Ends with one JSON line.
 """
 
