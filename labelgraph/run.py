@@ -175,11 +175,7 @@ class Run:
     def _batch(self, snapshot: Any = None) -> list[ReviewItem]:
         """The paused round's whole batch, answered or not (empty unless paused)."""
         snapshot = snapshot or self._snapshot()
-        return self._round_batch(snapshot) if snapshot.interrupts else []
-
-    def _round_batch(self, snapshot: Any) -> list[ReviewItem]:
-        """The round's batch as the state holds it (a checkpoint of an earlier version holds dicts)."""
-        return self._state(snapshot).pending
+        return self._state(snapshot).pending if snapshot.interrupts else []
 
     def _answered(self, snapshot: Any = None) -> dict[str, str | None]:
         """The paused round's answers not yet committed: in the inbox, or held by the graph (a folder paused by an
@@ -483,7 +479,7 @@ class Run:
         now would be undone, so the run must go past its commit first."""
         if "commit" not in (snapshot.next or ()):
             return
-        committing = {item.id for item in self._round_batch(snapshot)} & set(ids)
+        committing = {item.id for item in self._state(snapshot).pending} & set(ids)
         if committing:
             raise RunError(
                 f"the round of {', '.join(sorted(committing))} stopped while committing its answers: "
