@@ -58,14 +58,18 @@ def open_run(path: Path):
     return Run.open(path)
 
 
-def progress_for(run) -> Callable[[str, dict[str, Any]], None]:
-    """One line a node as ``run``'s graph streams its updates, saying what the node did."""
+def progress_for(run, *, until: str | None = None) -> Callable[[str, dict[str, Any]], None]:
+    """One line a node as ``run``'s graph streams its updates, saying what the node did (none after the node
+    ``until``: the terminal review shows the batch ``present`` opens while the round works on)."""
     from labelgraph.agents.human import ReviewItem  # loads where a run streams: startup stays quick
 
     history = run.history()
     seen = {"new": 0, "accepted": history[-1]["accepted"] if history else None}
 
     def show(node: str, update: dict[str, Any]) -> None:
+        if seen.get("quiet"):
+            return
+        seen["quiet"] = node == until
         if node == "select":
             seen["new"], seen["round"] = len(update.get("machine", [])), update.get("round")
             console.print(
@@ -74,10 +78,12 @@ def progress_for(run) -> Callable[[str, dict[str, Any]], None]:
             )
         elif node == "annotate" and run.context.annotator is not None and "round" in seen:
             console.print("  annotate: " + annotated(run.store.annotated_in(seen["round"]), seen["new"]))
-        elif node == "critique":  # a write replayed from an earlier version's checkpoint holds dicts
+        elif node == "present" or update.get("pending"):  # an earlier version's replayed write holds dicts
             kinds = Counter(ReviewItem.model_validate(item).kind for item in update.get("pending", []))
             asked = ", ".join(f"{kinds[k]} {k}" for k in ("fix", "audit", "explore") if kinds[k]) or "none"
-            console.print(f"  critique: {len(update.get('pending', []))} for you ({asked})")
+            console.print(f"  {node}: {len(update.get('pending', []))} for you ({asked}), open for answers")
+        elif node == "critique" and run.context.annotator is not None:
+            console.print("  critique: every machine label scored")
         elif node == "train":
             entry = (update.get("history") or [None])[-1]
             if entry is None:
@@ -467,7 +473,11 @@ def review(
     if not sys.stdin.isatty():
         raise LabelgraphError("no terminal to review in: pass --answers FILE.jsonl")
     review_in_terminal(
-        active, console, reviewer=reviewer, resume=lambda run: run.step(progress_for(run)), report=report
+        active,
+        console,
+        reviewer=reviewer,
+        resume=lambda run: run.step(progress_for(run, until="present")),
+        report=report,
     )
 
 

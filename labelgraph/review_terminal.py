@@ -7,6 +7,7 @@ the run may resume from here, and the review goes on with the items its next rou
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -161,6 +162,41 @@ class _Session:
         return f"{kept}; continue with  {command_name()} resume {self.run.workspace.path}"
 
 
+class _Working:
+    """A step advancing the run in a thread while the person reviews the batch it opened."""
+
+    def __init__(self, resume: Callable[[Any], Any], run):
+        self.run, self._outcome = run, {}
+        self._thread = threading.Thread(target=self._go, args=(resume,), name="labelgraph-step")
+        self._thread.start()
+
+    def _go(self, resume: Callable[[Any], Any]) -> None:
+        try:
+            self._outcome["status"] = resume(self.run)
+        except BaseException as error:  # raised again in the reviewing thread by finish()
+            self._outcome["error"] = error
+
+    def opened(self) -> list[ReviewItem]:
+        """The next batch as soon as it opens for answers (the round still working); empty if the step ends
+        without one."""
+        while self._thread.is_alive():
+            queue = self.run.pending_reviews()
+            if queue:
+                return queue
+            self._thread.join(0.2)
+        self.finish()
+        return self.run.pending_reviews()
+
+    def finish(self, console: Console | None = None) -> Any:
+        """Wait for the step to reach its pause (or the end); its status."""
+        if console is not None and self._thread.is_alive():
+            console.print("[dim]the round finishes its work (the machine lane, the critic)...[/]")
+        self._thread.join()
+        if "error" in self._outcome:
+            raise self._outcome["error"]
+        return self._outcome["status"]
+
+
 def review_in_terminal(
     run,
     console: Console,
@@ -170,18 +206,22 @@ def review_in_terminal(
     report: Callable[[Any], None],
 ) -> None:
     """Walk the queue of unanswered items; when it is empty, offer to resume the run (or undo the last answer),
-    and when the run pauses again for people, go on with the new items. Ctrl-C stops, keeping every answer.
-    ``resume(run)`` advances the run to its next pause and returns its status; ``report(status)`` says where a
-    run that needs no more review stands (the CLI's own, so this module needs nothing of it)."""
+    and as soon as the next round's batch opens, go on with it while the round works in the background. Ctrl-C
+    stops, keeping every answer (a round at work finishes first). ``resume(run)`` advances the run to its next
+    pause and returns its status; ``report(status)`` says where a run that needs no more review stands (the CLI's
+    own, so this module needs nothing of it)."""
     queue = run.pending_reviews()
     if not queue:
         console.print("nothing waits for review.")
         return
     session = _Session(run, console, reviewer)
+    working: _Working | None = None
     try:
         index = 0
         while True:
             finished = session.walk(queue, index)
+            if working is not None:  # the batch opened before its round's work: let the round reach its pause
+                working.finish(console)
             if not finished or run.pending_reviews():
                 console.print(session.closing())
                 return
@@ -195,14 +235,17 @@ def review_in_terminal(
             if choice.lower() in ("n", "no"):
                 console.print(f"continue later with  {command_name()} resume {run.workspace.path}")
                 return
-            status = resume(run)
-            queue, index = (run.pending_reviews() if status.phase == "paused" else []), 0
-            session.given.clear()  # committed: no undo from here
+            working = _Working(resume, run)
+            queue, index = working.opened(), 0
+            session.given.clear()  # handed to the graph: no undo from here
             if not queue:
-                report(status)
+                report(working.finish())
                 return
             console.print(
-                f"[yellow]{_items(len(queue))} to review[/] (round {status.round}): the review goes on, q stops"
+                f"[yellow]{_items(len(queue))} to review[/] (round {queue[0].round}): the review goes on while the "
+                "round works, q stops"
             )
     except (KeyboardInterrupt, click.exceptions.Abort):
         console.print(f"\ninterrupted: {session.closing()}")
+        if working is not None:
+            working.finish(console)

@@ -32,7 +32,7 @@ from labelgraph.embeddings import Embedder
 from labelgraph.errors import ConflictError, ReviewError, RunError
 from labelgraph.graphs.checkpoint import checkpointer_for, close_checkpointer
 from labelgraph.graphs.learning import stop_reason
-from labelgraph.graphs.loop import builder
+from labelgraph.graphs.loop import ANSWERABLE, builder
 from labelgraph.graphs.select import machine_todo
 from labelgraph.graphs.state import LoopState
 from labelgraph.inbox import ReviewInbox
@@ -167,18 +167,24 @@ class Run:
         return LoopState.model_validate(values if isinstance(values, dict) else dict(values))
 
     def _waiting(self, snapshot: Any = None) -> list[ReviewItem]:
-        """The items the paused graph asks for (its batch less the answers it holds already), read from the
-        interrupt's JSON payload."""
-        interrupts = (snapshot or self._snapshot()).interrupts
-        return [ReviewItem.model_validate(item) for interrupt in interrupts for item in interrupt.value["items"]]
+        """The items the round asks for: those of the paused graph (its batch less the answers it holds already,
+        read from the interrupt's JSON payload), or the whole batch while the round works before its pause."""
+        snapshot = snapshot or self._snapshot()
+        if snapshot.interrupts:
+            return [ReviewItem.model_validate(i) for interrupt in snapshot.interrupts for i in interrupt.value["items"]]
+        return self._batch(snapshot)
 
     def _batch(self, snapshot: Any = None) -> list[ReviewItem]:
-        """The paused round's whole batch, answered or not (empty unless paused)."""
+        """The round's whole batch, answered or not, while it takes answers: from ``present`` until the graph
+        takes them (``graphs.loop.ANSWERABLE``); empty otherwise."""
         snapshot = snapshot or self._snapshot()
-        return self._state(snapshot).pending if snapshot.interrupts else []
+        state = self._state(snapshot)
+        if snapshot.interrupts or (not state.decisions and ANSWERABLE.intersection(snapshot.next or ())):
+            return state.pending
+        return []
 
     def _answered(self, snapshot: Any = None) -> dict[str, str | None]:
-        """The paused round's answers not yet committed: in the inbox, or held by the graph (a folder paused by an
+        """The round's answers not yet committed: in the inbox, or held by the graph (a folder paused by an
         earlier version, which handed a partly answered batch to the graph)."""
         snapshot = snapshot or self._snapshot()
         batch = [item.id for item in self._batch(snapshot)]

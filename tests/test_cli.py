@@ -27,7 +27,7 @@ def test_run_pause_review_resume_export(make_project, gold, tmp_path):
     first = run_cli("run", project)
     assert first.returncode == 0, first.stderr
     assert "round 1  select: 120 texts for the machine, 10 for you" in first.stdout
-    asked = re.search(r"critique: (\d+) for you \(([^)]*)\)", first.stdout)
+    asked = re.search(r"present: (\d+) for you \(([^)]*)\), open for answers\n", first.stdout)
     assert asked is not None, first.stdout
     kinds = dict(part.split(" ")[::-1] for part in asked.group(2).split(", "))
     assert int(asked.group(1)) == 10 == sum(map(int, kinds.values())) and set(kinds) <= {"fix", "audit", "explore"}
@@ -314,8 +314,11 @@ def test_a_sheet_is_given_again_across_a_partial_resume(make_project, gold, tmp_
     # what the student learnt from, and what the machine lane did although select gave it no new text
     assert "  train: student refit on 15 labels, all from people (and seeds), test macro-F1 " in resumed.stdout
     assert (
-        "round 2  select: 0 texts for the machine, 10 for you\n  annotate: the machine labelled 110 again "
+        "  annotate: the machine labelled 110 again "
         "(the embedded annotator labels every text anew each round, from people's labels so far)\n" in resumed.stdout
+    )
+    assert re.search(
+        r"round 2  select: 0 texts for the machine, 10 for you\n  present: 10 for you \([^)]*\)", resumed.stdout
     )
     status = json.loads(invoke_cli("status", project, "--json").stdout)
     assert status["round"] == 2 and status["human_labels"] == 9 and status["counts"]["set_aside"] == 1

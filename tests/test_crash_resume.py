@@ -56,7 +56,7 @@ INSIDE = ["select:2", "draws:2", "annotate:2", "critique:2", "human_review:2", "
 # Every boundary: the hook counts a checkpoint after any saved write of the node since the last checkpoint
 # (looking at the last write only missed the boundaries after prepare and critique, and under load some others).
 BETWEEN = ["after:prepare:1", "after:commit:1"] + [
-    f"after:{node}:2" for node in ("select", "generate", "annotate", "critique", "human_review")
+    f"after:{node}:2" for node in ("select", "present", "generate", "annotate", "critique", "human_review")
 ]
 
 

@@ -4,6 +4,7 @@ context, the loop's routing edges on bare states. No whole run."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -91,5 +92,44 @@ def test_a_batch_checkpointed_as_dicts_by_an_earlier_version_reads_as_models():
 def test_the_progress_line_reads_a_batch_of_models_or_of_an_earlier_version_s_dicts(run, capsys):
     """On resume LangGraph replays to the stream the writes a killed step saved: from 83bde80's checkpoint, dicts."""
     show = progress_for(run)
-    show("critique", {"pending": [item("a", "fix"), item("b").model_dump(mode="json")]})
-    assert "critique: 2 for you (1 fix, 1 audit)" in capsys.readouterr().out
+    show("critique", {"pending": [item("a", "fix"), item("b").model_dump(mode="json")]})  # as an earlier version's
+    assert "critique: 2 for you (1 fix, 1 audit), open for answers" in capsys.readouterr().out
+    show("present", {"pending": [item("a", "fix")]})
+    assert "present: 1 for you (1 fix), open for answers" in capsys.readouterr().out
+
+
+def test_the_batch_takes_answers_while_the_round_still_works(make_project, gold):
+    """The batch opens at ``present``: a person answers it while annotate and critique run (here held at present's
+    end from another thread), and the step after the pause commits those answers at once."""
+    run = Project.from_yaml(make_project(pool_size=60, test_size=0, budget=20)).start()
+    opened, answered = threading.Event(), threading.Event()
+    seen: dict[str, list[str]] = {"nodes": []}
+
+    def on_update(node: str, update: dict) -> None:
+        seen["nodes"].append(node)
+        if node == "present" and not opened.is_set():
+            opened.set()
+            assert answered.wait(60)
+
+    worker = threading.Thread(target=lambda: seen.setdefault("status", [run.step(on_update)]))
+    worker.start()
+    try:
+        assert opened.wait(120)
+        status = run.status()
+        assert status.phase == "running" and len(status.pending) == 10 and status.answered == []
+        waiting = run.pending_reviews()
+        assert [i.id for i in waiting] == status.pending and "annotate" not in seen["nodes"]
+        run.answer({i.id: gold[i.id] for i in waiting[:4]})
+        run.withdraw(waiting[0].id)  # undo works on an open batch too
+        run.answer({i.id: gold[i.id] for i in [waiting[0], *waiting[4:]]})
+        assert run.pending_reviews() == [] and len(run.uncommitted()) == 10
+    finally:
+        answered.set()
+        worker.join(120)
+    assert seen["nodes"][-1] == "critique"  # the round went on to its pause
+    assert seen["status"][0].phase == "paused" and run.answers_to_commit()
+    after = run.step()  # the answers given while the round worked: committed, round 2 drawn
+    human = run.store.human()
+    assert after.round == 2 and after.human_labels == 10
+    assert all(human[i.id].round == 1 and human[i.id].label == gold[i.id] for i in waiting)
+    run.close()

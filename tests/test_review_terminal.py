@@ -103,7 +103,7 @@ def test_resuming_from_the_review_goes_on_with_the_next_round(make_project):
     keys = ["1", "1", "1", ("y\r", "to review"), "2", "2", "2", ("n\r", "continue later")]
     screen = drive([sys.executable, "-m", "labelgraph.cli", "review", str(project)], keys, wait=300)
     screen = re.sub(r"\x1b\[[0-9;]*m", "", screen)  # styles (NO_COLOR drops only the colours)
-    assert "3 items to review (round 2): the review goes on, q stops" in screen, screen[-2000:]
+    assert "3 items to review (round 2): the review goes on while the round works, q stops" in screen, screen[-2000:]
     assert "continue later with" in screen
 
     status = json.loads(run_cli("status", project, "--json").stdout)

@@ -1,13 +1,15 @@
 """The active-learning loop as one LangGraph ``StateGraph``; every edge is declared here.
 
-    START -> prepare -> select -> generate -> annotate -> critique -+-> human_review (interrupt) -> commit
-                                                                    +-> commit
+    START -> prepare -> select -> present -> generate -> annotate -> critique -+-> human_review (interrupt) -> commit
+                                                                               +-> commit
     commit -> train -> (stop? END : select)
 
 Each round runs two lanes through the same nodes: the machine lane annotates texts in bulk and the critic
 accepts what meets the quality target; the human lane asks a person for fixes, blind audits and the strategy's
-picks. ``builder`` is the uncompiled graph, ``graph`` compiles it without a checkpointer; ``labelgraph.run.Run``
-compiles ``builder`` with the run's checkpointer. ``build(ServerContext)`` makes the same graph for LangGraph's
+picks. The person's batch is open for answers from ``present`` on (``ANSWERABLE``): the round's costly work runs
+while they answer, and after their last answer only commit, train, select and present stand before the next batch.
+``builder`` is the uncompiled graph, ``graph`` compiles it without a checkpointer; ``labelgraph.run.Run`` compiles
+``builder`` with the run's checkpointer. ``build(ServerContext)`` makes the same graph for LangGraph's
 own server, whose context is JSON.
 """
 
@@ -22,11 +24,15 @@ from labelgraph.graphs.context import RunContext
 from labelgraph.graphs.critique import critique
 from labelgraph.graphs.generate import generate
 from labelgraph.graphs.learning import commit, prepare, train
+from labelgraph.graphs.present import present
 from labelgraph.graphs.review import human_review
 from labelgraph.graphs.select import select
 from labelgraph.graphs.state import LoopState
 
-__all__ = ["build", "builder", "graph"]
+__all__ = ["ANSWERABLE", "build", "builder", "graph"]
+
+ANSWERABLE = frozenset({"generate", "annotate", "critique", "human_review"})
+"""Nodes a round's batch waits before: while one of them is next, its items take answers."""
 
 
 def after_critique(state: LoopState) -> Literal["human_review", "commit"]:
@@ -52,13 +58,15 @@ def build(context_schema: type = RunContext) -> StateGraph:
     loop.add_node("select", select)
     loop.add_node("generate", generate)
     loop.add_node("annotate", annotate)
+    loop.add_node("present", present)
     loop.add_node("critique", critique)
     loop.add_node("human_review", human_review)
     loop.add_node("commit", commit)
     loop.add_node("train", train)
     loop.add_edge(START, "prepare")
     loop.add_edge("prepare", "select")
-    loop.add_edge("select", "generate")
+    loop.add_edge("select", "present")
+    loop.add_edge("present", "generate")
     loop.add_edge("generate", "annotate")
     loop.add_edge("annotate", "critique")
     loop.add_conditional_edges("critique", after_critique)

@@ -177,12 +177,14 @@ class RunRegistry:
     def _step(self, name: str, run: Run) -> None:
         try:
             while True:
-                before = [item.id for item in run.pending_reviews(include_answered=True)]
                 status = run.step()
-                # answers that completed the queue while this step ran found it busy: take them now
-                after = [item.id for item in run.pending_reviews(include_answered=True)]
-                if status.phase != "paused" or after == before or run.pending_reviews():
-                    return
+                # answers that completed the batch while this step ran (it opens before the round's work) found
+                # it busy: take them now. Checked under the lock ``step`` checks busy under, so an answer given
+                # after the check finds this step gone and starts the next.
+                with self._lock:
+                    if not (status.phase == "paused" and run.answers_to_commit()):
+                        self._stepping.pop(name, None)
+                        return
         except Exception as error:  # reported by status(); the run's checkpoint is intact
             self._errors[name] = f"{type(error).__name__}: {error}"
             raise
