@@ -18,6 +18,7 @@ A logistic regression over these, fitted on machine labels a person checked (rig
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -115,19 +116,37 @@ class CalibratedCritic:
         given = np.array([index[m.label] for m in machine])  # type: ignore[index]
         human_y = np.array([index[label] for label in human_labels], dtype=int)
         if others is None:
-            consensus = self._consensus(vectors, given, human_vectors, human_y)
             ref_vectors, ref_given = vectors, given
         else:
             ref_vectors, ref_given = others[1], np.array([index[m.label] for m in others[0]], dtype=int)  # type: ignore[index]
-            size = min(len(ref_given) * (self.settings.folds - 1) // self.settings.folds, self.settings.consensus_rows)
-            train = np.random.default_rng(self.seed).choice(len(ref_given), size, replace=False)
-            consensus = _fit_predict(
-                np.concatenate([ref_vectors[train], human_vectors]),
-                np.concatenate([ref_given[train], human_y]),
+        reference = np.random.default_rng(self.seed).permutation(len(ref_given))[: self.settings.consensus_rows]
+        with ThreadPoolExecutor(1, thread_name_prefix="critic-knn") as beside:
+            # the machine neighbours (a matrix product and a partition: numpy lets go of the GIL) in a thread
+            # while the consensus model fits (BLAS busy on both cores, Python between its steps)
+            machine_knn = beside.submit(
+                _knn_agreement,
                 vectors,
-                len(self.labels),
-                self.seed,
+                given,
+                ref_vectors[reference],
+                ref_given[reference],
+                self.settings.neighbours,
+                True,
             )
+            if others is None:
+                consensus = self._consensus(vectors, given, human_vectors, human_y)
+            else:
+                size = min(
+                    len(ref_given) * (self.settings.folds - 1) // self.settings.folds, self.settings.consensus_rows
+                )
+                train = np.random.default_rng(self.seed).choice(len(ref_given), size, replace=False)
+                consensus = _fit_predict(
+                    np.concatenate([ref_vectors[train], human_vectors]),
+                    np.concatenate([ref_given[train], human_y]),
+                    vectors,
+                    len(self.labels),
+                    self.seed,
+                )
+            out[:, 4] = machine_knn.result()
         out[:, 0] = [m.confidence for m in machine]
         out[:, 1] = [
             m.votes.get(m.label, 0) / sum(m.votes.values()) if sum(m.votes.values()) > 1 else m.confidence  # type: ignore[arg-type]
@@ -135,10 +154,6 @@ class CalibratedCritic:
         ]
         out[:, 2] = consensus[np.arange(n), given]
         out[:, 3] = consensus.argmax(axis=1) == given
-        reference = np.random.default_rng(self.seed).permutation(len(ref_given))[: self.settings.consensus_rows]
-        out[:, 4] = _knn_agreement(
-            vectors, given, ref_vectors[reference], ref_given[reference], self.settings.neighbours, True
-        )
         out[:, 5] = _knn_agreement(vectors, given, human_vectors, human_y, self.settings.neighbours, False)
         out[:, 6] = _fit_predict(human_vectors, human_y, vectors, len(self.labels), self.seed)[np.arange(n), given]
         out[:, 7] = [
