@@ -1,39 +1,23 @@
-"""One BLAS thread while the loop steps.
+"""One BLAS thread for the loop's linear algebra.
 
 The loop's linear algebra is many small fits (the critic's consensus folds, the calibration, the student) whose
 matrix products are too small to share between threads: OpenBLAS's hand-offs cost more than they save, so one
-thread runs them several times faster (``benchmarks/round_latency.py``), and the sums come out in one order on
-any machine (two threads add in another order, which moves probabilities in the fourth decimal). The BLAS thread
-count is a process-wide setting, so steps running side by side (the service's runs) hold it together: the limit
-is set when the first enters and lifted when the last leaves. Torch's threads (OpenMP) are untouched.
+thread runs them several times faster (``benchmarks/round_latency.py``: five consensus folds 0.32 s against
+2.26 s), and the sums come out in one order on any machine (two threads add in another order, which moves
+probabilities in the fourth decimal). Torch's threads (OpenMP) are untouched.
+
+The thread count is a process-wide setting, and it is left at one: steps run in different threads (the service
+steps each run in its own), and OpenBLAS takes a raise back only from the thread that lowered it.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from threadpoolctl import threadpool_limits
-
 __all__ = ["one_blas_thread"]
 
-_lock = threading.Lock()
-_held: list[threadpool_limits] = []  # the limit set by the first of the steps now running
-_count = [0]
 
+def one_blas_thread() -> None:
+    """Set numpy's and scipy's BLAS to one thread for the whole process (each loads its own OpenBLAS)."""
+    import scipy.linalg  # noqa: F401  scipy's BLAS loaded, so it is limited too
+    from threadpoolctl import threadpool_limits
 
-@contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """BLAS on one thread inside, for every thread of the process; restored when no caller holds it any more."""
-    with _lock:
-        if _count[0] == 0:
-            _held.append(threadpool_limits(limits=1, user_api="blas"))
-        _count[0] += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _count[0] -= 1
-            if _count[0] == 0:
-                _held.pop().restore_original_limits()
+    threadpool_limits(limits=1, user_api="blas")

@@ -512,13 +512,13 @@ class Run:
                 self.memory.remove(sorted(self.memory.ids()))  # left by a start that failed before its checkpoint
             else:
                 self._reconcile_memory()
-            with one_blas_thread():  # the loop's many small fits: faster so, and the same sums on any machine
-                for chunk in self.graph.stream(
-                    payload, self._thread, context=self.context, stream_mode="updates", durability="sync"
-                ):
-                    for node, update in chunk.items():
-                        if on_update is not None and node != "__interrupt__":
-                            on_update(node, update or {})
+            one_blas_thread()  # the loop's many small fits: faster so, and the same sums on any machine
+            for chunk in self.graph.stream(
+                payload, self._thread, context=self.context, stream_mode="updates", durability="sync"
+            ):
+                for node, update in chunk.items():
+                    if on_update is not None and node != "__interrupt__":
+                        on_update(node, update or {})
             return self.status()
 
     def _reopen(self) -> bool:
