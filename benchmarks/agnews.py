@@ -40,9 +40,12 @@ def agnews_pool(size: int) -> list[dict[str, Any]]:
     return [{"id": f"t{n}", "text": row["text"], "label": row["label"]} for n, row in enumerate(rows[:size])]
 
 
-def scale_options(description: str, rounds: int) -> argparse.Namespace:
-    """The options of the benchmarks that run the loop on a large AG News pool."""
+def scale_options(description: str, rounds: int, think: float | None = None) -> argparse.Namespace:
+    """The options of the benchmarks that run the loop on a large AG News pool (``--think``: seconds the simulated
+    person takes a batch, where a benchmark has one)."""
     parser = argparse.ArgumentParser(description=description)
+    if think is not None:
+        parser.add_argument("--think", type=float, default=think)
     parser.add_argument("--pool", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=rounds)
     parser.add_argument("--batch", type=int, default=20)

@@ -1,17 +1,19 @@
-"""How long the person waits: from the last answer of a batch to the next batch, per round, and where that time
-goes, node by node.
+"""How long the person waits: from the last answer of a batch to the next batch, per round, and where a round's
+time goes, node by node.
 
-    python benchmarks/round_latency.py [--pool 20000] [--rounds 8] [--batch 20] [--keep DIR]
+    python benchmarks/round_latency.py [--pool 20000] [--rounds 8] [--batch 20] [--think 30] [--keep DIR]
 
 The pool is AG News as in ``lanes_scale.py`` (past 19,571 texts its texts again with a suffix), the project the
 same (``margin``, the embedded annotator over the whole pool every round, the critic on every machine label, the
-student on all of them). A simulated person answers each batch at once from the gold labels; ``wait`` is the time
-from handing the answers to ``Run.answer`` to the next batch being ready (``Run.step`` paused again), so it holds
-the commit of the answers, the student's fit and the next round's selection, annotation and critique: today the
-person waits for a whole round. The nodes' seconds are read from the graph's updates as they stream. Figures:
-per round the wait and each node's seconds (the first round's wait is the run's start; the step after the last
-answers ends the run and is not counted); medians after the first round; the process's peak RSS. Ends with one
-JSON line (``round_s_median``, ``wait_s_median``, ``peak_rss_mb``, the nodes' medians).
+student on all of them). The run steps in a thread as the service steps it (``service.runs.RunRegistry``: again
+while answers wait to be committed); a simulated person, in the main thread, waits for a batch to open for
+answers, thinks ``--think`` seconds, and answers it from the gold labels. A batch opens at the round's ``present``
+node, before the machine lane and the critic work, so the person answers while they do.
+
+Figures: per round the wait (from the last answer to the next batch opening: the rest of the round's work if the
+person was quicker, then commit, train, select and present), the step's seconds (the round's compute, from taking
+the answers to the next pause) and each node's; medians after the first round; the process's peak RSS. Ends with
+one JSON line (``round_s_median``, ``wait_s_median``, ``peak_rss_mb``, ``think_s``, the nodes' medians).
 """
 
 from __future__ import annotations
@@ -20,70 +22,114 @@ import json
 import os
 import resource
 import statistics
+import threading
 import time
 from collections import defaultdict
 
 from agnews import scale_options, scale_project
 
 from labelgraph.agents.human import SimulatedHuman
-from labelgraph.run import Project
+from labelgraph.run import Project, Run
 
 os.environ.setdefault("LABELGRAPH_EMBEDDING", "minilm")  # as lanes_scale.py: the figures there are MiniLM's
 
 
+class Stepper:
+    """The run advanced in a thread, as the service does: one step at a time, again while answers wait to be
+    committed; ``kick`` after answers starts one unless one runs (checked under one lock, as the service does)."""
+
+    def __init__(self, run: Run):
+        self.run, self.lock, self.worker = run, threading.Lock(), None
+        self.nodes: list[dict[str, float]] = []
+        self.steps: list[float] = []
+        self.failed: list[BaseException] = []
+
+    def kick(self) -> None:
+        with self.lock:
+            if self.worker is None:
+                self.worker = threading.Thread(target=self._work)
+                self.worker.start()
+
+    def busy(self) -> bool:
+        with self.lock:
+            return self.worker is not None
+
+    def _work(self) -> None:
+        try:
+            while True:
+                status = self._step()
+                with self.lock:
+                    if not (status.phase == "paused" and self.run.answers_to_commit()):
+                        self.worker = None
+                        return
+        except BaseException as error:
+            self.failed.append(error)
+            with self.lock:
+                self.worker = None
+
+    def _step(self):
+        seconds: dict[str, float] = {}
+        self.nodes.append(seconds)
+        started = last = time.perf_counter()
+
+        def on_update(node: str, update: dict) -> None:
+            nonlocal last
+            now = time.perf_counter()
+            seconds[node] = seconds.get(node, 0.0) + now - last
+            last = now
+
+        status = self.run.step(on_update)
+        self.steps.append(time.perf_counter() - started)
+        return status
+
+
+def opened(run: Run, stepper: Stepper) -> list:
+    """The next batch as soon as it opens; empty once the run steps no more without one."""
+    while True:
+        batch = run.pending_reviews()
+        if batch or not stepper.busy():
+            return batch or run.pending_reviews()
+        time.sleep(0.02)
+
+
 def main() -> None:
-    args = scale_options(__doc__.splitlines()[0], rounds=8)
+    args = scale_options(__doc__.splitlines()[0], rounds=8, think=30.0)
     with scale_project(args, "latency") as (config, labels):
         started = time.perf_counter()
         run = Project(config).start()
         created = time.perf_counter() - started
         human = SimulatedHuman(run.gold, labels, seed=0)
-        nodes: list[dict[str, float]] = []
-        clock = {"last": 0.0}
-
-        def on_update(node: str, update: dict) -> None:
-            now = time.perf_counter()
-            nodes[-1][node] = nodes[-1].get(node, 0.0) + now - clock["last"]
-            clock["last"] = now
-
-        def step():
-            nodes.append({})
-            clock["last"] = time.perf_counter()
-            return run.step(on_update)
-
+        stepper = Stepper(run)
         first = time.perf_counter()
-        status = step()
-        waits, rounds = [time.perf_counter() - first], [time.perf_counter() - first]
-        print(f"{'round':>5} {'wait s':>7}  nodes (s)", flush=True)
-        print(f"{1:5d} {waits[0]:7.1f}  " + "  ".join(f"{k} {v:.1f}" for k, v in nodes[-1].items()), flush=True)
-        while status.phase == "paused":
-            waiting = run.pending_reviews()
-            answers = human.answer(waiting)
+        stepper.kick()
+        waits: list[float] = []
+        handed = first
+        while batch := opened(run, stepper):
+            waits.append(time.perf_counter() - handed)
+            print(f"round {len(waits)}: {len(batch)} items open {waits[-1]:.1f} s after the answers", flush=True)
+            time.sleep(args.think)
+            run.answer(human.answer(batch), reviewer="simulated")
             handed = time.perf_counter()
-            run.answer(answers, reviewer="simulated")
-            stepped = time.perf_counter()
-            status = step()
-            done = time.perf_counter()
-            if status.phase != "paused":  # the last answers end the run: nobody waits for a next batch
-                nodes.pop()
-                break
-            waits.append(done - handed)
-            rounds.append(done - stepped)
-            print(
-                f"{len(waits):5d} {waits[-1]:7.1f}  " + "  ".join(f"{k} {v:.1f}" for k, v in nodes[-1].items()),
-                flush=True,
-            )
+            stepper.kick()
+        if stepper.failed:
+            raise stepper.failed[0]
         run.close()
+    print(f"{'step':>5} {'s':>6}  nodes (s)")
+    for number, (seconds, nodes) in enumerate(zip(stepper.steps, stepper.nodes, strict=True), start=1):
+        print(f"{number:5d} {seconds:6.1f}  " + "  ".join(f"{k} {v:.1f}" for k, v in nodes.items()))
     later = slice(1, None) if len(waits) > 1 else slice(None)
+    steps = stepper.steps[1:-1] or stepper.steps  # the first is the run's start, the last ends the run
     by_node: dict[str, list[float]] = defaultdict(list)
-    for seconds in nodes[later]:
+    for seconds in stepper.nodes[1:-1] or stepper.nodes:
         for node, value in seconds.items():
             by_node[node].append(value)
     figures = {
         "pool": args.pool,
         "rounds": len(waits),
+        "think_s": args.think,
         "create_s": round(created, 1),
-        "round_s_median": round(statistics.median(rounds[later]), 2),
+        "first_batch_s": round(waits[0], 1),
+        "round_s_median": round(statistics.median(steps), 2),
         "wait_s_median": round(statistics.median(waits[later]), 2),
         "wait_s_max": round(max(waits[later]), 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
