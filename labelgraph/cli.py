@@ -69,7 +69,7 @@ def progress_for(run, *, until: str | None = None) -> Callable[[str, dict[str, A
     def show(node: str, update: dict[str, Any]) -> None:
         if seen.get("quiet"):
             return
-        seen["quiet"] = node == until
+        seen["quiet"] = node == until and bool(update.get("pending"))  # a round that asks nothing keeps its lines
         if node == "select":
             seen["new"], seen["round"] = len(update.get("machine", [])), update.get("round")
             console.print(

@@ -2,7 +2,9 @@
 name or the start of a name; anything else is refused), ``s`` skips, ``u`` undoes, ``q`` (or Ctrl-C) quits.
 
 Every answer is stored the moment it is given, so quitting (or a crash) loses nothing. Once the queue is empty
-the run may resume from here, and the review goes on with the items its next round asks for.
+the run may resume from here, and the review goes on with the items its next round asks for as soon as they open,
+while the round works in a thread; quitting then waits for the round to reach its pause (a second Ctrl-C stops
+it at once: the checkpoints keep it, and ``labelgraph resume`` goes on).
 """
 
 from __future__ import annotations
@@ -167,7 +169,8 @@ class _Working:
 
     def __init__(self, resume: Callable[[Any], Any], run):
         self.run, self._outcome = run, {}
-        self._thread = threading.Thread(target=self._go, args=(resume,), name="labelgraph-step")
+        # a daemon: a second Ctrl-C ends the process at once, the step as if killed (its checkpoints keep the run)
+        self._thread = threading.Thread(target=self._go, args=(resume,), name="labelgraph-step", daemon=True)
         self._thread.start()
 
     def _go(self, resume: Callable[[Any], Any]) -> None:

@@ -202,21 +202,23 @@ class Run:
         return [item for item in waiting if item.id not in answered]
 
     def uncommitted(self) -> dict[str, str | None]:
-        """The paused round's answers that wait for ``step()`` to commit them (a label, or None: set aside)."""
+        """The round's answers that wait for ``step()`` to commit them (a label, or None: set aside)."""
         return self._answered()
 
     def answers_to_commit(self) -> bool:
         """Whether answers wait for a step to commit them: a paused round with every item answered, or a round
-        stopped (a kill, a crash) after the graph took its answers and before it committed them."""
+        stopped (a kill, a crash) with its batch answered whole, or after the graph took its answers and before it
+        committed them."""
         snapshot = self._snapshot()
         phase = self._phase_of(snapshot)
+        waiting = [item.id for item in self._waiting(snapshot)]
+        answered = bool(waiting) and len(self.inbox.answered(waiting)) == len(waiting)
         if phase == "paused":
-            waiting = [item.id for item in self._waiting(snapshot)]
-            return bool(waiting) and len(self.inbox.answered(waiting)) == len(waiting)
-        return phase == "interrupted" and bool(self._state(snapshot).decisions)
+            return answered
+        return phase == "interrupted" and (answered or bool(self._state(snapshot).decisions))
 
     def held(self) -> set[str]:
-        """Items of the paused round whose answers the graph holds already, no longer open to undo: an earlier
+        """Items of the round's batch whose answers the graph holds already, no longer open to undo: an earlier
         version handed a partly answered batch to the graph (now a batch goes to it whole)."""
         snapshot = self._snapshot()
         return {item.id for item in self._batch(snapshot)} - {item.id for item in self._waiting(snapshot)}
@@ -494,7 +496,9 @@ class Run:
             )
 
     def step(self, on_update: Callable[[str, dict[str, Any]], None] | None = None) -> RunStatus:
-        """Advance the loop until it needs people's answers or ends; ``on_update(node, update)`` per node."""
+        """Advance the loop until it needs people's answers or ends; ``on_update(node, update)`` per node. A batch
+        answered whole while its round worked is taken at the pause, and the loop goes on. Sets the process's BLAS
+        to one thread (``labelgraph.blas``)."""
         with self.workspace.lock():
             phase = self.phase
             if phase == "done" and not self._reopen():
@@ -513,13 +517,18 @@ class Run:
             else:
                 self._reconcile_memory()
             one_blas_thread()  # the loop's many small fits: faster so, and the same sums on any machine
-            for chunk in self.graph.stream(
-                payload, self._thread, context=self.context, stream_mode="updates", durability="sync"
-            ):
-                for node, update in chunk.items():
-                    if on_update is not None and node != "__interrupt__":
-                        on_update(node, update or {})
-            return self.status()
+            while True:
+                for chunk in self.graph.stream(
+                    payload, self._thread, context=self.context, stream_mode="updates", durability="sync"
+                ):
+                    for node, update in chunk.items():
+                        if on_update is not None and node != "__interrupt__":
+                            on_update(node, update or {})
+                # a batch answered whole while the round worked (it opens before the round's work): take it now
+                answers = self.inbox.claim([item.id for item in self._waiting()]) if self.phase == "paused" else {}
+                if not answers:
+                    return self.status()
+                payload = Command(resume=answers)
 
     def _reopen(self) -> bool:
         """A finished run whose stop rule no longer holds under its settings now (a larger budget, more rounds)

@@ -139,7 +139,7 @@ class RunSummary(BaseModel):
 
 def attention(run: RunSummary) -> int:
     """How soon the run needs someone: answers first, then a Continue, then working, new, done, unreadable."""
-    if run.phase == "paused" and run.pending:
+    if run.pending:  # paused for them, or a batch open while its round works
         return 0
     if run.phase in ("interrupted", "paused"):
         return 1
