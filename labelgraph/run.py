@@ -505,8 +505,8 @@ class Run:
                 return self.status()
             if phase == "new":
                 payload: Any = {}  # the prepare node starts the thread from the seed labels
-            elif phase == "paused":  # the batch goes to the graph whole: until then every answer can change
-                answers = self.inbox.claim([item.id for item in self._waiting()])
+            elif phase == "paused":
+                answers = self._take_answers()
                 if not answers:
                     return self.status()
                 payload = Command(resume=answers)
@@ -524,11 +524,18 @@ class Run:
                     for node, update in chunk.items():
                         if on_update is not None and node != "__interrupt__":
                             on_update(node, update or {})
-                # a batch answered whole while the round worked (it opens before the round's work): take it now
-                answers = self.inbox.claim([item.id for item in self._waiting()]) if self.phase == "paused" else {}
+                answers = self._take_answers()  # a batch answered whole while its round worked goes on at once
                 if not answers:
                     return self.status()
                 payload = Command(resume=answers)
+
+    def _take_answers(self) -> dict[str, str | None]:
+        """The paused batch's answers, claimed for the graph once every item has one (``{}`` until then, or when
+        not paused): a batch goes to the graph whole, so until then every answer can change."""
+        snapshot = self._snapshot()
+        if self._phase_of(snapshot) != "paused":
+            return {}
+        return self.inbox.claim([item.id for item in self._waiting(snapshot)])
 
     def _reopen(self) -> bool:
         """A finished run whose stop rule no longer holds under its settings now (a larger budget, more rounds)
