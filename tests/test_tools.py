@@ -107,11 +107,16 @@ def test_a_voting_tool_is_weighed_and_reported(make_project, gold):
         assert verdicts[item_id].signals["tools"] == (0 if not vote else 1 if vote == verdicts[item_id].label else -1)
         assert ("labelling functions vote against (1)" in verdicts[item_id].reasons) == (item_id in against)
     human = SimulatedHuman(gold, run.config.label_names)
+    shown: dict = {}  # the verdicts as the batch opens: a fix shows the one that drew it
+
+    def at_present(node: str, update: dict) -> None:
+        if node == "present":
+            shown.update(run.store.verdicts())
+
     while not (fixes := [p for p in run.pending_reviews() if p.kind == "fix"]):  # round 1 draws no fix
         run.answer(human.answer(run.pending_reviews()))
-        assert run.step().phase == "paused"
-    verdicts = run.store.verdicts()
-    assert all(p.reasons == verdicts[p.id].reasons for p in fixes)  # the person reads the same reasons
+        assert run.step(at_present).phase == "paused"
+    assert all(p.reasons == shown[p.id].reasons for p in fixes)  # the person reads the same reasons
 
     status = run.run(human)
     assert status.phase == "done" and status.human_labels == 80
