@@ -37,7 +37,7 @@ from labelgraph.graphs.loop import ANSWERABLE, builder
 from labelgraph.graphs.select import machine_todo
 from labelgraph.graphs.state import LoopState
 from labelgraph.inbox import ReviewInbox
-from labelgraph.labelstore import HumanLabel, StoredVerdict
+from labelgraph.labelstore import StoredVerdict
 from labelgraph.llm import Usage
 from labelgraph.models import save_student
 from labelgraph.wiring import build_context, check_plugins
@@ -400,26 +400,7 @@ class Run:
         missing = sorted(set(human) - self.memory.ids())
         relabelled = sorted(set(self.store.relabels()) & set(human) - set(missing))
         stale = [i for i, label in self.memory.labels(relabelled).items() if label != human[i].label]
-        self._remember([human[i] for i in missing + stale])
-
-    def _remember(self, answers: list[HumanLabel]) -> None:
-        """Upsert people's labels (and seeds) into the memory, the annotator's source of examples."""
-        answers = [a for a in answers if a.label is not None]
-        ids = [a.id for a in answers]
-        items = {item.id: item for item in self.context.items(ids)}
-        records = [
-            LabelRecord(
-                id=a.id,
-                text=items[a.id].text,
-                label=a.label or "",
-                source="seed" if a.kind == "seed" else "human",
-                status="seed" if a.kind == "seed" else "human",
-                round=a.round,
-                synthetic=bool(items[a.id].meta.get("synthetic")),
-            )
-            for a in answers
-        ]
-        self.memory.add(records, self.context.vectors(ids))
+        self.context.remember([human[i] for i in missing + stale])
 
     def relabel(
         self,
@@ -459,7 +440,7 @@ class Run:
                     made[item_id] = LabelChange(at=at, by=reviewer, old_label=old, new_label=label, note=note)
             self._check_not_committing(list(made), snapshot)
             self.store.relabel(made.items())
-            self._remember([human[i].model_copy(update={"label": c.new_label}) for i, c in made.items()])
+            self.context.remember([human[i].model_copy(update={"label": c.new_label}) for i, c in made.items()])
         return made
 
     def _not_committed(self, item_id: str, snapshot: Any) -> str:

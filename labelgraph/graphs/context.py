@@ -7,6 +7,7 @@ the fitted student) is derived from the run folder and the checkpointed state.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -16,9 +17,9 @@ from langchain_core.tools import BaseTool
 from labelgraph.agents.annotator import Annotator
 from labelgraph.config import ProjectConfig, StudentSettings
 from labelgraph.critic.signals import CalibratedCritic
-from labelgraph.data import Item
+from labelgraph.data import Item, LabelRecord
 from labelgraph.embeddings import Embedder
-from labelgraph.labelstore import LabelStore
+from labelgraph.labelstore import HumanLabel, LabelStore
 from labelgraph.llm import LLMClient
 from labelgraph.memory import Memory
 from labelgraph.models import StudentModel, fit_student, make_student, reads_text
@@ -76,6 +77,26 @@ class RunContext:
         made = self._synthetic([i for i in ids if i not in rows])
         stored = iter(self.workspace.item_store.public([rows[i] for i in ids if i in rows]))
         return [next(stored) if i in rows else made[i][0] for i in ids]
+
+    def remember(self, labels: Iterable[HumanLabel]) -> None:
+        """Upsert people's labels (seeds included; a set-aside is none) into the memory, the annotator's source of
+        examples: the one place the memory is written (``prepare``, ``commit``, and ``Run`` mending it)."""
+        labels = [h for h in labels if h.label is not None]
+        ids = [h.id for h in labels]
+        items = {item.id: item for item in self.items(ids)}
+        records = [
+            LabelRecord(
+                id=h.id,
+                text=items[h.id].text,
+                label=h.label or "",
+                source="seed" if h.kind == "seed" else "human",
+                status="seed" if h.kind == "seed" else "human",
+                round=h.round,
+                synthetic=bool(items[h.id].meta.get("synthetic")),
+            )
+            for h in labels
+        ]
+        self.memory.add(records, self.vectors(ids))
 
     def vectors(self, ids: list[str]) -> np.ndarray:
         rows = self.workspace.row_of

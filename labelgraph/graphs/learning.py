@@ -9,7 +9,6 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from labelgraph.critic import rounds
-from labelgraph.data import LabelRecord
 from labelgraph.graphs.context import RunContext
 from labelgraph.graphs.resolve import run_context
 from labelgraph.graphs.select import human_candidates, machine_todo
@@ -18,17 +17,8 @@ from labelgraph.graphs.state import LoopState, RoundSummary
 from labelgraph.labelstore import HumanLabel
 from labelgraph.llm import Usage
 from labelgraph.models import StudentModel, evaluate, reads_text
-from labelgraph.workspace import Workspace
 
-__all__ = ["commit", "prepare", "seed_records", "stop_reason", "train"]
-
-
-def seed_records(workspace: Workspace) -> list[LabelRecord]:
-    """The project's seed labels, as labels of round 0."""
-    return [
-        LabelRecord(id=item.id, text=item.text, label=item.label, source="seed", status="seed", round=0)  # type: ignore[arg-type]
-        for item in workspace.seed_items()
-    ]
+__all__ = ["commit", "prepare", "stop_reason", "train"]
 
 
 def prepare(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -36,9 +26,9 @@ def prepare(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     if state.started:
         return {}
     context = run_context(runtime)
-    seeds = seed_records(context.workspace)
-    context.store.put_human(HumanLabel(id=r.id, round=0, label=r.label, kind="seed") for r in seeds)
-    context.memory.add(seeds, context.vectors([record.id for record in seeds]))
+    seeds = [HumanLabel(id=item.id, round=0, label=item.label, kind="seed") for item in context.workspace.seed_items()]
+    context.store.put_human(seeds)
+    context.remember(seeds)
     return {"started": True}
 
 
@@ -64,22 +54,8 @@ def commit(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         for item in state.pending
     ]
     context.store.put_human(answers)
-    texts = {item.id: item for item in context.items(ids)}
-    records = [
-        LabelRecord(
-            id=a.id,
-            text=texts[a.id].text,
-            label=a.label,
-            source="human",
-            status="human",
-            round=state.round,
-            synthetic=bool(texts[a.id].meta.get("synthetic")),
-        )
-        for a in answers
-        if a.label is not None
-    ]
-    context.memory.add(records, context.vectors([record.id for record in records]))
-    return {"human_labels": state.human_labels + len(records)}
+    context.remember(answers)
+    return {"human_labels": state.human_labels + sum(a.label is not None for a in answers)}
 
 
 def train(state: LoopState, runtime: Runtime[RunContext]) -> dict[str, Any]:
