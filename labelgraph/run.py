@@ -201,6 +201,18 @@ class Run:
         answered = self.inbox.answered([item.id for item in waiting])
         return [item for item in waiting if item.id not in answered]
 
+    def answered(self, ids: list[str]) -> dict[str, str | None]:
+        """The stored answers among ``ids`` not yet committed (a label, or None: set aside); reads no checkpoint."""
+        return self.inbox.answered(ids)
+
+    def checkpoint_version(self) -> tuple[str, int] | None:
+        """The latest checkpoint's id and how many pending writes it has (None before the first): it changes
+        whenever the loop saves anything, so a status computed under one version holds until the next."""
+        saved = self.graph.checkpointer.get_tuple(self._thread)  # type: ignore[union-attr]
+        if saved is None:
+            return None
+        return saved.config["configurable"]["checkpoint_id"], len(saved.pending_writes or ())
+
     def uncommitted(self) -> dict[str, str | None]:
         """The round's answers that wait for ``step()`` to commit them (a label, or None: set aside)."""
         return self._answered()

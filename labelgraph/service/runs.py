@@ -72,18 +72,10 @@ def project_file(given: str, folders: Sequence[Path]) -> Path:
     return real
 
 
-def checkpoint_key(run: Run) -> tuple[str, int] | None:
-    """The latest checkpoint's id and how many pending writes it has (None before the first)."""
-    saved = run.graph.checkpointer.get_tuple({"configurable": {"thread_id": run.workspace.thread_id}})  # type: ignore[union-attr]
-    if saved is None:
-        return None
-    return saved.config["configurable"]["checkpoint_id"], len(saved.pending_writes or ())
-
-
 def with_answers(run: Run, status: RunStatus) -> RunStatus:
     """``status`` with the answers stored since it was computed (they change no checkpoint)."""
     waiting = [*status.pending, *status.answered]
-    answered = run.inbox.answered(waiting)
+    answered = run.answered(waiting)
     if set(answered) == set(status.answered):
         return status
     return status.model_copy(
@@ -205,7 +197,7 @@ class RunRegistry:
         """The run's status: computed again only when its checkpoint (or whether it is advancing) changed."""
         run = self.get(name)
         busy = self.busy(name)
-        key: Key = (checkpoint_key(run), busy)  # read before the status: a newer status never gets an older key
+        key: Key = (run.checkpoint_version(), busy)  # read before the status: never a newer status, older key
         with self._lock:
             kept = self._statuses.get(name)
         if kept is not None and kept[0] == key and (busy or kept[1].phase not in UNSETTLED):
