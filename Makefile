@@ -27,7 +27,7 @@ run: $(STAMP)
 	$(VENV)/bin/labelgraph run examples/movie_reviews/project.yaml
 
 # Unit and integration tests on the embedded parts (SQLite, embedded Chroma, subprocesses, a scripted LLM server),
-# but not the slowest whole runs: under 3 minutes on an idle 2-core machine.
+# but not the slowest whole runs: under 2 minutes on an idle 2-core machine.
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not server and not slow"
 
