@@ -11,7 +11,7 @@ answers, thinks ``--think`` seconds, and answers it from the gold labels. A batc
 node, before the machine lane and the critic work, so the person answers while they do.
 
 Figures: per round the wait (from the last answer to the next batch opening: the rest of the round's work if the
-person was quicker, then commit, train, select and present), the step's seconds (the round's compute, from taking
+person was quicker, then commit, train, select and present), the round's compute (its nodes' seconds, from taking
 the answers to the next pause) and each node's; medians after the first round; the process's peak RSS. Ends with
 one JSON line (``round_s_median``, ``wait_s_median``, ``peak_rss_mb``, ``think_s``, the nodes' medians).
 """
@@ -36,12 +36,13 @@ os.environ.setdefault("LABELGRAPH_EMBEDDING", "minilm")  # as lanes_scale.py: th
 
 class Stepper:
     """The run advanced in a thread, as the service does: one step at a time, again while answers wait to be
-    committed; ``kick`` after answers starts one unless one runs (checked under one lock, as the service does)."""
+    committed; ``kick`` after answers starts one unless one runs (checked under one lock, as the service does).
+    A step takes a batch answered while it worked and goes on, so one step may hold several rounds: each round's
+    nodes are kept apart, a round starting where the graph takes the answers (``human_review``)."""
 
     def __init__(self, run: Run):
         self.run, self.lock, self.worker = run, threading.Lock(), None
-        self.nodes: list[dict[str, float]] = []
-        self.steps: list[float] = []
+        self.rounds: list[dict[str, float]] = []
         self.failed: list[BaseException] = []
 
     def kick(self) -> None:
@@ -68,19 +69,17 @@ class Stepper:
                 self.worker = None
 
     def _step(self):
-        seconds: dict[str, float] = {}
-        self.nodes.append(seconds)
-        started = last = time.perf_counter()
+        last = time.perf_counter()
 
         def on_update(node: str, update: dict) -> None:
             nonlocal last
             now = time.perf_counter()
-            seconds[node] = seconds.get(node, 0.0) + now - last
+            if node == "human_review" or not self.rounds:
+                self.rounds.append({})
+            self.rounds[-1][node] = self.rounds[-1].get(node, 0.0) + now - last
             last = now
 
-        status = self.run.step(on_update)
-        self.steps.append(time.perf_counter() - started)
-        return status
+        return self.run.step(on_update)
 
 
 def opened(run: Run, stepper: Stepper) -> list:
@@ -114,13 +113,13 @@ def main() -> None:
         if stepper.failed:
             raise stepper.failed[0]
         run.close()
-    print(f"{'step':>5} {'s':>6}  nodes (s)")
-    for number, (seconds, nodes) in enumerate(zip(stepper.steps, stepper.nodes, strict=True), start=1):
-        print(f"{number:5d} {seconds:6.1f}  " + "  ".join(f"{k} {v:.1f}" for k, v in nodes.items()))
+    print(f"{'round':>5} {'s':>6}  nodes (s)")
+    for number, nodes in enumerate(stepper.rounds, start=1):
+        print(f"{number:5d} {sum(nodes.values()):6.1f}  " + "  ".join(f"{k} {v:.1f}" for k, v in nodes.items()))
     later = slice(1, None) if len(waits) > 1 else slice(None)
-    steps = stepper.steps[1:-1] or stepper.steps  # the first is the run's start, the last ends the run
+    rounds = stepper.rounds[1:-1] or stepper.rounds  # the first is the run's start, the last ends the run
     by_node: dict[str, list[float]] = defaultdict(list)
-    for seconds in stepper.nodes[1:-1] or stepper.nodes:
+    for seconds in rounds:
         for node, value in seconds.items():
             by_node[node].append(value)
     figures = {
@@ -129,7 +128,7 @@ def main() -> None:
         "think_s": args.think,
         "create_s": round(created, 1),
         "first_batch_s": round(waits[0], 1),
-        "round_s_median": round(statistics.median(steps), 2),
+        "round_s_median": round(statistics.median(sum(nodes.values()) for nodes in rounds), 2),
         "wait_s_median": round(statistics.median(waits[later]), 2),
         "wait_s_max": round(max(waits[later]), 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
