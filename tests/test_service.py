@@ -79,6 +79,7 @@ def test_review_over_http_then_resume(make_project, gold, tmp_path):
             line = next(line for line in events.iter_lines() if line.startswith("data: "))
         assert json.loads(line[6:])["name"] == name
         assert client.get("/runs/nope").status_code == 404
+        assert client.get("/runs/nope/events").status_code == 404  # before any stream starts
 
 
 def test_fifty_concurrent_submissions_commit_exactly_once(make_project, gold, tmp_path):

@@ -27,7 +27,8 @@ from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, model_validator
 from starlette.background import BackgroundTask
@@ -341,20 +342,19 @@ def create_app(
         cleanup = BackgroundTask(shutil.rmtree, folder, ignore_errors=True)
         return FileResponse(path, filename=path.name, background=cleanup)
 
-    @app.get("/runs/{name}/events", dependencies=guarded)
-    async def events(name: str, request: Request) -> StreamingResponse:
-        """Server-sent events: the run's status each time it changes, until the client leaves."""
-        registry.get(name)
+    def known_run(name: str) -> str:
+        registry.get(name)  # an unknown run is a 404 before the stream starts
+        return name
 
-        async def stream() -> AsyncIterator[str]:
-            last = None
-            while not await request.is_disconnected():
-                text = (await asyncio.to_thread(status_of, name)).model_dump_json()
-                if text != last:
-                    last = text
-                    yield f"data: {text}\n\n"
-                await asyncio.sleep(0.5)
-
-        return StreamingResponse(stream(), media_type="text/event-stream")
+    @app.get("/runs/{name}/events", dependencies=guarded, response_class=EventSourceResponse)
+    async def events(request: Request, name: str = Depends(known_run)) -> AsyncIterator[ServerSentEvent]:
+        """Server-sent events (FastAPI's own): the run's status each time it changes, until the client leaves."""
+        last = None
+        while not await request.is_disconnected():
+            text = (await asyncio.to_thread(status_of, name)).model_dump_json()
+            if text != last:
+                last = text
+                yield ServerSentEvent(raw_data=text)
+            await asyncio.sleep(0.5)
 
     return app
