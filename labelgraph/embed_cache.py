@@ -38,8 +38,7 @@ from typing import Any
 import numpy as np
 
 from labelgraph.data import process_alive
-from labelgraph.embeddings import PROGRESS_BATCHES, SentenceTransformerEmbedder
-from labelgraph.progress import task
+from labelgraph.progress import PROGRESS_BATCHES, task
 
 __all__ = ["EmbeddingCache", "cache_folder", "embed_texts", "model_key"]
 
@@ -333,8 +332,8 @@ def embed_texts(
     written). Texts given twice are embedded once. Progress shows when more than a few batches are missing;
     ``progress(count)``: advance a caller's task instead (by every text, found in the cache or embedded)."""
     if cache is None or cache.broken:
-        if progress is not None and isinstance(embedder, SentenceTransformerEmbedder):
-            return _checked(embedder.embed(texts, progress=progress), len(texts))
+        if hasattr(embedder, "embed_uncached"):  # the model itself: its embed may consult a cache
+            return _checked(embedder.embed_uncached(texts, progress=progress), len(texts))
         vectors = _checked(embedder.embed(texts), len(texts))
         if progress is not None:
             progress(len(texts))
@@ -354,7 +353,8 @@ def embed_texts(
         vectors = np.empty((len(unique), found.shape[1]), dtype=np.float32)
         vectors[positions] = found
         del found
-    quiet = isinstance(embedder, SentenceTransformerEmbedder)  # it advances this progress, not its own
+    # a sentence-transformers embedder: ``embed_uncached`` is the model alone, advancing this progress, not its own
+    quiet = hasattr(embedder, "embed_uncached")
     shown = progress is None and len(missing) > getattr(embedder, "batch_size", 64) * PROGRESS_BATCHES
     if progress is not None:  # what the cache had, and repeats of a text, count as done
         progress(len(texts) - len(missing))
@@ -362,8 +362,8 @@ def embed_texts(
         for start in range(0, len(missing), FLUSH_ROWS):
             batch = missing[start : start + FLUSH_ROWS]
             batch_texts = [texts[first[unique[index]]] for index in batch]
-            if quiet:
-                made = embedder.embed(batch_texts, progress=advance or (lambda count=1: None))
+            if quiet:  # the model itself: its embed would consult a cache again
+                made = embedder.embed_uncached(batch_texts, progress=advance or (lambda count=1: None))
             else:
                 made = embedder.embed(batch_texts)
             made = _checked(made, len(batch))

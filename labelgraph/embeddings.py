@@ -8,28 +8,28 @@ then the same bits whatever texts are embedded beside it, so vectors kept by tex
 ``labelgraph.embed_cache``) equal a fresh embedding's bit for bit. (Padded to the longest text of its batch, or
 in a call of a few tokens, a text's vector varies in the last bits with its neighbours.)
 
-With ``LABELGRAPH_VECTOR_CACHE=FILE`` a sentence-transformers model's vectors are also kept in that SQLite file,
-shared by processes, by the whole list of texts asked for. The test suite uses one a session; off by default.
+With ``LABELGRAPH_VECTOR_CACHE=FILE`` every ``embed`` call of a sentence-transformers model goes through the
+embedding cache (in ``FILE.d``), not only a pool's texts: the test suite sets one a session, so a text is embedded
+once a session; off by default.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import sqlite3
 import threading
 from collections.abc import Callable
-from contextlib import closing, nullcontext
+from contextlib import nullcontext
 from functools import cache
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from labelgraph import encoders
+from labelgraph.embed_cache import EmbeddingCache, cache_folder, embed_texts, model_key
 from labelgraph.encoders import MINILM, canonical
 from labelgraph.plugins import load_object
-from labelgraph.progress import task
+from labelgraph.progress import PROGRESS_BATCHES, task
 
 # MKL's strict reproducibility (set before torch loads it): without it a text's vector changes in its last bits with
 # the size of the batch it is embedded in on some CPUs (AVX-512 Xeons here), and cached vectors would not equal a
@@ -38,8 +38,6 @@ os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
 __all__ = ["Embedder", "SentenceTransformerEmbedder", "check_embedding_model", "get_embedder"]
 
-PROGRESS_BATCHES = 2
-"""An input longer than this many batches shows progress."""
 MIN_BATCH_TOKENS = 64
 """A call to the model holds at least this many tokens, its texts repeated to reach it: MiniLM on this machine's
 CPU gave other last bits in calls of 11 tokens or fewer (1 or 2 short texts), the same bits in calls of 12 tokens
@@ -70,6 +68,7 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self._lock = threading.Lock()
         self._model: Any = None
+        self._cache: tuple[Path, EmbeddingCache] | None = None
 
     def _loaded(self) -> Any:
         with self._lock:
@@ -82,22 +81,23 @@ class SentenceTransformerEmbedder:
         return int(self._loaded().get_embedding_dimension())
 
     def embed(self, texts: list[str], *, progress: Callable[..., None] | None = None) -> np.ndarray:
-        """The texts' vectors; ``progress(count)`` is called as they are made instead of showing this call's own."""
+        """The texts' vectors; ``progress(count)`` is called as they are made instead of showing this call's own.
+        With ``LABELGRAPH_VECTOR_CACHE`` set, through the embedding cache (``labelgraph.embed_cache``)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        path = os.environ.get(CACHE_ENV)
-        if not path:
+        if not os.environ.get(CACHE_ENV):
             return self._encode(texts, progress)
-        key = hashlib.sha256(json.dumps([self.name, *texts]).encode()).hexdigest()
-        with closing(_open_cache(path)) as cache, cache:
-            found = cache.execute("SELECT vectors FROM embedded WHERE key = ?", (key,)).fetchone()
-            if found is not None:
-                if progress is not None:
-                    progress(len(texts))
-                return np.frombuffer(found[0], dtype=np.float32).reshape(len(texts), -1).copy()
-            vectors = self._encode(texts, progress)
-            cache.execute("INSERT OR IGNORE INTO embedded VALUES (?, ?)", (key, vectors.tobytes()))
-            return vectors
+        root = cache_folder()
+        if root is None:
+            return self._encode(texts, progress)
+        if self._cache is None or self._cache[0] != root:  # one a folder: it is made ready once
+            self._cache = (root, EmbeddingCache(root, model_key(self)))
+        return embed_texts(self, texts, self._cache[1], progress)
+
+    def embed_uncached(self, texts: list[str], progress: Callable[..., None] | None = None) -> np.ndarray:
+        """The model's vectors for ``texts``, no cache consulted (the embedding cache calls this for what it
+        lacks)."""
+        return self._encode(texts, progress)
 
     @property
     def model_spec(self) -> str:
@@ -187,13 +187,8 @@ def padded_length(tokens: int, limit: int) -> int:
 
 
 CACHE_ENV = "LABELGRAPH_VECTOR_CACHE"
-
-
-def _open_cache(path: str) -> sqlite3.Connection:
-    connection = sqlite3.connect(path, timeout=120)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("CREATE TABLE IF NOT EXISTS embedded (key TEXT PRIMARY KEY, vectors BLOB NOT NULL)")
-    return connection
+"""Set (the test suite sets it a session), every ``embed`` goes through the embedding cache, in ``FILE.d`` unless
+``LABELGRAPH_EMBED_CACHE`` names one: label descriptions, queries and drafts too, not only a pool's texts."""
 
 
 def get_embedder(spec: str = MINILM) -> Embedder:

@@ -23,9 +23,12 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-__all__ = ["gather", "task"]
+__all__ = ["PROGRESS_BATCHES", "gather", "task"]
 
 T = TypeVar("T")
+
+PROGRESS_BATCHES = 2
+"""An embedding of more than this many of the model's batches shows progress."""
 
 EVERY_SECONDS = 30.0
 """Plain mode: a line at each further tenth of the total (at most one a second), or after this long without one."""

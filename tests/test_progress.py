@@ -94,7 +94,9 @@ def test_the_embedder_reports_progress_and_keeps_the_order(monkeypatch, capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_a_vector_cache_embeds_each_list_of_texts_once(monkeypatch, tmp_path):
+def test_a_vector_cache_embeds_each_text_once(monkeypatch, tmp_path):
+    """``LABELGRAPH_VECTOR_CACHE``: every embed call goes through the embedding cache (``FILE.d``), by text and
+    model."""
     monkeypatch.setenv("LABELGRAPH_VECTOR_CACHE", str(tmp_path / "vectors.sqlite"))
     monkeypatch.setenv("LABELGRAPH_PROGRESS", "off")
     encoded: list[str] = []
@@ -111,10 +113,11 @@ def test_a_vector_cache_embeds_each_list_of_texts_once(monkeypatch, tmp_path):
     again = SentenceTransformerEmbedder("minilm", batch_size=4)  # another process, as it were: no model loads
     assert again.embed(texts[:6]).tolist() == first.embed(texts[:6]).tolist() and again._model is None
     assert encoded == texts[:6]
-    # another list is the model's to embed, even with texts seen before: a vector depends on its batch's texts
+    # another list: only the texts the cache lacks reach the model (a text's vector does not depend on its batch)
     assert first.embed(texts[4:]).tolist() == [[len(t), n] for n, t in enumerate(texts)][4:]
-    assert encoded == texts[:6] + texts[4:]
+    assert encoded == texts[:6] + texts[6:]
+    assert (tmp_path / "vectors.sqlite.d").is_dir()
     other = SentenceTransformerEmbedder("another-model", batch_size=4)
     other._model = Counting()
     other.embed(texts[:6])
-    assert encoded == texts[:6] + texts[4:] + texts[:6]  # by model too
+    assert encoded == texts + texts[:6]  # by model too
