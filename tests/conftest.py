@@ -45,7 +45,9 @@ SERVER_TESTS = {
 
 SLOW_TESTS = {
     "test_bad_input.py": {"test_bad_answers_lose_nothing",
-                          "test_export_onto_a_folder_fails_clearly_and_leaves_nothing"},
+                          "test_export_onto_a_folder_fails_clearly_and_leaves_nothing",
+                          "test_a_pool_without_its_id_column_is_named_by_line_with_a_warning",
+                          "test_a_test_set_without_every_label_is_named_with_a_warning"},
     "test_blas.py": {"test_a_step_leaves_numpy_and_scipy_on_one_blas_thread"},
     "test_cli.py": {"test_run_pause_review_resume_export", "test_ctrl_c_says_interrupted_and_how_to_continue",
                     "test_pending_reviews_to_a_spreadsheet_and_back", "test_export_predictions_labels_every_pool_text",
@@ -55,7 +57,9 @@ SLOW_TESTS = {
     "test_encoders.py": {"test_mpnet_is_the_stronger_encoder_when_installed"},
     "test_evals.py": {"test_eval_reports_the_accepted_machine_labels_against_gold", "test_small_eval_through_the_cli",
                       "test_students_side_by_side_in_one_report", "test_an_eval_records_what_certify_sim_replays"},
-    "test_llm.py": {"test_requests_in_flight_at_a_kill_are_counted_and_reconciled_when_answered_again"},
+    "test_llm.py": {"test_requests_in_flight_at_a_kill_are_counted_and_reconciled_when_answered_again",
+                    "test_a_run_with_30_percent_faults_labels_every_item"},
+    "test_pool_store.py": {"test_a_float16_run_folder_holds_half_the_bytes_and_picks_as_float32_does"},
     "test_llm_loop.py": {"test_killed_llm_run_repeats_no_call", "test_the_whole_loop_through_the_endpoint_with_tools",
                          "test_costs_per_round_and_the_cost_budget"},
     "test_memory.py": {"test_reopened_in_a_new_process_searches_by_text"},
