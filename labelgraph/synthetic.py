@@ -23,13 +23,25 @@ def synthetic_id(text: str) -> str:
     return "syn-" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+_SCHEMA = "CREATE TABLE IF NOT EXISTS items (id TEXT PRIMARY KEY, text TEXT, meta TEXT, vector BLOB)"
+
+
 class SyntheticStore:
+    """The file is made at the first text written: a run without a generator has none."""
+
     def __init__(self, path: Path):
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS items (id TEXT PRIMARY KEY, text TEXT, meta TEXT, vector BLOB)")
+        self.path = path
+        self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[Item, np.ndarray]] = {}
+
+    def _open(self) -> sqlite3.Connection:
+        """The file, made at the first write; called under the lock."""
+        if self._db is None:
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(_SCHEMA)
+        return self._db
 
     def add(self, items: list[Item], vectors: np.ndarray) -> None:
         rows = [
@@ -37,20 +49,22 @@ class SyntheticStore:
             for item, vector in zip(items, vectors, strict=True)
         ]
         with self._lock:
-            self._db.executemany("INSERT OR IGNORE INTO items VALUES (?, ?, ?, ?)", rows)
+            self._open().executemany("INSERT OR IGNORE INTO items VALUES (?, ?, ?, ?)", rows)
 
     def get(self, ids: list[str]) -> list[tuple[Item, np.ndarray]]:
         """The items and vectors for ``ids``; KeyError names an id that is not stored."""
         missing = [i for i in ids if i not in self._cache]
         if missing:
             with self._lock:
-                rows = self._db.execute(
-                    f"SELECT id, text, meta, vector FROM items WHERE id IN ({','.join('?' * len(missing))})", missing
-                ).fetchall()
+                written = self._db is not None or self.path.exists()
+                marks = ",".join("?" * len(missing))
+                query = f"SELECT id, text, meta, vector FROM items WHERE id IN ({marks})"
+                rows = self._open().execute(query, missing).fetchall() if written else []
             for item_id, text, meta, vector in rows:
                 item = Item(id=item_id, text=text, meta=json.loads(meta))
                 self._cache[item_id] = (item, np.frombuffer(vector, dtype=np.float32))
         return [self._cache[i] for i in ids]
 
     def close(self) -> None:
-        self._db.close()
+        if self._db is not None:
+            self._db.close()

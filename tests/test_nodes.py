@@ -133,3 +133,13 @@ def test_the_batch_takes_answers_while_the_round_still_works(make_project, gold)
     assert after.phase == "paused" and after.round == 2 and after.human_labels == 10 and len(after.pending) == 10
     assert all(human[i.id].round == 1 and human[i.id].label == gold[i.id] for i in waiting)
     run.close()
+
+
+def test_a_run_without_a_generator_keeps_four_sqlite_files_besides_the_memory(run):
+    run.step()
+    assert sorted(p.name for p in run.workspace.path.glob("*.sqlite")) == [
+        "checkpoints.sqlite",
+        "items.sqlite",
+        "labels.sqlite",
+        "reviews.sqlite",
+    ]  # synthetic.sqlite appears with a generator's first text
