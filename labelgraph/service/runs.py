@@ -96,6 +96,7 @@ class RunRegistry:
         self._runs: dict[str, Run] = {}
         self._steppers: dict[str, ThreadPoolExecutor] = {}
         self._stepping: dict[str, Future] = {}
+        self._again: set[str] = set()
         self._errors: dict[str, str] = {}
         self._creating: dict[str, threading.Lock] = {}
         self._statuses: dict[str, tuple[Key, RunStatus]] = {}
@@ -161,22 +162,24 @@ class RunRegistry:
         with self._lock:
             busy = self._stepping.get(name)
             if busy is not None and not busy.done():
+                self._again.add(name)  # answers came while it works: it steps once more before it ends
                 return
             executor = self._steppers.setdefault(name, ThreadPoolExecutor(1, thread_name_prefix=f"step-{name}"))
             self._errors.pop(name, None)
+            self._again.discard(name)
             self._stepping[name] = executor.submit(self._step, name, run)
 
     def _step(self, name: str, run: Run) -> None:
         try:
             while True:
-                status = run.step()
-                # answers that completed the batch while this step ran (it opens before the round's work) found
-                # it busy: take them now. Checked under the lock ``step`` checks busy under, so an answer given
-                # after the check finds this step gone and starts the next.
+                run.step()  # it takes a batch answered whole while it worked, at its pause
+                # a step asked for meanwhile (answers completing a batch after that) steps once more; checked under
+                # the lock ``step`` checks busy under, so a later one finds this step gone and starts the next
                 with self._lock:
-                    if not (status.phase == "paused" and run.answers_to_commit()):
+                    if name not in self._again:
                         self._stepping.pop(name, None)
                         return
+                    self._again.discard(name)
         except Exception as error:  # reported by status(); the run's checkpoint is intact
             self._errors[name] = f"{type(error).__name__}: {error}"
             raise
