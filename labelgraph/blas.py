@@ -7,16 +7,22 @@ round on two threads, 4.0 s on one), and the sums come out in one order on any m
 another order, which moves probabilities in the fourth decimal). Torch's threads (OpenMP) are untouched.
 
 The thread count is a process-wide setting, and it is left at one: steps run in different threads (the service
-steps each run in its own), and OpenBLAS takes a raise back only from the thread that lowered it.
+steps each run in its own), and OpenBLAS takes a raise back only from the thread that lowered it. A machine that
+sets ``OPENBLAS_NUM_THREADS`` itself keeps its own count.
 """
 
 from __future__ import annotations
+
+import os
 
 __all__ = ["one_blas_thread"]
 
 
 def one_blas_thread() -> None:
-    """Set numpy's and scipy's BLAS to one thread for the whole process (each loads its own OpenBLAS)."""
+    """Set numpy's and scipy's BLAS to one thread for the whole process (each loads its own OpenBLAS), unless
+    ``OPENBLAS_NUM_THREADS`` names the machine's own count."""
+    if os.environ.get("OPENBLAS_NUM_THREADS"):
+        return
     import scipy.linalg  # noqa: F401  scipy's BLAS loaded, so it is limited too
     from threadpoolctl import threadpool_limits
 

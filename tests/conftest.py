@@ -48,7 +48,10 @@ SLOW_TESTS = {
                           "test_export_onto_a_folder_fails_clearly_and_leaves_nothing",
                           "test_a_pool_without_its_id_column_is_named_by_line_with_a_warning",
                           "test_a_test_set_without_every_label_is_named_with_a_warning"},
-    "test_blas.py": {"test_a_step_leaves_numpy_and_scipy_on_one_blas_thread"},
+    "test_blas.py": {
+        "test_a_step_leaves_numpy_and_scipy_on_one_blas_thread",
+        "test_a_machine_that_sets_openblas_threads_keeps_its_count",
+    },
     "test_cli.py": {"test_run_pause_review_resume_export", "test_ctrl_c_says_interrupted_and_how_to_continue",
                     "test_pending_reviews_to_a_spreadsheet_and_back", "test_export_predictions_labels_every_pool_text",
                     "test_piped_output_keeps_commands_and_tables_whole",
