@@ -10,6 +10,8 @@ id, computed only from rows of earlier rounds: a node re-run after a crash write
     human     one answer per item a person (or the seed file) labelled; label NULL = set aside
     relabels  each change of a committed answer after its commit (``Run.relabel``): who, when, old and new label
     draws     each draw of the person's batch (``labelgraph.critic.batch``): round, text, its probability, the rule
+    answers   the inbox: each answer as a person gives it, kept until the graph commits it to ``human``; the first
+              answer to an item wins, and a *claimed* answer (handed to the graph) can no longer be withdrawn
 
 Every query is written once, SQLite-style; a ``_Dialect`` fills in what the two databases spell differently
 (placeholders, upserts, null-safe equality, the column that orders rows by their last write, table names).
@@ -22,8 +24,9 @@ import itertools
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -66,11 +69,15 @@ CREATE TABLE IF NOT EXISTS draws (
     round INTEGER NOT NULL, position INTEGER NOT NULL, id TEXT NOT NULL, probability REAL NOT NULL,
     rule TEXT NOT NULL, PRIMARY KEY (round, position)
 );
+CREATE TABLE IF NOT EXISTS answers (
+    item_id TEXT PRIMARY KEY, label TEXT, reviewer TEXT NOT NULL, round INTEGER NOT NULL, answered_at REAL NOT NULL,
+    claimed INTEGER NOT NULL DEFAULT 0
+);
 CREATE INDEX IF NOT EXISTS verdicts_status ON verdicts (status);
 CREATE INDEX IF NOT EXISTS machine_round ON machine (round);
 """
 
-_TABLES = ("machine", "verdicts", "human", "meta", "relabels", "draws")
+_TABLES = ("machine", "verdicts", "human", "meta", "relabels", "draws", "answers")
 
 _POSTGRES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS {machine} (
@@ -91,6 +98,10 @@ CREATE INDEX IF NOT EXISTS relabels_id ON {relabels} (id);
 CREATE TABLE IF NOT EXISTS {draws} (
     round INTEGER NOT NULL, position INTEGER NOT NULL, id TEXT NOT NULL, probability DOUBLE PRECISION NOT NULL,
     rule TEXT NOT NULL, PRIMARY KEY (round, position)
+);
+CREATE TABLE IF NOT EXISTS {answers} (
+    item_id TEXT PRIMARY KEY, label TEXT, reviewer TEXT NOT NULL, round INTEGER NOT NULL,
+    answered_at DOUBLE PRECISION NOT NULL, claimed INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS verdicts_status ON {verdicts} (status);
 CREATE INDEX IF NOT EXISTS machine_round ON {machine} (round);
@@ -121,6 +132,10 @@ WRITE_BATCH = 10_000
 """Rows of a write built and sent at a time (a round's verdicts at a million labels are not all in memory)."""
 
 
+class _AlreadyAnswered(Exception):
+    """An answer's item has one already: the transaction rolls back."""
+
+
 class _NotAStore(Exception):
     """A schema of the label store's name holds tables of other columns."""
 
@@ -129,6 +144,8 @@ class _Dialect:
     """SQLite's spelling of the store's SQL (``labels.sqlite``)."""
 
     mark, same, order = "?", "IS", "rowid"
+    lock_rows = ""
+    """What a SELECT adds to keep its rows from other writers until the commit (BEGIN IMMEDIATE does it here)."""
     body_label = "json_extract(body, '$.label')"
     """The ``label`` field of a row's JSON body."""
     set_body_status = "json_set(body, '$.status', ?)"
@@ -141,7 +158,7 @@ class _Dialect:
         """``text`` with its {table}, {same}, {order} and {body_label} fields filled in and placeholders in this
         dialect's style."""
         words = {"same": self.same, "order": self.order, "body_label": self.body_label}
-        words["set_body_status"] = self.set_body_status
+        words["set_body_status"], words["lock_rows"] = self.set_body_status, self.lock_rows
         text = text.format_map({**self.fields, **words})
         return text if self.mark == "?" else text.replace("?", self.mark)
 
@@ -175,6 +192,7 @@ class _PostgresDialect(_Dialect):
     """PostgreSQL's spelling: the run's tables in its own schema, upserts that move a row to the end as SQLite's do."""
 
     mark, same, order = "%s", "IS NOT DISTINCT FROM", "seq"
+    lock_rows = " FOR UPDATE"
     body_label = "(body::json ->> 'label')"
     set_body_status = "jsonb_set(body::jsonb, '{status}', to_jsonb(?::text))::text"
 
@@ -563,6 +581,81 @@ class LabelStore:
         if before_round is not None:
             sql, args = sql + " WHERE round < ?", (before_round,)
         return [tuple(row) for row in self._read(sql + " ORDER BY round, position", args)]  # type: ignore[misc]
+
+    # -- the inbox: answers given, not yet committed -------------------------------------------------
+    def put_answers(self, answers: dict[str, str | None], *, reviewer: str, round_number: int) -> None:
+        """Store answers all or none; ConflictError (nothing stored) if any item was already answered."""
+        now = time.time()
+        insert = (
+            "INSERT INTO {answers} (item_id, label, reviewer, round, answered_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (item_id) DO NOTHING"
+        )
+        try:
+            with self._transaction() as db:
+                for item_id, label in answers.items():
+                    if db.execute(self._dialect.sql(insert), (item_id, label, reviewer, round_number, now)).rowcount != 1:
+                        raise _AlreadyAnswered
+        except _AlreadyAnswered:
+            taken = self.answers(list(answers))
+            raise ConflictError(f"already answered: {', '.join(sorted(taken))}") from None
+
+    def claim_answers(self, ids: list[str]) -> dict[str, str | None]:
+        """The stored answers for ``ids``, marked as handed to the graph (no undo from now on), once every one of
+        ``ids`` has an answer; until then nothing is marked and the answer is ``{}``: a batch goes to the graph
+        whole, so its answers can be undone or corrected until the last one is given."""
+        ids = list(dict.fromkeys(ids))
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        with self._transaction() as db:
+            rows = db.execute(
+                self._dialect.sql(f"SELECT item_id, label FROM {{answers}} WHERE item_id IN ({marks}){{lock_rows}}"),
+                ids,
+            ).fetchall()
+            if len(rows) < len(ids):
+                return {}
+            db.execute(self._dialect.sql(f"UPDATE {{answers}} SET claimed = 1 WHERE item_id IN ({marks})"), ids)
+        return dict(rows)
+
+    def withdraw_answer(self, item_id: str) -> bool:
+        """Take back an answer that no step has claimed (undo); True if there was one.
+
+        ConflictError if the answer is already with the graph."""
+        with self._transaction() as db:
+            deleted = db.execute(
+                self._dialect.sql("DELETE FROM {answers} WHERE item_id = ? AND claimed = 0"), (item_id,)
+            ).rowcount
+        if deleted:
+            return True
+        if self.answers([item_id]):
+            raise ConflictError(f"the answer for {item_id!r} is already being committed: it cannot be undone")
+        return False
+
+    def answers(self, ids: list[str]) -> dict[str, str | None]:
+        """The stored answers for ``ids`` (claimed or not)."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        return dict(self._read(f"SELECT item_id, label FROM {{answers}} WHERE item_id IN ({marks})", tuple(ids)))
+
+    def take_answers_from(self, inbox: Path) -> None:
+        """Move the answers of an inbox file (``reviews.sqlite``, where a run folder kept them before they joined
+        this store) into the store, then delete the file: safe to repeat after a kill at any point (an answer
+        already here is kept)."""
+        with closing(sqlite3.connect(f"{inbox.resolve().as_uri()}?mode=ro", uri=True, timeout=30)) as old:
+            tables = {name for (name,) in old.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            rows = (
+                old.execute("SELECT item_id, label, reviewer, round, answered_at, claimed FROM answers").fetchall()
+                if "answers" in tables
+                else []
+            )
+        insert = (
+            "INSERT INTO {answers} (item_id, label, reviewer, round, answered_at, claimed) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (item_id) DO NOTHING"
+        )
+        self._write(insert, rows)
+        for suffix in ("-wal", "-shm", ""):
+            Path(f"{inbox}{suffix}").unlink(missing_ok=True)
 
     def put_meta(self, key: str, value: str) -> None:
         self._write(self._upsert("meta", ("key", "value")), [(key, value)])

@@ -36,7 +36,6 @@ from labelgraph.graphs.learning import stop_reason
 from labelgraph.graphs.loop import ANSWERABLE, builder
 from labelgraph.graphs.select import machine_todo
 from labelgraph.graphs.state import LoopState
-from labelgraph.inbox import ReviewInbox
 from labelgraph.labelstore import StoredVerdict
 from labelgraph.llm import Usage
 from labelgraph.models import save_student
@@ -111,7 +110,8 @@ class Run:
         self.workspace = workspace
         self.context = build_context(workspace, **plugins)
         self.memory, self.store, self.llm = self.context.memory, self.context.store, self.context.llm
-        self.inbox = ReviewInbox(workspace.reviews)
+        if workspace.reviews.exists():  # a folder made before the inbox joined the label store
+            self.store.take_answers_from(workspace.reviews)
         self.graph = builder.compile(checkpointer=checkpointer_for(self.config.checkpoints, workspace.checkpoints))
         self._thread = {"configurable": {"thread_id": workspace.thread_id}}
 
@@ -190,7 +190,7 @@ class Run:
         snapshot = snapshot or self._snapshot()
         batch = [item.id for item in self._batch(snapshot)]
         held = dict(self._state(snapshot).decisions) if batch else {}
-        return {**self.inbox.answered(batch), **{i: label for i, label in held.items() if i in batch}}
+        return {**self.store.answers(batch), **{i: label for i, label in held.items() if i in batch}}
 
     def pending_reviews(self, *, include_answered: bool = False) -> list[ReviewItem]:
         """Items waiting for a person (by default, those nobody has answered yet; with ``include_answered``, the
@@ -198,12 +198,12 @@ class Run:
         if include_answered:
             return self._batch()
         waiting = self._waiting()
-        answered = self.inbox.answered([item.id for item in waiting])
+        answered = self.store.answers([item.id for item in waiting])
         return [item for item in waiting if item.id not in answered]
 
     def answered(self, ids: list[str]) -> dict[str, str | None]:
         """The stored answers among ``ids`` not yet committed (a label, or None: set aside); reads no checkpoint."""
-        return self.inbox.answered(ids)
+        return self.store.answers(ids)
 
     def checkpoint_version(self) -> tuple[str, int] | None:
         """The latest checkpoint's id and how many pending writes it has (None before the first): it changes
@@ -224,7 +224,7 @@ class Run:
         snapshot = self._snapshot()
         phase = self._phase_of(snapshot)
         waiting = [item.id for item in self._waiting(snapshot)]
-        answered = bool(waiting) and len(self.inbox.answered(waiting)) == len(waiting)
+        answered = bool(waiting) and len(self.store.answers(waiting)) == len(waiting)
         if phase == "paused":
             return answered
         return phase == "interrupted" and (answered or bool(self._state(snapshot).decisions))
@@ -387,20 +387,20 @@ class Run:
         if committed:
             raise ConflictError(f"already committed: {', '.join(sorted(committed))}")
         waiting = self._waiting()
-        answered = self.inbox.answered(given)  # before the pending check: a step may have just taken them
+        answered = self.store.answers(given)  # before the pending check: a step may have just taken them
         if answered:
             raise ConflictError(f"already answered: {', '.join(sorted(answered))}")
         checked = check_answers(pairs, waiting=[item.id for item in waiting], labels=self.config.label_names)
         if not checked:
             return 0
-        self.inbox.put(checked, reviewer=reviewer, round_number=waiting[0].round)
+        self.store.put_answers(checked, reviewer=reviewer, round_number=waiting[0].round)
         return len(checked)
 
     def withdraw(self, item_id: str) -> None:
         """Undo an answer that the graph has not taken yet."""
         if item_id not in {item.id for item in self._waiting()}:
             raise ReviewError(f"item {item_id!r} is not pending review: its answer can no longer be undone")
-        if not self.inbox.withdraw(item_id):
+        if not self.store.withdraw_answer(item_id):
             raise ReviewError(f"item {item_id!r} has no answer to undo")
 
     def _reconcile_memory(self) -> None:
@@ -459,7 +459,7 @@ class Run:
         """Why ``item_id`` has no committed label to change, and what to do instead."""
         run = self.workspace.path
         waiting = {item.id for item in self._waiting(snapshot)}
-        if item_id in waiting and self.inbox.answered([item_id]):
+        if item_id in waiting and self.store.answers([item_id]):
             return (
                 f"item {item_id!r} is answered but not yet committed: change its answer with "
                 f"'labelgraph review {run} --answers FILE --correct'"
@@ -528,7 +528,7 @@ class Run:
         snapshot = self._snapshot()
         if self._phase_of(snapshot) != "paused":
             return {}
-        return self.inbox.claim([item.id for item in self._waiting(snapshot)])
+        return self.store.claim_answers([item.id for item in self._waiting(snapshot)])
 
     def _reopen(self) -> bool:
         """A finished run whose stop rule no longer holds under its settings now (a larger budget, more rounds)
@@ -650,7 +650,6 @@ class Run:
         return save_student(student, Path(folder), self.config.embedding_model, readme)
 
     def close(self) -> None:
-        self.inbox.close()
         self.context.synthetic.close()
         self.store.close()
         close_checkpointer(self.graph.checkpointer)  # type: ignore[arg-type]

@@ -7,8 +7,14 @@ RUN/vectors.npy         one embedding per pool or seed row of items.sqlite (comp
                         cache; memory-mapped when the folder opens)
 RUN/test_vectors.npy    one per test row, if the project names a test set
 RUN/checkpoints.sqlite  the LangGraph checkpoints (one thread per run)
-RUN/reviews.sqlite      answers given by people, kept until committed
+RUN/labels.sqlite       the label store: machine labels, verdicts, people's answers and the inbox of answers
+                        not yet committed (``labelgraph.labelstore``; in PostgreSQL when the checkpoints are)
+RUN/synthetic.sqlite    generated texts, made at a generator's first text
+RUN/llm_cache.sqlite    the LLM's answers and their cost, with an LLM
 RUN/memory/             the Chroma store of labelled items
+
+A folder made up to 010994d keeps its inbox in ``RUN/reviews.sqlite``: ``Run`` moves those answers into the label
+store when it opens the folder, then deletes the file.
 
 Opening a folder checks every file first (the item store's rows and types, vectors have the right shape, each
 SQLite file passes ``PRAGMA integrity_check``): a damaged one is named, with what can be done, before any code reads
@@ -67,7 +73,7 @@ _CONTENTS = {  # what each file holds, and what can be done if it is damaged
     "test_vectors.npy": ("the test set's embeddings", f"restore it from a backup, or {_NEW_RUN}"),
     "checkpoints.sqlite": ("the loop's checkpoints", f"restore it from a backup, or {_NEW_RUN}"),
     "reviews.sqlite": (
-        "answers not yet committed",
+        "answers not yet committed (kept apart by a folder made up to 010994d)",
         "restore it from a backup, or move it aside to go on without those answers (they are asked again)",
     ),
     "labels.sqlite": ("the run's labels", "restore it from a backup"),
@@ -379,6 +385,7 @@ class Workspace:
 
     @property
     def reviews(self) -> Path:
+        """The inbox file of a folder made before the inbox joined the label store (see the module's docstring)."""
         return self.path / "reviews.sqlite"
 
     @property

@@ -590,8 +590,7 @@ def test_a_run_folder_file_that_is_a_fifo(paused_run, tmp_path):
 
     run = tmp_path / "run"
     shutil.copytree(paused_run, run)
-    (run / "reviews.sqlite").unlink()
-    os.mkfifo(run / "reviews.sqlite")
+    os.mkfifo(run / "reviews.sqlite")  # the inbox file of a folder made before the inbox joined the label store
     fails_clearly(within(20, lambda: run_cli("status", run)), "reviews.sqlite is damaged (a FIFO")
 
 
@@ -622,7 +621,7 @@ SQL_DAMAGES = {
     "a label that is not JSON": ("labels.sqlite", "UPDATE verdicts SET body = '{\"id\": 1' WHERE rowid = 1"),
     "an id that is not text": ("labels.sqlite", "UPDATE human SET id = CAST(x'ff30' AS TEXT) WHERE rowid = 1"),
     "an answer that is not text": (
-        "reviews.sqlite",
+        "labels.sqlite",
         "INSERT INTO answers VALUES (CAST(x'ff' AS TEXT), 'x', 'r', 1, 0, 0)",
     ),
     "a checkpoint that does not deserialise": (

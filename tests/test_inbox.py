@@ -1,23 +1,41 @@
-"""The review inbox: the first answer wins, a second is a conflict (never a hang), and a claimed answer stays."""
+"""The review inbox, in the label store (SQLite and a real PostgreSQL): the first answer wins, a second is a
+conflict (never a hang), a claimed answer stays, and a run folder's older inbox file moves into the store."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import uuid
+from contextlib import closing
 
 import pytest
 
 from labelgraph.errors import ConflictError
-from labelgraph.inbox import ReviewInbox
+from labelgraph.labelstore import LabelStore
+from labelgraph.run import Project, Run
+from tests.test_postgres import cluster, dsn  # noqa: F401  (fixtures: the throwaway cluster, for the postgres param)
+
+POSTGRES = pytest.param("postgres", marks=[pytest.mark.server, pytest.mark.postgres])
 
 
-def test_a_second_answer_for_the_same_item_is_a_conflict_not_a_hang(tmp_path):
-    inbox = ReviewInbox(tmp_path / "reviews.sqlite")
-    inbox.put({"a": "positive"}, reviewer="one", round_number=1)
+@pytest.fixture(params=["sqlite", POSTGRES])
+def inbox(request, tmp_path):
+    """A run's label store on either backend (a fresh schema in the module's cluster)."""
+    if request.param == "sqlite":
+        store = LabelStore(tmp_path / "labels.sqlite")
+    else:
+        store = LabelStore.postgres(request.getfixturevalue("dsn"), run=uuid.uuid4().hex[:12])
+    yield store
+    store.close()
+
+
+def test_a_second_answer_for_the_same_item_is_a_conflict_not_a_hang(inbox):
+    inbox.put_answers({"a": "positive"}, reviewer="one", round_number=1)
     outcome: list[BaseException] = []
 
     def second() -> None:
         try:
-            inbox.put({"a": "negative", "b": "negative"}, reviewer="two", round_number=1)
+            inbox.put_answers({"b": "negative", "a": "negative"}, reviewer="two", round_number=1)
         except BaseException as error:
             outcome.append(error)
 
@@ -26,28 +44,69 @@ def test_a_second_answer_for_the_same_item_is_a_conflict_not_a_hang(tmp_path):
     thread.join(timeout=10)
     assert not thread.is_alive(), "the second answer hung"
     assert len(outcome) == 1 and isinstance(outcome[0], ConflictError) and "already answered: a" in str(outcome[0])
-    assert inbox.answered(["a", "b"]) == {"a": "positive"}  # all or none: b was not stored either
-    inbox.put({"b": None}, reviewer="two", round_number=1)  # the inbox still works
-    assert inbox.answered(["b"]) == {"b": None}
+    assert inbox.answers(["a", "b"]) == {"a": "positive"}  # all or none: b, stored before a failed, was not kept
+    inbox.put_answers({"b": None}, reviewer="two", round_number=1)  # the inbox still works
+    assert inbox.answers(["b"]) == {"b": None}
 
 
-def test_a_claimed_answer_cannot_be_withdrawn(tmp_path):
-    inbox = ReviewInbox(tmp_path / "reviews.sqlite")
-    inbox.put({"a": "positive", "b": "negative"}, reviewer="one", round_number=1)
-    assert inbox.withdraw("b") is True and inbox.withdraw("b") is False
-    assert inbox.claim(["a"]) == {"a": "positive"}
+def test_a_claimed_answer_cannot_be_withdrawn(inbox):
+    inbox.put_answers({"a": "positive", "b": "negative"}, reviewer="one", round_number=1)
+    assert inbox.withdraw_answer("b") is True and inbox.withdraw_answer("b") is False
+    assert inbox.claim_answers(["a"]) == {"a": "positive"}
     with pytest.raises(ConflictError, match="already being committed"):
-        inbox.withdraw("a")
-    assert inbox.answered(["a"]) == {"a": "positive"}
+        inbox.withdraw_answer("a")
+    assert inbox.answers(["a"]) == {"a": "positive"}
 
 
-def test_a_batch_is_claimed_whole_or_not_at_all(tmp_path):
+def test_a_batch_is_claimed_whole_or_not_at_all(inbox):
     """A partly answered batch stays in the inbox, every answer still open to undo; the last answer lets it go."""
-    inbox = ReviewInbox(tmp_path / "reviews.sqlite")
-    inbox.put({"a": "positive", "b": None}, reviewer="one", round_number=1)
-    assert inbox.claim(["a", "b", "c"]) == {}
-    assert inbox.withdraw("a") is True  # not claimed: still undone at will
-    inbox.put({"a": "negative", "c": "positive"}, reviewer="one", round_number=1)
-    assert inbox.claim(["a", "b", "c"]) == {"a": "negative", "b": None, "c": "positive"}
+    inbox.put_answers({"a": "positive", "b": None}, reviewer="one", round_number=1)
+    assert inbox.claim_answers(["a", "b", "c"]) == {}
+    assert inbox.withdraw_answer("a") is True  # not claimed: still undone at will
+    inbox.put_answers({"a": "negative", "c": "positive"}, reviewer="one", round_number=1)
+    assert inbox.claim_answers(["a", "b", "c"]) == {"a": "negative", "b": None, "c": "positive"}
     with pytest.raises(ConflictError, match="already being committed"):
-        inbox.withdraw("b")
+        inbox.withdraw_answer("b")
+
+
+OLD_INBOX = """
+CREATE TABLE IF NOT EXISTS answers (
+    item_id TEXT PRIMARY KEY,
+    label TEXT,
+    reviewer TEXT NOT NULL,
+    round INTEGER NOT NULL,
+    answered_at REAL NOT NULL,
+    claimed INTEGER NOT NULL DEFAULT 0
+)
+"""
+"""The schema of ``reviews.sqlite``, the inbox file of run folders made up to 010994d."""
+
+
+def test_a_run_folder_with_its_own_inbox_file_moves_the_answers_into_the_label_store(make_project, gold):
+    """A paused folder whose answers sit in ``reviews.sqlite`` (as folders made before the inbox joined the label
+    store keep them: one claimed, three not) opens with those answers, undo and all, and the file is gone; the
+    run then goes on to round 2 with them committed."""
+    run = Project.from_yaml(make_project()).start()
+    run.step()
+    waiting = [item.id for item in run.pending_reviews()]
+    folder = run.workspace.path
+    run.close()
+    given = [(item_id, gold[item_id], "ana", 1, 1.0, int(n == 0)) for n, item_id in enumerate(waiting[:4])]
+    with closing(sqlite3.connect(folder / "reviews.sqlite")) as old, old:
+        old.execute(OLD_INBOX)
+        old.executemany("INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?)", given)
+
+    run = Run.open(folder)
+    try:
+        assert not (folder / "reviews.sqlite").exists()
+        assert run.status().answered == waiting[:4]
+        with pytest.raises(ConflictError, match="already being committed"):
+            run.withdraw(waiting[0])  # claimed in the old file: still with the graph
+        run.withdraw(waiting[1])
+        run.answer({item_id: gold[item_id] for item_id in [waiting[1], *waiting[4:]]})
+        run.step()
+        human = run.store.human()
+        assert {item_id: human[item_id].label for item_id in waiting} == {i: gold[i] for i in waiting}
+        assert run.status().round == 2
+    finally:
+        run.close()

@@ -135,11 +135,10 @@ def test_the_batch_takes_answers_while_the_round_still_works(make_project, gold)
     run.close()
 
 
-def test_a_run_without_a_generator_keeps_four_sqlite_files_besides_the_memory(run):
+def test_a_run_without_a_generator_keeps_three_sqlite_files_besides_the_memory(run):
     run.step()
     assert sorted(p.name for p in run.workspace.path.glob("*.sqlite")) == [
         "checkpoints.sqlite",
         "items.sqlite",
         "labels.sqlite",
-        "reviews.sqlite",
-    ]  # synthetic.sqlite appears with a generator's first text
+    ]  # the inbox is in labels.sqlite; synthetic.sqlite appears with a generator's first text

@@ -70,10 +70,10 @@ def test_keys_pick_undo_skip_quit(make_project):
     exported = run_cli("status", project, "--json")  # answers are in the inbox, not yet committed
     assert json.loads(exported.stdout)["human_labels"] == 0
 
-    from labelgraph.inbox import ReviewInbox
+    from labelgraph.labelstore import LabelStore
 
-    inbox = ReviewInbox(project.parent / "run" / "reviews.sqlite")
-    assert inbox.answered(before[:2]) == {before[0]: "negative", before[1]: None}
+    inbox = LabelStore(project.parent / "run" / "labels.sqlite")
+    assert inbox.answers(before[:2]) == {before[0]: "negative", before[1]: None}
 
 
 def test_more_than_nine_labels_are_typed(make_project):
@@ -87,10 +87,10 @@ def test_more_than_nine_labels_are_typed(make_project):
     screen = drive([sys.executable, "-m", "labelgraph.cli", "review", str(project)], keys)
     assert "no label 'meh'" in screen
 
-    from labelgraph.inbox import ReviewInbox
+    from labelgraph.labelstore import LabelStore
 
-    inbox = ReviewInbox(project.parent / "run" / "reviews.sqlite")
-    assert inbox.answered(before[:3]) == {before[0]: "topic9", before[1]: "negative"}
+    inbox = LabelStore(project.parent / "run" / "labels.sqlite")
+    assert inbox.answers(before[:3]) == {before[0]: "topic9", before[1]: "negative"}
 
 
 def test_resuming_from_the_review_goes_on_with_the_next_round(make_project):
