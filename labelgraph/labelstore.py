@@ -590,10 +590,11 @@ class LabelStore:
             "INSERT INTO {answers} (item_id, label, reviewer, round, answered_at) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (item_id) DO NOTHING"
         )
+        insert = self._dialect.sql(insert)
         try:
             with self._transaction() as db:
                 for item_id, label in answers.items():
-                    if db.execute(self._dialect.sql(insert), (item_id, label, reviewer, round_number, now)).rowcount != 1:
+                    if db.execute(insert, (item_id, label, reviewer, round_number, now)).rowcount != 1:
                         raise _AlreadyAnswered
         except _AlreadyAnswered:
             taken = self.answers(list(answers))
