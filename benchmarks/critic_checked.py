@@ -20,7 +20,7 @@ import numpy as np
 from agnews import agnews_rows, embedded
 
 from labelgraph.critic.signals import SIGNALS, CalibratedCritic
-from labelgraph.labelstore import MachineLabel
+from labelgraph.stores.labels import MachineLabel
 
 FOLDS = 5
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from labelgraph.labelstore import LabelStore, MachineLabel, StoredVerdict
+from labelgraph.stores.labels import LabelStore, MachineLabel, StoredVerdict
 
 LABELS = ("world", "sports", "business", "sci/tech")
 STATUSES = ("accepted", "proposed", "rejected")

@@ -28,7 +28,7 @@ from sklearn.metrics import roc_auc_score
 from labelgraph.critic.signals import SIGNALS, CalibratedCritic
 from labelgraph.embeddings import get_embedder
 from labelgraph.evals.datasets import CachedEmbedder, datasets_root, load_dataset
-from labelgraph.labelstore import OpenLabel
+from labelgraph.stores.labels import OpenLabel
 
 CHECKED = 200
 FOLDS = 5

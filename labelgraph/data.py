@@ -373,7 +373,7 @@ def iter_items(
 ) -> Iterator[ItemRow]:
     """The rows of a JSONL or CSV file of items, validated one at a time as :func:`read_items` does.
 
-    ``unique=False`` leaves the check for a repeated id to the caller (``labelgraph.itemstore`` does it in SQLite,
+    ``unique=False`` leaves the check for a repeated id to the caller (``labelgraph.stores.items`` does it in SQLite,
     so a pool of a million texts keeps no set of ids); everything else raises here, at the first bad row.
     ``standard_names``: a column ``text``, ``id`` or ``label`` stands in for a field the file lacks (seed and test
     files, often made apart from the pool). ``warn_line_ids``: a file without its id column says, in a warning

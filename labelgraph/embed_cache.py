@@ -31,7 +31,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ import numpy as np
 
 from labelgraph.data import process_alive
 from labelgraph.progress import PROGRESS_BATCHES, task
+from labelgraph.stores.connection import open_sqlite
 
 __all__ = ["EmbeddingCache", "cache_folder", "embed_texts", "model_key"]
 
@@ -140,7 +141,7 @@ class EmbeddingCache:
     # -- the index ---------------------------------------------------------------------------------
     @contextmanager
     def _index(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.folder / "index.sqlite", timeout=120)
+        db = open_sqlite(self.folder / "index.sqlite", managed=False, timeout=120)
         try:
             with db:
                 yield db
@@ -153,7 +154,6 @@ class EmbeddingCache:
             return
         self.shards.mkdir(parents=True, exist_ok=True)
         with self._index() as db:
-            db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
             db.execute("INSERT OR IGNORE INTO meta VALUES ('model', ?)", (self.key,))
             stored = db.execute("SELECT value FROM meta WHERE key = 'model'").fetchone()
@@ -315,7 +315,7 @@ class EmbeddingCache:
     def stats(self) -> dict[str, int]:
         """Texts and shards held (for people and benchmarks)."""
         self._prepare()
-        with closing(sqlite3.connect(self.folder / "index.sqlite", timeout=120)) as db:
+        with self._index() as db:
             texts = db.execute("SELECT count(*) FROM vectors").fetchone()[0]
             shards = db.execute("SELECT count(*) FROM shards").fetchone()[0]
         return {"texts": int(texts), "shards": int(shards)}

@@ -15,7 +15,6 @@ import asyncio
 import hashlib
 import json
 import os
-import sqlite3
 import threading
 import time
 import weakref
@@ -34,6 +33,7 @@ from tenacity.wait import wait_base
 
 from labelgraph.config import LLMSettings
 from labelgraph.errors import ConfigError
+from labelgraph.stores.connection import open_sqlite
 
 __all__ = ["LLMClient", "Reply", "Usage", "make_chat_model", "retryable"]
 
@@ -184,9 +184,7 @@ class LLMClient:
     def __init__(self, settings: LLMSettings, cache_path: Path, *, model: BaseChatModel | None = None):
         self.settings = settings
         self.model = model or make_chat_model(settings)
-        self._db = sqlite3.connect(str(cache_path), check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a killed process loses no committed row
+        self._db = open_sqlite(cache_path, synchronous="NORMAL")  # a cache: a killed process loses no committed row
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
         self._limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (

@@ -36,9 +36,9 @@ from labelgraph.graphs.learning import stop_reason
 from labelgraph.graphs.loop import ANSWERABLE, builder
 from labelgraph.graphs.select import machine_todo
 from labelgraph.graphs.state import LoopState
-from labelgraph.labelstore import StoredVerdict
 from labelgraph.llm import Usage
 from labelgraph.models import save_student
+from labelgraph.stores.labels import StoredVerdict
 from labelgraph.wiring import build_context, check_plugins
 from labelgraph.workspace import Workspace
 

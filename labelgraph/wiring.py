@@ -13,12 +13,12 @@ from labelgraph.critic.signals import CalibratedCritic
 from labelgraph.embeddings import check_embedding_model, get_embedder
 from labelgraph.errors import PluginError
 from labelgraph.graphs.context import RunContext
-from labelgraph.labelstore import label_store_for
 from labelgraph.llm import LLMClient
 from labelgraph.memory import Memory
 from labelgraph.plugins import load_object
+from labelgraph.stores.labels import label_store_for
+from labelgraph.stores.synthetic import SyntheticStore
 from labelgraph.strategies import Strategy, get_strategy
-from labelgraph.synthetic import SyntheticStore
 from labelgraph.tools import LoadedTools, load_tools
 from labelgraph.workspace import Workspace
 

@@ -2,13 +2,13 @@
 
 RUN/run.json            the resolved project settings (written last: its presence marks a complete folder)
 RUN/items.sqlite        pool, seed and test items, with gold labels where the files had them, one row per text
-                        (``labelgraph.itemstore``: read by row when needed, never all at once)
+                        (``labelgraph.stores.items``: read by row when needed, never all at once)
 RUN/vectors.npy         one embedding per pool or seed row of items.sqlite (computed once, or from the embedding
                         cache; memory-mapped when the folder opens)
 RUN/test_vectors.npy    one per test row, if the project names a test set
 RUN/checkpoints.sqlite  the LangGraph checkpoints (one thread per run)
 RUN/labels.sqlite       the label store: machine labels, verdicts, people's answers and the inbox of answers
-                        not yet committed (``labelgraph.labelstore``; in PostgreSQL when the checkpoints are)
+                        not yet committed (``labelgraph.stores.labels``; in PostgreSQL when the checkpoints are)
 RUN/synthetic.sqlite    generated texts, made at a generator's first text
 RUN/llm_cache.sqlite    the LLM's answers and their cost, with an LLM
 RUN/memory/             the Chroma store of labelled items
@@ -49,8 +49,9 @@ from labelgraph.embeddings import Embedder
 from labelgraph.encoders import canonical, is_plugin, source
 from labelgraph.errors import DataError, RunDamaged, RunError, RunNotFound
 from labelgraph.fanout import embedder_for
-from labelgraph.itemstore import ItemStore, ItemView, ItemWriter, check_store
 from labelgraph.progress import task
+from labelgraph.stores.connection import open_existing_sqlite
+from labelgraph.stores.items import ItemStore, ItemView, ItemWriter, check_store
 
 __all__ = ["Workspace"]
 
@@ -204,8 +205,8 @@ def _open_store(path: Path) -> ItemStore:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    """A connection to an existing SQLite file (``mode=rw``: never creates one)."""
-    return sqlite3.connect(f"{Path(os.path.abspath(path)).as_uri()}?mode=rw", uri=True, timeout=10)
+    """A connection to an existing SQLite file (never creates one)."""
+    return open_existing_sqlite(path, write=True)
 
 
 def _check_sqlite(path: Path) -> None:
@@ -234,7 +235,7 @@ def _check_sqlite(path: Path) -> None:
 def _check_labels(path: Path) -> None:
     """Every stored label reads as what the label store expects (a changed byte in a row passes integrity_check)."""
     from labelgraph.critic.acceptance import Estimate
-    from labelgraph.labelstore import HumanLabel, MachineLabel, StoredVerdict
+    from labelgraph.stores.labels import HumanLabel, MachineLabel, StoredVerdict
 
     keys = ("id", "round", "label", "kind", "shown", "machine_label", "reviewer")
     with closing(_connect(path)) as db:

@@ -64,8 +64,8 @@ def main() -> None:
         node, nth = sys.argv[4].split(":")
         import labelgraph.agents.llm_annotator as llm_annotator
         import labelgraph.graphs.review as review
-        import labelgraph.labelstore as labelstore
         import labelgraph.memory.store as store
+        import labelgraph.stores.labels as labelstore
         import labelgraph.strategies.hybrid as hybrid
 
         owner, name = {

@@ -26,7 +26,7 @@ from labelgraph.evals.annotators import (
 from labelgraph.evals.frontier import baseline_coverage, frontier_size, oracle_coverage
 from labelgraph.evals.metrics import aulc, labels_to_reach, mean_std
 from labelgraph.evals.report import print_report, sections
-from labelgraph.labelstore import LabelStore
+from labelgraph.stores.labels import LabelStore
 from tests.conftest import EXAMPLE, ROOT, cli_env, invoke_cli, read_jsonl, write_jsonl
 
 

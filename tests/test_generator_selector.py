@@ -6,7 +6,7 @@ import yaml
 
 from labelgraph.agents.human import SimulatedHuman
 from labelgraph.run import Project
-from labelgraph.synthetic import synthetic_id
+from labelgraph.stores.synthetic import synthetic_id
 from labelgraph.testing import ScriptedLLM
 from tests.conftest import EXAMPLE, read_jsonl
 

@@ -11,8 +11,8 @@ from contextlib import closing
 import pytest
 
 from labelgraph.errors import ConflictError
-from labelgraph.labelstore import LabelStore
 from labelgraph.run import Project, Run
+from labelgraph.stores.labels import LabelStore
 from tests.test_postgres import cluster, dsn  # noqa: F401  (fixtures: the throwaway cluster, for the postgres param)
 
 POSTGRES = pytest.param("postgres", marks=[pytest.mark.server, pytest.mark.postgres])

@@ -22,9 +22,9 @@ from labelgraph.config import LLMSettings
 from labelgraph.critic.signals import SIGNALS, CalibratedCritic, signal_reasons
 from labelgraph.data import Item
 from labelgraph.errors import ConfigError
-from labelgraph.labelstore import MachineLabel
 from labelgraph.llm import LLMClient, make_chat_model
 from labelgraph.memory import Neighbour
+from labelgraph.stores.labels import MachineLabel
 from labelgraph.testing import Fault, ScriptedLLM
 
 LABELS = {"positive": "likes the film", "negative": "dislikes the film"}

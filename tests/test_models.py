@@ -11,9 +11,9 @@ from labelgraph.config import CriticSettings
 from labelgraph.critic.signals import SIGNALS, CalibratedCritic, signal_reasons
 from labelgraph.data import Item
 from labelgraph.embeddings import get_embedder
-from labelgraph.labelstore import MachineLabel
 from labelgraph.memory import Neighbour
 from labelgraph.models import LogisticRegressionStudent, evaluate
+from labelgraph.stores.labels import MachineLabel
 
 LABELS = ["a", "b", "c"]
 

@@ -17,7 +17,7 @@ import pytest
 from labelgraph.config import ProjectConfig
 from labelgraph.data import Item, read_items
 from labelgraph.errors import DataError, RunDamaged
-from labelgraph.itemstore import BATCH
+from labelgraph.stores.items import BATCH
 from labelgraph.workspace import Workspace, _save_items
 
 LABELS = {"pos": "good", "neg": "bad"}

@@ -70,7 +70,7 @@ def test_keys_pick_undo_skip_quit(make_project):
     exported = run_cli("status", project, "--json")  # answers are in the inbox, not yet committed
     assert json.loads(exported.stdout)["human_labels"] == 0
 
-    from labelgraph.labelstore import LabelStore
+    from labelgraph.stores.labels import LabelStore
 
     inbox = LabelStore(project.parent / "run" / "labels.sqlite")
     assert inbox.answers(before[:2]) == {before[0]: "negative", before[1]: None}
@@ -87,7 +87,7 @@ def test_more_than_nine_labels_are_typed(make_project):
     screen = drive([sys.executable, "-m", "labelgraph.cli", "review", str(project)], keys)
     assert "no label 'meh'" in screen
 
-    from labelgraph.labelstore import LabelStore
+    from labelgraph.stores.labels import LabelStore
 
     inbox = LabelStore(project.parent / "run" / "labels.sqlite")
     assert inbox.answers(before[:3]) == {before[0]: "topic9", before[1]: "negative"}

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from labelgraph.critic.acceptance import Design, Estimate, decide
 from labelgraph.critic.batch import Rule, certify_draws_needed, draw_batch, shares_for
 from labelgraph.critic.signals import SIGNALS, signal_reasons
-from labelgraph.labelstore import HumanLabel, LabelStore, MachineLabel, OpenLabel, StoredVerdict
+from labelgraph.stores.labels import HumanLabel, LabelStore, MachineLabel, OpenLabel, StoredVerdict
 
 if TYPE_CHECKING:
     from labelgraph.graphs.context import RunContext

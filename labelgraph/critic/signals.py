@@ -24,7 +24,7 @@ import numpy as np
 
 from labelgraph.config import CriticSettings
 from labelgraph.critic.calibration import Calibration, calibrate
-from labelgraph.labelstore import MachineLabel, OpenLabel
+from labelgraph.stores.labels import MachineLabel, OpenLabel
 
 JudgedLabel = MachineLabel | OpenLabel
 """A machine label as the critic reads it: the stored one, or its light view."""

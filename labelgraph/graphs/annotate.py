@@ -12,8 +12,8 @@ from labelgraph.agents.annotator import Annotation
 from labelgraph.graphs.context import RunContext
 from labelgraph.graphs.resolve import run_context
 from labelgraph.graphs.state import LoopState
-from labelgraph.labelstore import MachineLabel
 from labelgraph.memory import Neighbour
+from labelgraph.stores.labels import MachineLabel
 from labelgraph.tools.registry import tool_votes
 
 __all__ = ["annotate"]

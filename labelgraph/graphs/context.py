@@ -19,12 +19,12 @@ from labelgraph.config import ProjectConfig, StudentSettings
 from labelgraph.critic.signals import CalibratedCritic
 from labelgraph.data import Item, LabelRecord
 from labelgraph.embeddings import Embedder
-from labelgraph.labelstore import HumanLabel, LabelStore
 from labelgraph.llm import LLMClient
 from labelgraph.memory import Memory
 from labelgraph.models import StudentModel, fit_student, make_student, reads_text
+from labelgraph.stores.labels import HumanLabel, LabelStore
+from labelgraph.stores.synthetic import SyntheticStore
 from labelgraph.strategies import Strategy
-from labelgraph.synthetic import SyntheticStore
 from labelgraph.workspace import Workspace
 
 if TYPE_CHECKING:  # built by wiring where a project asks for them

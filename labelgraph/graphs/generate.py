@@ -13,7 +13,7 @@ from labelgraph.data import Item
 from labelgraph.graphs.context import RunContext
 from labelgraph.graphs.resolve import run_context
 from labelgraph.graphs.state import LoopState
-from labelgraph.synthetic import synthetic_id
+from labelgraph.stores.synthetic import synthetic_id
 
 __all__ = ["generate"]
 

@@ -17,8 +17,8 @@ from labelgraph.data import Item
 from labelgraph.graphs.context import RunContext
 from labelgraph.graphs.resolve import run_context
 from labelgraph.graphs.state import LoopState
-from labelgraph.labelstore import MachineLabel, StoredVerdict
 from labelgraph.memory import Neighbour
+from labelgraph.stores.labels import MachineLabel, StoredVerdict
 
 __all__ = ["present", "review_items"]
 

@@ -1,6 +1,6 @@
 """The run state: the current round's ids and counts, and one summary per finished round.
 
-Labels, proposals and verdicts live in the label store (``labelgraph.labelstore``), not here, so a checkpoint
+Labels, proposals and verdicts live in the label store (``labelgraph.stores.labels``), not here, so a checkpoint
 is O(batch), not O(labels). Pydantic models throughout; they reach JSON only in the interrupt payload
 (``graphs.review``).
 """

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from labelgraph.data import Item
+from labelgraph.stores.connection import open_sqlite
 
 __all__ = ["SyntheticStore", "synthetic_id"]
 
@@ -38,8 +39,7 @@ class SyntheticStore:
     def _open(self) -> sqlite3.Connection:
         """The file, made at the first write; called under the lock."""
         if self._db is None:
-            self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db = open_sqlite(self.path)
             self._db.execute(_SCHEMA)
         return self._db
 

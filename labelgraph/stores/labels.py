@@ -36,6 +36,7 @@ from pydantic import BaseModel, Field
 from labelgraph.config import CheckpointSettings
 from labelgraph.data import LabelChange
 from labelgraph.errors import ConfigError, ConflictError, RunError
+from labelgraph.stores.connection import RECONNECT_WAIT, open_existing_sqlite, open_sqlite, postgres_dsn, postgres_pool
 
 __all__ = [
     "HumanKind",
@@ -171,9 +172,7 @@ class _Dialect:
         return f"INSERT OR REPLACE INTO {{{table}}} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
     def setup(self, db: Any) -> None:
-        """Create the tables that are missing (WAL, synchronous: a killed process keeps every committed row)."""
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
+        """Create the tables that are missing."""
         db.executescript(_SCHEMA)
 
     @contextmanager
@@ -317,7 +316,7 @@ class LabelStore:
     def __init__(self, path: Path):
         dialect = _Dialect()
         try:
-            db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+            db = open_sqlite(path)  # WAL, synchronous: a killed process keeps every committed row
             dialect.setup(db)
         except sqlite3.DatabaseError as error:
             raise RunError(f"{path}: the label store is damaged ({error}); restore it from a backup") from None
@@ -333,8 +332,6 @@ class LabelStore:
         """The labels of run ``run`` (its thread id) in PostgreSQL, in schema ``schema_for(run)``, created on first
         use. A lost connection is re-established, each call waiting up to ``wait`` s (``RECONNECT_WAIT``) for the
         database to come back. Errors name ``source`` (where the DSN came from), never the DSN or its password."""
-        from labelgraph.graphs.checkpoint import RECONNECT_WAIT, postgres_pool
-
         wait = RECONNECT_WAIT if wait is None else wait
         what = "label store's database"
         pool = postgres_pool(dsn, source=source, what=what, wait=wait, autocommit=True, prepare_threshold=0)
@@ -643,7 +640,7 @@ class LabelStore:
         """Move the answers of an inbox file (``reviews.sqlite``, where a run folder kept them before they joined
         this store) into the store, then delete the file: safe to repeat after a kill at any point (an answer
         already here is kept)."""
-        with closing(sqlite3.connect(f"{inbox.resolve().as_uri()}?mode=ro", uri=True, timeout=30)) as old:
+        with closing(open_existing_sqlite(inbox, timeout=30)) as old:
             tables = {name for (name,) in old.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             rows = (
                 old.execute("SELECT item_id, label, reviewer, round, answered_at, claimed FROM answers").fetchall()
@@ -677,7 +674,5 @@ def label_store_for(settings: CheckpointSettings, folder: Path, *, run: str) -> 
     sqlite = folder / "labels.sqlite"
     if settings.postgres_env is None or sqlite.exists():
         return LabelStore(sqlite)
-    from labelgraph.graphs.checkpoint import postgres_dsn
-
     dsn, source = postgres_dsn(settings)
     return LabelStore.postgres(dsn, run=run, source=source)

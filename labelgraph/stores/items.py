@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, overload
 
 from labelgraph.data import Item, ItemRow, duplicate_id, remove_stale_temps
+from labelgraph.stores.connection import open_existing_sqlite
 
 __all__ = ["FORMAT", "ItemStore", "ItemView", "ItemWriter", "check_store"]
 
@@ -172,8 +173,7 @@ class ItemStore:
 
     def _connect(self) -> sqlite3.Connection:
         assert self.path is not None
-        uri = f"{Path(os.path.abspath(self.path)).as_uri()}?mode=ro"
-        return sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=10)
+        return open_existing_sqlite(self.path)
 
     def _query(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
