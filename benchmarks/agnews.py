@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from labelgraph.config import ProjectConfig
-from labelgraph.embed_cache import EmbeddingCache, cache_folder, embed_texts, model_key
-from labelgraph.embeddings import get_embedder
+from labelgraph.encoding.cache import EmbeddingCache, cache_folder, embed_texts, model_key
+from labelgraph.encoding.embedders import get_embedder
 from labelgraph.evals.datasets import datasets_root
 
 

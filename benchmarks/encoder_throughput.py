@@ -17,7 +17,7 @@ import multiprocessing
 import os
 import time
 
-from labelgraph.embeddings import CACHE_ENV, SentenceTransformerEmbedder
+from labelgraph.encoding.embedders import CACHE_ENV, SentenceTransformerEmbedder
 from labelgraph.evals.datasets import datasets_root
 
 DATASETS = ("sst2", "trec", "agnews", "subj", "mr")

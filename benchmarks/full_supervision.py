@@ -17,7 +17,7 @@ import json
 import os
 
 from labelgraph.config import StudentSettings
-from labelgraph.embeddings import get_embedder
+from labelgraph.encoding.embedders import get_embedder
 from labelgraph.evals.datasets import CachedEmbedder, load_dataset
 from labelgraph.evals.simulate import full_supervision
 

@@ -31,7 +31,7 @@ os.environ.setdefault("LABELGRAPH_EMBEDDING", "minilm")  # measured on MiniLM, a
 
 def real_template(folder: Path) -> Path:
     """A run folder paused for review, made by the product itself (every SQLite file, a Chroma memory)."""
-    from labelgraph.run import Project
+    from labelgraph.session.run import Project
 
     write_inputs(folder)
     run = Project.from_yaml(folder / "project.yaml").start()
@@ -46,7 +46,7 @@ def real_template(folder: Path) -> Path:
 
 def status_and_export(run_path: Path) -> list[str]:
     """What ``labelgraph status`` and ``labelgraph export`` do with a run folder that opens."""
-    from labelgraph.run import Run
+    from labelgraph.session.run import Run
 
     run = Run.open(run_path)
     try:

@@ -24,7 +24,7 @@ from pathlib import Path
 from agnews import scale_options, scale_project
 
 from labelgraph.agents.human import SimulatedHuman
-from labelgraph.run import Project
+from labelgraph.session.run import Project
 
 os.environ.setdefault("LABELGRAPH_EMBEDDING", "minilm")  # measured on MiniLM, as its figures were
 

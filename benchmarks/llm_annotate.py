@@ -22,7 +22,7 @@ import numpy as np
 from labelgraph.agents.llm_annotator import LLMAnnotator
 from labelgraph.config import LLMSettings
 from labelgraph.data import Item
-from labelgraph.llm import LLMClient
+from labelgraph.llm.client import LLMClient
 from labelgraph.testing import ScriptedLLM
 
 

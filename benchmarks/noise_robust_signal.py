@@ -26,7 +26,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from labelgraph.critic.signals import SIGNALS, CalibratedCritic
-from labelgraph.embeddings import get_embedder
+from labelgraph.encoding.embedders import get_embedder
 from labelgraph.evals.datasets import CachedEmbedder, datasets_root, load_dataset
 from labelgraph.stores.labels import OpenLabel
 

@@ -83,8 +83,8 @@ def fill_cache(pool: Path) -> int:
     """Every pool text's vector into the embedding cache as a random unit vector (no model runs); returns how many."""
     import numpy as np
 
-    from labelgraph.embed_cache import EmbeddingCache, cache_folder, model_key, text_hash
-    from labelgraph.embeddings import get_embedder
+    from labelgraph.encoding.cache import EmbeddingCache, cache_folder, model_key, text_hash
+    from labelgraph.encoding.embedders import get_embedder
 
     root = cache_folder()
     assert root is not None
@@ -146,7 +146,7 @@ def child(step: str, project: Path) -> None:
     import numpy as np
 
     from labelgraph.config import load_project
-    from labelgraph.workspace import Workspace
+    from labelgraph.session.workspace import Workspace
 
     config = load_project(project)
     assert config.run_dir is not None
@@ -163,9 +163,9 @@ def child(step: str, project: Path) -> None:
         figures["rows"] = len(pool)
     elif step == "old-create":
         from labelgraph.data import read_items, write_atomic
-        from labelgraph.embed_cache import EmbeddingCache, cache_folder, embed_texts, model_key
-        from labelgraph.fanout import embedder_for
-        from labelgraph.workspace import _save_items
+        from labelgraph.encoding.cache import EmbeddingCache, cache_folder, embed_texts, model_key
+        from labelgraph.encoding.fanout import embedder_for
+        from labelgraph.session.workspace import _save_items
 
         read = {"text_field": config.text_field, "id_field": config.id_field, "label_field": config.label_field,
                 "labels": config.label_names, "max_text_chars": config.max_text_chars}  # fmt: skip
@@ -187,7 +187,7 @@ def child(step: str, project: Path) -> None:
         figures["rows"] = len(items)
     elif step == "old-open":
         from labelgraph.data import Item
-        from labelgraph.workspace import _load_items, _load_vectors
+        from labelgraph.session.workspace import _load_items, _load_vectors
 
         items = _load_items(config.run_dir / "items.jsonl")
         vectors = _load_vectors(config.run_dir / "vectors.npy", len(items))

@@ -62,8 +62,8 @@ def main() -> None:
 
     import torch
 
-    from labelgraph.embeddings import SentenceTransformerEmbedder
-    from labelgraph.fanout import RayEmbedder, import_ray
+    from labelgraph.encoding.embedders import SentenceTransformerEmbedder
+    from labelgraph.encoding.fanout import RayEmbedder, import_ray
 
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)

@@ -29,7 +29,7 @@ from collections import defaultdict
 from agnews import scale_options, scale_project
 
 from labelgraph.agents.human import SimulatedHuman
-from labelgraph.run import Project, Run
+from labelgraph.session.run import Project, Run
 
 os.environ.setdefault("LABELGRAPH_EMBEDDING", "minilm")  # as lanes_scale.py: the figures there are MiniLM's
 

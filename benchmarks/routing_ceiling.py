@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from labelgraph.embeddings import get_embedder
+from labelgraph.encoding.embedders import get_embedder
 from labelgraph.evals.datasets import CachedEmbedder, load_dataset
 
 

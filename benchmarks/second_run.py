@@ -70,9 +70,9 @@ def child(role: str, project: Path, extra: dict) -> None:
     """One run's start in this process (a new one): figures as one JSON line on stdout."""
     import numpy as np
 
-    from labelgraph.embeddings import SentenceTransformerEmbedder, get_embedder
-    from labelgraph.run import Project
-    from labelgraph.workspace import Workspace
+    from labelgraph.encoding.embedders import SentenceTransformerEmbedder, get_embedder
+    from labelgraph.session.run import Project
+    from labelgraph.session.workspace import Workspace
 
     if role == "open":  # reopen a run folder (what resume and status do): seconds, anonymous memory it took
         Workspace.open(project)  # once untimed: imports and a warm file cache
@@ -111,7 +111,7 @@ def child(role: str, project: Path, extra: dict) -> None:
     }
     run.close()
     if role == "first" and extra.get("fill"):
-        from labelgraph.embed_cache import EmbeddingCache, cache_folder, model_key, text_hash
+        from labelgraph.encoding.cache import EmbeddingCache, cache_folder, model_key, text_hash
 
         fill = pool_texts(extra["fill"])[extra["first"] :]
         cache = EmbeddingCache(cache_folder(), model_key(get_embedder("minilm")))

@@ -32,9 +32,9 @@ def measure(dataset: str, size: int) -> dict[str, float]:
     """One size, in this process."""
     sys.path.insert(0, str(ROOT))
     from labelgraph.config import StudentSettings
-    from labelgraph.embeddings import SentenceTransformerEmbedder
-    from labelgraph.finetune import FinetunedStudent
-    from labelgraph.models import LogisticRegressionStudent
+    from labelgraph.encoding.embedders import SentenceTransformerEmbedder
+    from labelgraph.student.finetune import FinetunedStudent
+    from labelgraph.student.models import LogisticRegressionStudent
 
     rows = [  # train first, so the smaller sizes use the texts they always did
         json.loads(line)

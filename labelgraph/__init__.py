@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 from labelgraph import errors as _errors  # the errors are light: standard library only
 
 if TYPE_CHECKING:
-    from labelgraph.run import Project, Run, RunStatus
-    from labelgraph.student_model import load_model
+    from labelgraph.session.run import Project, Run, RunStatus
+    from labelgraph.student.folder import load_model
 
 __all__ = ["Project", "Run", "RunStatus", "load_model", *_errors.__all__]
 
-_LAZY = {"Project": "labelgraph.run", "Run": "labelgraph.run", "RunStatus": "labelgraph.run"}
-_LAZY |= {"load_model": "labelgraph.student_model", **dict.fromkeys(_errors.__all__, "labelgraph.errors")}
+_LAZY = {"Project": "labelgraph.session.run", "Run": "labelgraph.session.run", "RunStatus": "labelgraph.session.run"}
+_LAZY |= {"load_model": "labelgraph.student.folder", **dict.fromkeys(_errors.__all__, "labelgraph.errors")}
 """Public names, and the module each comes from."""
 
 

@@ -393,7 +393,7 @@ class ProjectConfig(BaseModel):
     @field_validator("embedding_model")
     @classmethod
     def _canonical_encoder(cls, value: str) -> str:
-        from labelgraph.encoders import canonical
+        from labelgraph.encoding.encoders import canonical
 
         return canonical(value)  # all-MiniLM-L6-v2 is minilm, mpnet is all-mpnet-base-v2: one name, one run folder
 
@@ -451,7 +451,7 @@ class ProjectConfig(BaseModel):
 
 
 def _default_encoder() -> str:
-    from labelgraph.encoders import default_encoder
+    from labelgraph.encoding.encoders import default_encoder
 
     return default_encoder()
 

@@ -174,6 +174,6 @@ def invoke_cli(*args: str | Path):
     """``labelgraph ARGS`` in this process (typer's runner): same code, exit codes and streams, no start-up cost."""
     from typer.testing import CliRunner
 
-    from labelgraph.cli import app
+    from labelgraph.cli.app import app
 
     return CliRunner().invoke(app, [str(arg) for arg in args], env={"NO_COLOR": "1", "COLUMNS": "200"})

@@ -81,7 +81,7 @@ def main() -> None:
         kill_after(owner, name, int(nth))
 
     from labelgraph.agents.human import SimulatedHuman
-    from labelgraph.run import Project
+    from labelgraph.session.run import Project
 
     gold = {row["id"]: row["label"] for row in map(json.loads, Path(gold_path).read_text().splitlines())}
     run = Project.from_yaml(project).start()

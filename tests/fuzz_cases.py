@@ -35,7 +35,7 @@ import numpy as np
 from labelgraph.config import ProjectConfig, load_project
 from labelgraph.data import read_answers
 from labelgraph.errors import LabelgraphError
-from labelgraph.workspace import Workspace
+from labelgraph.session.workspace import Workspace
 
 LABELS = ["positive", "negative"]
 EMBEDDER = "tests.fuzz_cases:HashEmbedder"
@@ -209,7 +209,7 @@ def plugin_complaints(config: ProjectConfig) -> list[str]:
     """What ``labelgraph run`` checks before the run folder exists, and whether a plug-in annotator is one."""
     from labelgraph.agents.annotator import Annotator
     from labelgraph.plugins import load_object
-    from labelgraph.wiring import BUILT_IN_ANNOTATORS, check_plugins
+    from labelgraph.session.wiring import BUILT_IN_ANNOTATORS, check_plugins
 
     check_plugins(config)
     if config.annotator in BUILT_IN_ANNOTATORS:

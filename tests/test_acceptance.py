@@ -253,7 +253,7 @@ def test_a_run_that_grows_never_spends_more_than_alpha():
 
 
 def test_status_gives_no_verdict_on_fewer_checks_than_a_test_needs():
-    from labelgraph.cli import describe_estimate
+    from labelgraph.cli.app import describe_estimate
 
     def estimate(**following) -> Estimate:
         following = NextSet(labels=400, coverage=1.0, lower=None, **following)

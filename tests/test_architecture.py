@@ -1,5 +1,5 @@
 """The package's shape: modules import one another without a circle (function-local imports included), and the
-run context every node receives is typed, with no ``Any``."""
+run context every node receives is typed, with no ``Any``; the top level and the stores keep their place."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def import_graph() -> dict[str, set[str]]:
 def test_the_graph_sees_the_package():
     graph = import_graph()
     assert len(graph) > 50
-    assert "labelgraph.wiring" in graph["labelgraph.run"]
+    assert "labelgraph.session.wiring" in graph["labelgraph.session.run"]
 
 
 def test_no_module_imports_itself_round_a_circle():
@@ -73,3 +73,19 @@ def test_the_run_context_is_typed_without_any():
     annotations = {field.name: str(field.type) for field in fields(RunContext)}
     assert len(annotations) >= 12 and all(annotations.values())
     assert [name for name, annotation in annotations.items() if "Any" in annotation] == []
+
+
+TOP_LEVEL = {"__init__", "blas", "config", "data", "errors", "plugins", "progress"}
+"""The package's own top level: the public face and what every part shares (README's Layout)."""
+
+
+def test_the_top_level_holds_the_public_face_and_what_every_part_shares():
+    assert {path.stem for path in PACKAGE.glob("*.py")} == TOP_LEVEL
+
+
+def test_the_stores_import_nothing_above_them():
+    """The stores sit at the bottom: they may use the project file's types, the data model and the errors."""
+    below = {"labelgraph.config", "labelgraph.data", "labelgraph.errors"}
+    for name, targets in import_graph().items():
+        if name.startswith("labelgraph.stores"):
+            assert {t for t in targets if not t.startswith("labelgraph.stores")} <= below, name

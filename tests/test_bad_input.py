@@ -607,7 +607,7 @@ def test_a_moved_aside_memory_is_built_again(paused_run, tmp_path):
     answers = write_jsonl(tmp_path / "answers.jsonl", [{"id": item_id, "label": "positive"} for item_id in pending])
     assert run_cli("review", run, "--answers", answers).exit_code == 0
     assert run_cli("resume", run).exit_code == 0
-    from labelgraph.run import Run
+    from labelgraph.session.run import Run
 
     reopened = Run.open(run)
     try:
@@ -736,7 +736,7 @@ def test_a_damaged_vector_header_is_named_without_a_warning(tmp_path):
     import numpy as np
 
     from labelgraph.errors import RunDamaged
-    from labelgraph.workspace import _load_vectors
+    from labelgraph.session.workspace import _load_vectors
 
     path = tmp_path / "vectors.npy"
     np.save(path, np.zeros((2, 3), dtype=np.float32))

@@ -118,7 +118,7 @@ def test_init_writes_a_valid_project(tmp_path):
 
 
 def test_init_shows_every_setting_of_the_lanes(tmp_path):
-    from labelgraph.templates import PROJECT_TEMPLATE
+    from labelgraph.cli.templates import PROJECT_TEMPLATE
 
     shown, _ = template_sections(PROJECT_TEMPLATE)
     for section in ("machine", "quality", "critic"):
@@ -376,7 +376,7 @@ def test_answers_that_are_no_answers_are_line_errors(make_project, tmp_path):
 def test_printed_commands_are_ones_a_new_shell_can_run(tmp_path, monkeypatch):
     """After make run the printed commands said a bare labelgraph, which a new shell (no venv active) does not
     find: they now say the path the command was started by, unless that name finds it."""
-    from labelgraph.console import command_name
+    from labelgraph.cli.console import command_name
 
     script = tmp_path / "venv" / "bin" / "labelgraph"
     script.parent.mkdir(parents=True)
@@ -401,7 +401,7 @@ def test_printed_commands_are_ones_a_new_shell_can_run(tmp_path, monkeypatch):
 
 
 def test_accepted_labels_going_back_to_proposed_are_explained():
-    from labelgraph.cli import dropped
+    from labelgraph.cli.app import dropped
 
     assert dropped(150, 150) == dropped(None, 3) == dropped(3, 7) == ""
     assert dropped(150, 120) == (
@@ -416,7 +416,7 @@ def test_the_public_names_are_the_package_s_own_and_import_stays_light():
     code = (
         "import sys, labelgraph; heavy = {'torch', 'sentence_transformers', 'numpy'} & set(sys.modules); "
         "from labelgraph import load_model, Project, Run, RunNotFound, LabelgraphError; "
-        "from labelgraph.student_model import load_model as real; import labelgraph.run as run; "
+        "from labelgraph.student.folder import load_model as real; import labelgraph.session.run as run; "
         "import labelgraph.errors as errors; "
         "print(sorted(heavy), load_model is real, Project is run.Project, Run is run.Run, "
         "RunNotFound is errors.RunNotFound, issubclass(RunNotFound, LabelgraphError), "

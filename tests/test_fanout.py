@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from labelgraph import fanout
 from labelgraph.config import ScaleSettings, load_project
-from labelgraph.embed_cache import EmbeddingCache, embed_texts, model_key
-from labelgraph.embeddings import SentenceTransformerEmbedder
+from labelgraph.encoding import fanout
+from labelgraph.encoding.cache import EmbeddingCache, embed_texts, model_key
+from labelgraph.encoding.embedders import SentenceTransformerEmbedder
+from labelgraph.encoding.fanout import RAY_MISSING, RayEmbedder, embedder_for
 from labelgraph.errors import ConfigError
-from labelgraph.fanout import RAY_MISSING, RayEmbedder, embedder_for
-from labelgraph.workspace import Workspace
+from labelgraph.session.workspace import Workspace
 from tests.conftest import SHARED, read_jsonl
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from labelgraph.agents.human import SimulatedHuman
-from labelgraph.run import Project
+from labelgraph.session.run import Project
 from labelgraph.stores.synthetic import synthetic_id
 from labelgraph.testing import ScriptedLLM
 from tests.conftest import EXAMPLE, read_jsonl

@@ -11,7 +11,7 @@ from contextlib import closing
 import pytest
 
 from labelgraph.errors import ConflictError
-from labelgraph.run import Project, Run
+from labelgraph.session.run import Project, Run
 from labelgraph.stores.labels import LabelStore
 from tests.test_postgres import cluster, dsn  # noqa: F401  (fixtures: the throwaway cluster, for the postgres param)
 

@@ -19,7 +19,7 @@ from labelgraph.agents.human import SimulatedHuman
 from labelgraph.config import CheckpointSettings
 from labelgraph.data import LabelChange
 from labelgraph.errors import ConfigError, ConflictError, RunError
-from labelgraph.run import Project
+from labelgraph.session.run import Project
 from labelgraph.stores.labels import HumanLabel, LabelStore, MachineLabel, StoredVerdict, label_store_for, schema_for
 from tests.conftest import EXAMPLE, cli_env, read_jsonl
 from tests.service_helpers import free_port

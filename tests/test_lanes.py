@@ -13,8 +13,8 @@ from sklearn.metrics import roc_auc_score
 from labelgraph.agents.human import SimulatedHuman
 from labelgraph.config import load_project
 from labelgraph.evals.annotators import ReplayAnnotator
-from labelgraph.plan import ANSWER_TOKENS, plan_costs
-from labelgraph.run import Project
+from labelgraph.session.plan import ANSWER_TOKENS, plan_costs
+from labelgraph.session.run import Project
 from tests.conftest import LABELS, invoke_cli, read_jsonl, write_jsonl
 
 

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from labelgraph.run import Project
+from labelgraph.session.run import Project
 from labelgraph.stores.labels import LabelStore
 from tests.conftest import ROOT
 from tests.service_helpers import console_script, free_port, wait_until_up

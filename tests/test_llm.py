@@ -22,7 +22,7 @@ from labelgraph.config import LLMSettings
 from labelgraph.critic.signals import SIGNALS, CalibratedCritic, signal_reasons
 from labelgraph.data import Item
 from labelgraph.errors import ConfigError
-from labelgraph.llm import LLMClient, make_chat_model
+from labelgraph.llm.client import LLMClient, make_chat_model
 from labelgraph.memory import Neighbour
 from labelgraph.stores.labels import MachineLabel
 from labelgraph.testing import Fault, ScriptedLLM
@@ -87,7 +87,7 @@ def test_retry_after_in_seconds_milliseconds_or_an_http_date():
     from datetime import UTC, datetime, timedelta
     from email.utils import format_datetime
 
-    from labelgraph.llm import retry_after, retryable
+    from labelgraph.llm.client import retry_after, retryable
 
     assert retry_after(None, "2") == 2.0 and retry_after("1500", "9") == 1.5 and retry_after(None, None) is None
     soon = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
@@ -135,7 +135,7 @@ import asyncio, sys
 from pathlib import Path
 from langchain_core.messages import HumanMessage
 from labelgraph.config import LLMSettings
-from labelgraph.llm import LLMClient
+from labelgraph.llm.client import LLMClient
 
 llm = LLMClient(LLMSettings(model="scripted", base_url=sys.argv[1], concurrency=4), Path(sys.argv[2]))
 

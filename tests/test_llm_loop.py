@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from labelgraph.agents.human import SimulatedHuman
-from labelgraph.run import Project
+from labelgraph.session.run import Project
 from labelgraph.testing import ScriptedLLM
 from tests.conftest import EXAMPLE, read_jsonl, run_cli
 from tests.test_crash_resume import runner, write_project

@@ -12,7 +12,7 @@ import yaml
 from labelgraph.agents.human import SimulatedHuman
 from labelgraph.critic.rounds import designs
 from labelgraph.errors import ConflictError, ReviewError, RunError
-from labelgraph.run import Project, Run
+from labelgraph.session.run import Project, Run
 from tests.conftest import LABELS, read_jsonl
 
 
@@ -294,7 +294,7 @@ def test_same_seed_same_labels(make_project, gold, tmp_path):
 
 
 def test_pool_vectors_are_computed_once(make_project, gold, monkeypatch):
-    from labelgraph.embeddings import SentenceTransformerEmbedder
+    from labelgraph.encoding.embedders import SentenceTransformerEmbedder
 
     project = make_project()
     Project.from_yaml(project).start().close()  # embeds pool and test once
@@ -356,7 +356,7 @@ def test_a_batch_an_earlier_version_took_in_part_goes_on(make_project, gold, tmp
     line (the graph holds it), and the last answers commit all 10."""
     from langgraph.types import Command
 
-    from labelgraph.review_file import read_back
+    from labelgraph.cli.review_file import read_back
 
     run = Project.from_yaml(make_project()).start()
     run.step()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from labelgraph.data import LabelRecord
-from labelgraph.embeddings import get_embedder
+from labelgraph.encoding.embedders import get_embedder
 from labelgraph.memory import Memory
 from tests.conftest import EXAMPLE, cli_env, read_jsonl
 

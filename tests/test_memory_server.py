@@ -9,7 +9,7 @@ import yaml
 
 from labelgraph.agents.human import SimulatedHuman
 from labelgraph.memory import Memory
-from labelgraph.run import Project
+from labelgraph.session.run import Project
 from tests.service_helpers import console_script, free_port, wait_until_up
 
 CHROMA = console_script("chroma")

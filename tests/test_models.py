@@ -10,10 +10,10 @@ from labelgraph.agents.annotator import EmbeddedAnnotator
 from labelgraph.config import CriticSettings
 from labelgraph.critic.signals import SIGNALS, CalibratedCritic, signal_reasons
 from labelgraph.data import Item
-from labelgraph.embeddings import get_embedder
+from labelgraph.encoding.embedders import get_embedder
 from labelgraph.memory import Neighbour
-from labelgraph.models import LogisticRegressionStudent, evaluate
 from labelgraph.stores.labels import MachineLabel
+from labelgraph.student.models import LogisticRegressionStudent, evaluate
 
 LABELS = ["a", "b", "c"]
 

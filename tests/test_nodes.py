@@ -13,12 +13,12 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 
 from labelgraph.agents.human import Candidate, ReviewItem
-from labelgraph.cli import progress_for
+from labelgraph.cli.app import progress_for
 from labelgraph.graphs.context import RunContext
 from labelgraph.graphs.loop import after_critique, after_review
 from labelgraph.graphs.review import human_review
 from labelgraph.graphs.state import LoopState
-from labelgraph.run import Project, Run
+from labelgraph.session.run import Project, Run
 
 
 def item(item_id: str, kind: str = "audit") -> ReviewItem:

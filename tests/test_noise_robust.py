@@ -9,7 +9,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from labelgraph.embeddings import get_embedder
+from labelgraph.encoding.embedders import get_embedder
 from tests.conftest import EXAMPLE, LABELS, read_jsonl
 
 pytest.importorskip("cleanlab", reason="the bench extra: pip install -e '.[bench]'")

@@ -17,8 +17,8 @@ import pytest
 from labelgraph.config import ProjectConfig
 from labelgraph.data import Item, read_items
 from labelgraph.errors import DataError, RunDamaged
+from labelgraph.session.workspace import Workspace, _save_items
 from labelgraph.stores.items import BATCH
-from labelgraph.workspace import Workspace, _save_items
 
 LABELS = {"pos": "good", "neg": "bad"}
 
@@ -143,7 +143,7 @@ def test_a_csv_with_old_mac_line_endings_reads_row_by_row_as_before(tmp_path):
 
 
 def test_a_pool_larger_than_a_batch_is_embedded_from_the_store(tmp_path, monkeypatch):
-    import labelgraph.workspace as workspace_module
+    import labelgraph.session.workspace as workspace_module
 
     monkeypatch.setattr(workspace_module, "EMBED_ROWS", 1000)  # several embedding batches from a small pool
     rows = [{"id": f"t{n}", "text": f"text number {n}"} for n in range(BATCH + 1500)]
@@ -279,7 +279,7 @@ def test_a_float16_run_folder_holds_half_the_bytes_and_picks_as_float32_does(mak
     """``scale: {vectors: float16}`` stores the pool's vectors in half the bytes; they are computed on as float32,
     within float16's rounding of the float32 ones, and a coreset run picks the same texts for people as float32 does."""
     from labelgraph.agents.human import SimulatedHuman
-    from labelgraph.run import Project
+    from labelgraph.session.run import Project
 
     def finished(kind: str) -> tuple[Any, dict[str, int]]:
         project = make_project(strategy="coreset", run_dir=f"run-{kind}", scale={"vectors": kind})

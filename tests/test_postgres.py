@@ -21,7 +21,7 @@ import yaml
 
 from labelgraph.agents.human import SimulatedHuman
 from labelgraph.errors import RunError
-from labelgraph.run import Project, Run
+from labelgraph.session.run import Project, Run
 from tests.service_helpers import free_port
 
 BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))

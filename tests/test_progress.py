@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from labelgraph import progress
-from labelgraph.embeddings import SentenceTransformerEmbedder
+from labelgraph.encoding.embedders import SentenceTransformerEmbedder
 
 
 @pytest.fixture

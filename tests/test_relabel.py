@@ -16,7 +16,7 @@ from labelgraph.agents.human import SimulatedHuman
 from labelgraph.critic import rounds
 from labelgraph.data import LabelChange
 from labelgraph.errors import ConflictError, ReviewError, RunError
-from labelgraph.run import Project, Run
+from labelgraph.session.run import Project, Run
 from tests.conftest import EXAMPLE, LABELS, invoke_cli, read_jsonl, write_jsonl
 
 OTHER = {"positive": "negative", "negative": "positive"}

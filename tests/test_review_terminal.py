@@ -141,7 +141,7 @@ def test_a_label_is_typed_by_its_start_and_long_neighbours_wrap_at_words():
     from rich.console import Console
 
     from labelgraph.agents.human import Candidate, ReviewItem, ShownNeighbour
-    from labelgraph.review_terminal import match_label, render
+    from labelgraph.cli.review_terminal import match_label, render
 
     labels = ["positive", "negative", "neutral", "mixed"]
     assert [match_label(typed, labels) for typed in ("neg", "Neg", "2", "mi", "POSITIVE", "ne", "x", "")] == [

@@ -8,7 +8,7 @@ import re
 
 import httpx
 
-from labelgraph.run import Run
+from labelgraph.session.run import Run
 from tests.service_helpers import BROWSER_ARGS, serving, wait_for
 from tests.test_service import interrupted_run
 

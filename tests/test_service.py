@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from labelgraph.run import Project, Run
 from labelgraph.service.serve import is_loopback
+from labelgraph.session.run import Project, Run
 from tests.conftest import invoke_cli
 from tests.service_helpers import serving, wait_for
 
@@ -114,8 +114,8 @@ def test_fifty_concurrent_submissions_commit_exactly_once(make_project, gold, tm
 
 
 def test_status_is_computed_once_per_checkpoint_and_answers_show_at_once(make_project, gold, tmp_path, monkeypatch):
-    from labelgraph.run import Run
     from labelgraph.service.runs import RunRegistry
+    from labelgraph.session.run import Run
 
     computed = []
     real_status = Run.status

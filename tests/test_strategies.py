@@ -321,7 +321,7 @@ def explored(project: Path, gold: dict[str, str], *, crashes: bool) -> list[list
     """Each round's picks of a whole run; with ``crashes`` its state file is damaged, rolled back to the first
     round's or removed after the select node of rounds 2, 3 and 4."""
     from labelgraph.agents.human import SimulatedHuman
-    from labelgraph.run import Project
+    from labelgraph.session.run import Project
 
     run = Project.from_yaml(project).start()
     state = run.config.run_dir / "selection" / "k_center.bin"

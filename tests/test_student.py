@@ -16,10 +16,10 @@ from pydantic import ValidationError
 
 from labelgraph.agents.human import SimulatedHuman
 from labelgraph.config import StudentSettings
-from labelgraph.finetune import FinetunedStudent
-from labelgraph.models import evaluate
-from labelgraph.run import Project
-from labelgraph.student_model import Head, fit_temperature, load_model
+from labelgraph.session.run import Project
+from labelgraph.student.finetune import FinetunedStudent
+from labelgraph.student.folder import Head, fit_temperature, load_model
+from labelgraph.student.models import evaluate
 from tests.conftest import EXAMPLE, cli_env, read_jsonl, run_cli
 
 SMALL = {"kind": "finetune", "min_labels": 20, "epochs": 1, "max_length": 48, "batch_size": 8}

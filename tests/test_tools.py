@@ -15,9 +15,9 @@ from labelgraph.agents.llm_annotator import LLMAnnotator
 from labelgraph.config import LLMSettings, ToolSettings
 from labelgraph.data import Item
 from labelgraph.errors import PluginError
-from labelgraph.llm import LLMClient
+from labelgraph.llm.client import LLMClient
 from labelgraph.memory import Memory
-from labelgraph.run import Project
+from labelgraph.session.run import Project
 from labelgraph.testing import ScriptedLLM
 from labelgraph.tools import load_tools
 from tests.service_helpers import console_script

@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from labelgraph.data import Item
-from labelgraph.embeddings import Embedder
+from labelgraph.encoding.embedders import Embedder
 from labelgraph.memory import Neighbour
 
 __all__ = ["Annotation", "Annotator", "EmbeddedAnnotator"]

@@ -14,8 +14,8 @@ from pydantic import BaseModel
 from labelgraph.agents.llm_annotator import parse_json_answer
 from labelgraph.config import GeneratorSettings
 from labelgraph.data import Item
-from labelgraph.llm import LLMClient, Reply
-from labelgraph.prompts import counterfactual_messages, new_examples_messages
+from labelgraph.llm.client import LLMClient, Reply
+from labelgraph.llm.prompts import counterfactual_messages, new_examples_messages
 
 __all__ = ["Draft", "LLMGenerator"]
 

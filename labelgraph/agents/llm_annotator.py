@@ -23,10 +23,10 @@ from pydantic import BaseModel, Field, ValidationError
 
 from labelgraph.agents.annotator import Annotation
 from labelgraph.data import Item
-from labelgraph.llm import LLMClient, Reply
+from labelgraph.llm.client import LLMClient, Reply
+from labelgraph.llm.prompts import annotator_messages, delimit, repair_message
 from labelgraph.memory import Neighbour
 from labelgraph.progress import gather as gather_with_progress
-from labelgraph.prompts import annotator_messages, delimit, repair_message
 
 __all__ = ["PROGRESS_ITEMS", "LLMAnnotator", "LabelAnswer", "gather_items", "label_probability", "parse_json_answer"]
 

@@ -11,8 +11,8 @@ from pydantic import BaseModel
 from labelgraph.agents.annotator import Annotation
 from labelgraph.agents.llm_annotator import gather_items, parse_json_answer
 from labelgraph.data import Item
-from labelgraph.llm import LLMClient
-from labelgraph.prompts import critic_messages
+from labelgraph.llm.client import LLMClient
+from labelgraph.llm.prompts import critic_messages
 
 __all__ = ["JudgeAnswer", "LLMJudge"]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from labelgraph.agents.llm_annotator import parse_json_answer
-from labelgraph.llm import LLMClient
-from labelgraph.prompts import selector_messages
+from labelgraph.llm.client import LLMClient
+from labelgraph.llm.prompts import selector_messages
 
 __all__ = ["LLMSelector"]
 

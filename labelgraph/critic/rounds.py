@@ -25,7 +25,7 @@ from labelgraph.stores.labels import HumanLabel, LabelStore, MachineLabel, OpenL
 
 if TYPE_CHECKING:
     from labelgraph.graphs.context import RunContext
-    from labelgraph.models import StudentModel
+    from labelgraph.student.models import StudentModel
 
 __all__ = ["Certification", "draw", "look", "score"]
 

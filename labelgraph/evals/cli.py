@@ -51,10 +51,10 @@ def eval_command(
     """Simulate active learning with gold labels; write results.json, report.md and plots."""
     from pydantic import ValidationError
 
+    from labelgraph.cli.console import stdout_console
     from labelgraph.config import LLMSettings, format_validation_error
-    from labelgraph.console import stdout_console
-    from labelgraph.embeddings import get_embedder
-    from labelgraph.encoders import MINILM, canonical, default_encoder, is_plugin, source
+    from labelgraph.encoding.embedders import get_embedder
+    from labelgraph.encoding.encoders import MINILM, canonical, default_encoder, is_plugin, source
     from labelgraph.errors import ConfigError
     from labelgraph.evals.datasets import CachedEmbedder, load_dataset
     from labelgraph.evals.report import print_report, write_report

@@ -11,9 +11,9 @@ import numpy as np
 from pydantic import BaseModel
 
 from labelgraph.data import Item, read_items
-from labelgraph.embed_cache import EmbeddingCache, cache_folder, embed_texts, model_key
-from labelgraph.embeddings import Embedder, get_embedder
-from labelgraph.encoders import default_encoder
+from labelgraph.encoding.cache import EmbeddingCache, cache_folder, embed_texts, model_key
+from labelgraph.encoding.embedders import Embedder, get_embedder
+from labelgraph.encoding.encoders import default_encoder
 from labelgraph.errors import ConfigError
 
 __all__ = ["CachedEmbedder", "Dataset", "datasets_root", "load_dataset"]
@@ -81,7 +81,7 @@ def load_dataset(
 
 class CachedEmbedder:
     """An embedder that remembers every text's vector for this process, and takes the ones it lacks from the
-    machine's embedding cache (``labelgraph.embed_cache``) before the model: an eval embeds a dataset once per
+    machine's embedding cache (``labelgraph.encoding.cache``) before the model: an eval embeds a dataset once per
     encoder, not once per process."""
 
     def __init__(self, inner: Embedder | None = None):

@@ -41,7 +41,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from rich.console import Console
 
-from labelgraph.console import print_table
+from labelgraph.cli.console import print_table
 from labelgraph.data import write_atomic
 
 __all__ = ["markdown", "print_report", "sections", "write_report"]

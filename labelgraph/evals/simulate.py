@@ -32,9 +32,9 @@ from labelgraph.evals.annotators import (
 from labelgraph.evals.datasets import CachedEmbedder, Dataset
 from labelgraph.evals.frontier import baseline_coverage, frontier_size, oracle_coverage
 from labelgraph.evals.metrics import aulc, labels_to_reach, mean_std
-from labelgraph.models import LogisticRegressionStudent, evaluate, make_student, reads_text
-from labelgraph.run import Project, Run
+from labelgraph.session.run import Project, Run
 from labelgraph.strategies import get_strategy
+from labelgraph.student.models import LogisticRegressionStudent, evaluate, make_student, reads_text
 
 __all__ = ["EvalSpec", "full_supervision", "run_eval"]
 

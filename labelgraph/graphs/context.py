@@ -18,14 +18,14 @@ from labelgraph.agents.annotator import Annotator
 from labelgraph.config import ProjectConfig, StudentSettings
 from labelgraph.critic.signals import CalibratedCritic
 from labelgraph.data import Item, LabelRecord
-from labelgraph.embeddings import Embedder
-from labelgraph.llm import LLMClient
+from labelgraph.encoding.embedders import Embedder
+from labelgraph.llm.client import LLMClient
 from labelgraph.memory import Memory
-from labelgraph.models import StudentModel, fit_student, make_student, reads_text
+from labelgraph.session.workspace import Workspace
 from labelgraph.stores.labels import HumanLabel, LabelStore
 from labelgraph.stores.synthetic import SyntheticStore
 from labelgraph.strategies import Strategy
-from labelgraph.workspace import Workspace
+from labelgraph.student.models import StudentModel, fit_student, make_student, reads_text
 
 if TYPE_CHECKING:  # built by wiring where a project asks for them
     from labelgraph.agents.generator import LLMGenerator
@@ -37,7 +37,7 @@ __all__ = ["RunContext"]
 
 @dataclass
 class RunContext:
-    """What every node may use; built by ``labelgraph.run.Run``."""
+    """What every node may use; built by ``labelgraph.session.run.Run``."""
 
     workspace: Workspace
     memory: Memory

@@ -14,9 +14,9 @@ from labelgraph.graphs.resolve import run_context
 from labelgraph.graphs.select import human_candidates, machine_todo
 from labelgraph.graphs.stability import prediction_agreement, stable_for
 from labelgraph.graphs.state import LoopState, RoundSummary
-from labelgraph.llm import Usage
-from labelgraph.models import StudentModel, evaluate, reads_text
+from labelgraph.llm.client import Usage
 from labelgraph.stores.labels import HumanLabel
+from labelgraph.student.models import StudentModel, evaluate, reads_text
 
 __all__ = ["commit", "prepare", "stop_reason", "train"]
 

@@ -8,9 +8,9 @@ Each round runs two lanes through the same nodes: the machine lane annotates tex
 accepts what meets the quality target; the human lane asks a person for fixes, blind audits and the strategy's
 picks. The person's batch is open for answers from ``present`` on (``ANSWERABLE``): the round's costly work runs
 while they answer, and after their last answer only commit, train, select and present stand before the next batch.
-``builder`` is the uncompiled graph, ``graph`` compiles it without a checkpointer; ``labelgraph.run.Run`` compiles
-``builder`` with the run's checkpointer. ``build(ServerContext)`` makes the same graph for LangGraph's
-own server, whose context is JSON.
+``builder`` is the uncompiled graph, ``graph`` compiles it without a checkpointer;
+``labelgraph.session.run.Run`` compiles ``builder`` with the run's checkpointer. ``build(ServerContext)`` makes the
+same graph for LangGraph's own server, whose context is JSON.
 """
 
 from __future__ import annotations

@@ -33,8 +33,10 @@ def run_context(runtime: Any) -> RunContext:
     if not run_dir:
         raise RunError("this graph needs a context: {'run_dir': '<a run folder made by labelgraph run>'}")
     if run_dir not in _OPENED:
-        from labelgraph.wiring import build_context  # loads on a server's first call: the graph imports stay light
-        from labelgraph.workspace import Workspace
+        from labelgraph.session.wiring import (
+            build_context,  # loads on a server's first call: the graph imports stay light
+        )
+        from labelgraph.session.workspace import Workspace
 
         _OPENED[run_dir] = build_context(Workspace.open(Path(run_dir)))
     return _OPENED[run_dir]

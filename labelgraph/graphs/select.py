@@ -11,9 +11,9 @@ from labelgraph.critic import rounds
 from labelgraph.graphs.context import RunContext
 from labelgraph.graphs.resolve import run_context
 from labelgraph.graphs.state import LoopState
-from labelgraph.models import StudentModel
 from labelgraph.strategies import IncrementalStrategy, PoolInput, SelectionInput
 from labelgraph.strategies.state import pool_key
+from labelgraph.student.models import StudentModel
 
 __all__ = ["candidate_rows", "human_candidates", "machine_todo", "pool_input", "ranked", "select"]
 

@@ -10,7 +10,7 @@ import numpy as np
 from labelgraph.config import StabilitySettings
 from labelgraph.graphs.context import RunContext
 from labelgraph.graphs.state import RoundSummary
-from labelgraph.models import StudentModel
+from labelgraph.student.models import StudentModel
 
 __all__ = ["prediction_agreement", "stable_for"]
 

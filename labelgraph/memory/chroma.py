@@ -13,7 +13,7 @@ from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.config import Settings
 from chromadb.utils.embedding_functions import register_embedding_function
 
-from labelgraph.embeddings import get_embedder
+from labelgraph.encoding.embedders import get_embedder
 
 __all__ = ["LabelgraphEmbeddingFunction", "http_client", "persistent_client"]
 

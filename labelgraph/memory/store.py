@@ -18,8 +18,8 @@ import numpy as np
 from pydantic import BaseModel
 
 from labelgraph.data import LabelRecord
-from labelgraph.embeddings import get_embedder
-from labelgraph.encoders import MINILM, canonical
+from labelgraph.encoding.embedders import get_embedder
+from labelgraph.encoding.encoders import MINILM, canonical
 
 __all__ = ["Memory", "Neighbour", "collection_name"]
 

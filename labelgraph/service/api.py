@@ -35,9 +35,9 @@ from starlette.background import BackgroundTask
 
 from labelgraph.agents.human import ReviewItem
 from labelgraph.errors import ConflictError, LabelgraphError, ReviewError, RunError, RunNotFound
-from labelgraph.run import Phase, RunStatus
 from labelgraph.service.guard import Guard
 from labelgraph.service.runs import ProjectRefused, RunRegistry
+from labelgraph.session.run import Phase, RunStatus
 
 __all__ = ["MAX_BODY", "RunSummary", "create_app"]
 

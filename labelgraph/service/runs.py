@@ -18,8 +18,8 @@ from pathlib import Path
 
 from labelgraph.config import load_project
 from labelgraph.errors import ConfigError, RunNotFound
-from labelgraph.run import Run, RunStatus, check_plugins
-from labelgraph.workspace import RUN_FILE, Workspace
+from labelgraph.session.run import Run, RunStatus, check_plugins
+from labelgraph.session.workspace import RUN_FILE, Workspace
 
 Key = tuple[tuple[str, int] | None, bool]
 UNSETTLED = frozenset({"running", "interrupted"})

@@ -5,7 +5,7 @@ Models are loaded once per process and every vector is L2-normalised float32, so
 A sentence-transformers model pads each text to its length class (``padded_length``: 16, 32, 48, 64, 96, 128...
 tokens) and embeds texts of one class together, at least ``MIN_BATCH_TOKENS`` tokens a call: a text's vector is
 then the same bits whatever texts are embedded beside it, so vectors kept by text (the embedding cache,
-``labelgraph.embed_cache``) equal a fresh embedding's bit for bit. (Padded to the longest text of its batch, or
+``labelgraph.encoding.cache``) equal a fresh embedding's bit for bit. (Padded to the longest text of its batch, or
 in a call of a few tokens, a text's vector varies in the last bits with its neighbours.)
 
 With ``LABELGRAPH_VECTOR_CACHE=FILE`` every ``embed`` call of a sentence-transformers model goes through the
@@ -25,9 +25,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from labelgraph import encoders
-from labelgraph.embed_cache import EmbeddingCache, cache_folder, embed_texts, model_key
-from labelgraph.encoders import MINILM, canonical
+from labelgraph.encoding import encoders
+from labelgraph.encoding.cache import EmbeddingCache, cache_folder, embed_texts, model_key
+from labelgraph.encoding.encoders import MINILM, canonical
 from labelgraph.plugins import load_object
 from labelgraph.progress import PROGRESS_BATCHES, task
 
@@ -82,7 +82,7 @@ class SentenceTransformerEmbedder:
 
     def embed(self, texts: list[str], *, progress: Callable[..., None] | None = None) -> np.ndarray:
         """The texts' vectors; ``progress(count)`` is called as they are made instead of showing this call's own.
-        With ``LABELGRAPH_VECTOR_CACHE`` set, through the embedding cache (``labelgraph.embed_cache``)."""
+        With ``LABELGRAPH_VECTOR_CACHE`` set, through the embedding cache (``labelgraph.encoding.cache``)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if not os.environ.get(CACHE_ENV):
@@ -193,7 +193,7 @@ CACHE_ENV = "LABELGRAPH_VECTOR_CACHE"
 
 def get_embedder(spec: str = MINILM) -> Embedder:
     """The embedder named by ``spec``: ``minilm`` (all-MiniLM-L6-v2), ``all-mpnet-base-v2``, a sentence-transformers
-    folder or hub id (``labelgraph.encoders``), or ``module:attr``; one per encoder for the process."""
+    folder or hub id (``labelgraph.encoding.encoders``), or ``module:attr``; one per encoder for the process."""
     return _embedder(canonical(spec))
 
 

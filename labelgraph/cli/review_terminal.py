@@ -20,7 +20,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from labelgraph.agents.human import ReviewItem
-from labelgraph.console import command_name
+from labelgraph.cli.console import command_name
 from labelgraph.errors import ReviewError
 
 __all__ = ["review_in_terminal"]

@@ -8,7 +8,7 @@ ROOT is the project's ``embedding_cache`` setting, else ``$LABELGRAPH_EMBED_CACH
 MODEL-KEY names the model and what its vectors depend on besides the text (``cache_key``: for a
 sentence-transformers model the libraries' versions and the batching), so another model, or an upgrade, never
 shares vectors. A sentence-transformers model gives a text the same bits whatever texts are embedded beside it
-(see ``labelgraph.embeddings``): vectors from the cache equal a fresh embedding's bit for bit.
+(see ``labelgraph.encoding.embedders``): vectors from the cache equal a fresh embedding's bit for bit.
 
 Embedding goes in batches of ``FLUSH_ROWS`` texts, each written before the next starts: a killed run loses at most
 the batch in progress, and the next one embeds only what is missing. A shard is written to a temporary file,

@@ -13,11 +13,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from labelgraph.console import command_name, print_table, stdout_console
+from labelgraph.cli.console import command_name, print_table, stdout_console
+from labelgraph.cli.templates import PROJECT_TEMPLATE
 from labelgraph.errors import ConfigError, LabelgraphError
 from labelgraph.evals.cli import eval_command
 from labelgraph.service.serve import serve_command
-from labelgraph.templates import PROJECT_TEMPLATE
 
 app = typer.Typer(
     help="LLM-based active learning: select, annotate and critique labels; people answer the disputes.",
@@ -51,7 +51,7 @@ def friendly(command: Callable[..., Any]) -> Callable[..., Any]:
 def open_run(path: Path):
     """A run from its folder, or from the project file that names the folder."""
     from labelgraph.config import load_project
-    from labelgraph.run import Run
+    from labelgraph.session.run import Run
 
     if path.is_file() and path.suffix in {".yaml", ".yml"}:
         path = load_project(path).run_dir  # type: ignore[assignment]
@@ -233,7 +233,7 @@ def run(
     ] = False,
 ) -> None:
     """Start (or continue) a run: rounds go on until the budget, a stop rule, or a pause for review."""
-    from labelgraph.run import Project
+    from labelgraph.session.run import Project
 
     loaded = Project.from_yaml(project)
     if dry_run:
@@ -255,7 +255,7 @@ def advance(active) -> None:
 
 def print_plan(config) -> None:
     """The expected LLM calls, tokens and cost of a fresh run."""
-    from labelgraph.plan import plan_costs
+    from labelgraph.session.plan import plan_costs
 
     plan = plan_costs(config)
     console.print(f"[bold]{config.name}[/]: the machine lane annotates {plan.texts:,} texts")
@@ -438,12 +438,12 @@ def review(
     ] = None,
 ) -> None:
     """Answer disputed items: in the terminal, or from a file with --answers (--pending writes one to fill)."""
-    from labelgraph.review_terminal import review_in_terminal  # loads where a review runs: startup stays quick
+    from labelgraph.cli.review_terminal import review_in_terminal  # loads where a review runs: startup stays quick
 
     active = open_run(run_path)
     me, run = command_name(), active.workspace.path
     if pending is not None:
-        from labelgraph.review_file import write_pending
+        from labelgraph.cli.review_file import write_pending
 
         count = write_pending(active.pending_reviews(), pending)
         console.print(
@@ -452,7 +452,7 @@ def review(
         )
         return
     if answers is not None:
-        from labelgraph.review_file import read_back
+        from labelgraph.cli.review_file import read_back
 
         read = read_back(active, answers, reviewer=reviewer, correct=correct)
         note = f" ({read.unchanged} given before, unchanged)" if read.unchanged else ""
@@ -542,7 +542,7 @@ def predict(
     text_field: Annotated[str, typer.Option(help="The text's field in JSONL or CSV rows.")] = "text",
 ) -> None:
     """Label texts with an exported student: one JSON line per text with its label and probability."""
-    from labelgraph.predict import predict_file
+    from labelgraph.cli.predict import predict_file
 
     count = predict_file(model, data, output, text_field=text_field)
     if output is not None:

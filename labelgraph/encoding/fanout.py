@@ -3,7 +3,7 @@
     labelgraph process ──chunks of texts──▶ Ray actors (one a CPU, each loads the model once) ──vectors──▶ back
 
 ``RayEmbedder`` wraps the project's embedder: its name, dimension and cache key are the wrapped one's, so the
-embedding cache (``labelgraph.embed_cache``) sits in front as before and only the texts it lacks reach Ray. Each
+embedding cache (``labelgraph.encoding.cache``) sits in front as before and only the texts it lacks reach Ray. Each
 actor holds the same embedder class the process would use (``SentenceTransformerEmbedder``), and that class pads
 every text to its length class, so a text's vector does not depend on the texts embedded beside it: vectors made
 by actors, in any chunks, equal the in-process ones bit for bit (``tests/test_fanout.py`` checks it).
@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from labelgraph.config import ProjectConfig
-from labelgraph.embed_cache import model_key
-from labelgraph.embeddings import CACHE_ENV, Embedder, SentenceTransformerEmbedder, get_embedder
+from labelgraph.encoding.cache import model_key
+from labelgraph.encoding.embedders import CACHE_ENV, Embedder, SentenceTransformerEmbedder, get_embedder
 from labelgraph.errors import ConfigError
 
 __all__ = ["RAY_MISSING", "RayEmbedder", "connect", "embedder_for", "import_ray"]

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from labelgraph.data import MAX_DATA_BYTES, DataError, read_items, read_limited, write_atomic
-from labelgraph.student_model import check_folder, load_model
+from labelgraph.student.folder import check_folder, load_model
 
 __all__ = ["predict_file", "read_texts"]
 

@@ -11,7 +11,7 @@ version, memory-mapped), so a resumed run does not embed its pool again: a stude
 then its head over a kept vector. A new tune is a new version, and the old vectors go.
 
 The student is saved as a plain folder (a sentence-transformers model plus ``head.json``, see
-``labelgraph.student_model``): ``labelgraph export --model`` writes it, ``labelgraph predict`` reads it.
+``labelgraph.student.folder``): ``labelgraph export --model`` writes it, ``labelgraph predict`` reads it.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 
 from labelgraph.config import StudentSettings
-from labelgraph.embed_cache import EmbeddingCache, embed_texts
+from labelgraph.encoding.cache import EmbeddingCache, embed_texts
 from labelgraph.errors import ConfigError
 from labelgraph.progress import task
-from labelgraph.student_model import Head, best_device, fit_head, fit_temperature, load_encoder, load_model, save_model
+from labelgraph.student.folder import Head, best_device, fit_head, fit_temperature, load_encoder, load_model, save_model
 
 __all__ = ["FinetunedStudent"]
 
@@ -132,7 +132,7 @@ class FinetunedStudent:
         return self.head.proba(self.embed(list(texts)))
 
     def save(self, folder: Path, readme: str) -> Path:
-        """Write the student as a plain folder (see ``labelgraph.student_model``)."""
+        """Write the student as a plain folder (see ``labelgraph.student.folder``)."""
         if self.head is None:
             raise ConfigError("the student has not seen two labels yet: nothing to export")
         return save_model(

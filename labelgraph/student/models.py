@@ -1,7 +1,7 @@
 """Student models: the classifier the loop retrains every round.
 
 ``logistic`` regression on the frozen embeddings (the default: a second a round), ``finetune`` (the encoder trained
-end to end, ``labelgraph.finetune``), or a plug-in. A student reads the texts' vectors, or, if it says
+end to end, ``labelgraph.student.finetune``), or a plug-in. A student reads the texts' vectors, or, if it says
 ``input = "text"``, the texts themselves.
 """
 
@@ -102,7 +102,7 @@ def make_student(
     if settings.kind == "logistic":
         return LogisticRegressionStudent(labels, random_state=random_state)
     if settings.kind == "finetune":
-        from labelgraph.finetune import FinetunedStudent
+        from labelgraph.student.finetune import FinetunedStudent
 
         return FinetunedStudent(labels, settings, random_state=random_state, folder=folder)  # type: ignore[return-value]
     factory = load_object(settings.kind, kind="student model")
@@ -118,9 +118,9 @@ def reads_text(student: Any) -> bool:
 
 
 def save_student(student: StudentModel, folder: Path, embedding_model: str, readme: str) -> Path:
-    """Write a fitted student as a folder users take away (``labelgraph.student_model``): the fine-tuned one as
+    """Write a fitted student as a folder users take away (``labelgraph.student.folder``): the fine-tuned one as
     it is, the logistic one as the frozen embedding model plus its head."""
-    from labelgraph.student_model import Head, load_encoder, save_model
+    from labelgraph.student.folder import Head, load_encoder, save_model
 
     if reads_text(student) and hasattr(student, "save"):
         return student.save(folder, readme)

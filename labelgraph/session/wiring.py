@@ -10,17 +10,17 @@ from labelgraph.agents.generator import LLMGenerator
 from labelgraph.agents.llm_selector import LLMSelector
 from labelgraph.config import ProjectConfig
 from labelgraph.critic.signals import CalibratedCritic
-from labelgraph.embeddings import check_embedding_model, get_embedder
+from labelgraph.encoding.embedders import check_embedding_model, get_embedder
 from labelgraph.errors import PluginError
 from labelgraph.graphs.context import RunContext
-from labelgraph.llm import LLMClient
+from labelgraph.llm.client import LLMClient
 from labelgraph.memory import Memory
 from labelgraph.plugins import load_object
+from labelgraph.session.workspace import Workspace
 from labelgraph.stores.labels import label_store_for
 from labelgraph.stores.synthetic import SyntheticStore
 from labelgraph.strategies import Strategy, get_strategy
 from labelgraph.tools import LoadedTools, load_tools
-from labelgraph.workspace import Workspace
 
 __all__ = ["BUILT_IN_ANNOTATORS", "build_context", "check_plugins"]
 

@@ -89,8 +89,8 @@ def fit_temperature(head: Head, vectors: np.ndarray, y: np.ndarray) -> float:
 
 def load_encoder(name: str, *, device: str = "cpu") -> Any:
     """A sentence-transformers model: ``minilm``, ``all-mpnet-base-v2``, a folder or a hub id
-    (``labelgraph.encoders``)."""
-    from labelgraph.encoders import load
+    (``labelgraph.encoding.encoders``)."""
+    from labelgraph.encoding.encoders import load
 
     return load(name, device=device)
 

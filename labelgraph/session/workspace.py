@@ -44,11 +44,11 @@ from pydantic import ValidationError
 
 from labelgraph.config import ProjectConfig, check_run_dir
 from labelgraph.data import Item, iter_items, open_regular, read_limited, remove_stale_temps, write_atomic
-from labelgraph.embed_cache import EmbeddingCache, cache_folder, embed_texts, model_key
-from labelgraph.embeddings import Embedder
-from labelgraph.encoders import canonical, is_plugin, source
+from labelgraph.encoding.cache import EmbeddingCache, cache_folder, embed_texts, model_key
+from labelgraph.encoding.embedders import Embedder
+from labelgraph.encoding.encoders import canonical, is_plugin, source
+from labelgraph.encoding.fanout import embedder_for
 from labelgraph.errors import DataError, RunDamaged, RunError, RunNotFound
-from labelgraph.fanout import embedder_for
 from labelgraph.progress import task
 from labelgraph.stores.connection import open_existing_sqlite
 from labelgraph.stores.items import ItemStore, ItemView, ItemWriter, check_store
@@ -434,7 +434,7 @@ class Workspace:
 
         The files are read row by row into the item store (nothing holds every text), then the texts are embedded
         a batch at a time, streamed from the store. Vectors come from the machine's embedding cache where it has
-        them (``labelgraph.embed_cache``), so a second run on the same texts embeds nothing. ``embedder`` replaces
+        them (``labelgraph.encoding.cache``), so a second run on the same texts embeds nothing. ``embedder`` replaces
         the project's model (evals pass one that caches vectors across runs).
         """
         assert config.run_dir is not None, "config must be resolved first"

@@ -17,7 +17,7 @@ from labelgraph.data import read_answers, write_atomic
 from labelgraph.errors import ConflictError, DataError, ReviewError
 
 if TYPE_CHECKING:
-    from labelgraph.run import Run
+    from labelgraph.session.run import Run
 
 __all__ = ["AnswersRead", "read_back", "write_pending"]
 

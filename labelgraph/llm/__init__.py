@@ -1,0 +1,2 @@
+"""Chat models: the client (retries, bounded concurrency, the response cache, the cost ledger) and the agents'
+prompts."""
