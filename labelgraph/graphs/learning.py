@@ -1,5 +1,5 @@
 """The prepare, commit and train nodes: seed labels in, people's answers stored, the accepted set settled,
-the student refitted and measured, and the stop rules."""
+the student refitted and measured, and the project's stop rules asked (``labelgraph.stopping``)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from langgraph.runtime import Runtime
 from labelgraph.critic import rounds
 from labelgraph.graphs.context import RunContext
 from labelgraph.graphs.resolve import run_context
-from labelgraph.graphs.select import human_candidates, machine_todo
-from labelgraph.graphs.stability import prediction_agreement, stable_for
 from labelgraph.graphs.state import LoopState, RoundSummary
 from labelgraph.llm.client import Usage
+from labelgraph.stopping.rules import RoundEnd, first_reason, rules_for
+from labelgraph.stopping.stability import prediction_agreement
 from labelgraph.stores.labels import HumanLabel
 from labelgraph.student.models import StudentModel, evaluate, reads_text
 
@@ -146,18 +146,6 @@ def _coverage(context: RunContext) -> float:
 
 
 def stop_reason(state: LoopState, context: RunContext, summary: RoundSummary, spent: float) -> str | None:
-    """Why the loop ends after this round (None: it goes on)."""
-    config = context.config
-    machine_done = not machine_todo(context)
-    if state.human_labels >= config.budget and machine_done:
-        return f"human-label budget spent ({state.human_labels} of {config.budget}); the machine lane covered its scope"
-    if state.round >= config.max_rounds:
-        return f"maximum rounds reached ({config.max_rounds})"
-    if config.llm is not None and config.llm.cost_budget is not None and spent >= config.llm.cost_budget:
-        return f"LLM cost budget spent (${spent:.4f} of ${config.llm.cost_budget:.4f})"
-    if machine_done and not human_candidates(context):
-        return "pool exhausted"
-    if config.stop_when_stable is not None and stable_for([*state.history, summary], config.stop_when_stable):
-        settings = config.stop_when_stable
-        return f"predictions stable (kappa >= {settings.kappa} for {settings.rounds} rounds)"
-    return None
+    """Why the loop ends after this round (None: it goes on): the project's first stop rule that fires."""
+    end = RoundEnd(context, state.round, state.human_labels, [*state.history, summary], spent)
+    return first_reason(rules_for(context.config), end)

@@ -46,6 +46,12 @@ def after_review(state: LoopState) -> Literal["human_review", "commit"]:
     return "commit" if done else "human_review"
 
 
+def entry(state: LoopState) -> Literal["prepare", "select"]:
+    """A new thread starts from the seed labels; a run that ended and is given ``{"stop_reason": None}`` (a larger
+    budget, more rounds) goes on with its next round, as if its last train had not stopped it."""
+    return "select" if state.history else "prepare"
+
+
 def after_train(state: LoopState) -> Literal["select", "__end__"]:
     """Another round, unless a stop rule fired."""
     return END if state.stop_reason else "select"
@@ -63,7 +69,7 @@ def build(context_schema: type = RunContext) -> StateGraph:
     loop.add_node("human_review", human_review)
     loop.add_node("commit", commit)
     loop.add_node("train", train)
-    loop.add_edge(START, "prepare")
+    loop.add_conditional_edges(START, entry)
     loop.add_edge("prepare", "select")
     loop.add_edge("select", "present")
     loop.add_edge("present", "generate")

@@ -494,10 +494,12 @@ class Run:
         to one thread (``labelgraph.blas``)."""
         with self.workspace.lock():
             phase = self.phase
-            if phase == "done" and not self._reopen():
+            if phase == "done" and not self._goes_on():
                 return self.status()
             if phase == "new":
                 payload: Any = {}  # the prepare node starts the thread from the seed labels
+            elif phase == "done":
+                payload = {"stop_reason": None}  # the graph's entry sends an ended run on to its next round
             elif phase == "paused":
                 answers = self._take_answers()
                 if not answers:
@@ -530,18 +532,15 @@ class Run:
             return {}
         return self.store.claim_answers([item.id for item in self._waiting(snapshot)])
 
-    def _reopen(self) -> bool:
-        """A finished run whose stop rule no longer holds under its settings now (a larger budget, more rounds)
-        goes on from where it ended: the end is undone as if the last round had just trained."""
+    def _goes_on(self) -> bool:
+        """Whether a finished run's stop rules no longer hold under its settings now (a larger budget, more
+        rounds), asked as the last round's train asked them."""
         state = self._state()
         if not state.history:
             return False
         spent = self.llm.total_cost() if self.llm else 0.0
         before = state.model_copy(update={"history": state.history[:-1]})  # as the last round's train saw it
-        if stop_reason(before, self.context, state.history[-1], spent) is not None:
-            return False
-        self.graph.update_state(self._thread, {"stop_reason": None}, as_node="train")
-        return True
+        return stop_reason(before, self.context, state.history[-1], spent) is None
 
     def run(
         self,
