@@ -142,3 +142,21 @@ def test_a_run_without_a_generator_keeps_three_sqlite_files_besides_the_memory(r
         "items.sqlite",
         "labels.sqlite",
     ]  # the inbox is in labels.sqlite; synthetic.sqlite appears with a generator's first text
+
+
+def test_a_server_run_reaches_its_opened_context_and_json_cannot_forge_one(context):
+    """LangGraph's server builds the context from a run's JSON; the factory's type carries the opened context, and a
+    JSON ``opened`` key is refused rather than taken for it."""
+    from types import SimpleNamespace
+
+    from labelgraph.errors import RunError
+    from labelgraph.graphs.resolve import ServerContext, run_context, server_context_around
+
+    opened_type = server_context_around(context)
+    made = opened_type(**{"run_dir": "runs/x"})  # what LangGraph does with the run's JSON
+    assert run_context(SimpleNamespace(context=made)) is context
+    assert run_context(SimpleNamespace(context=context)) is context  # Run's own
+    with pytest.raises(TypeError):
+        opened_type(**{"run_dir": "runs/x", "opened": "forged"})
+    with pytest.raises(RunError, match="needs a context"):
+        run_context(SimpleNamespace(context=ServerContext(run_dir="runs/x")))

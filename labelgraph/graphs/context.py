@@ -152,6 +152,13 @@ class RunContext:
             self._student = (key, model)
         return self._student[1]
 
+    def close(self) -> None:
+        """Release the run's connections: the label store, the generator's texts, the LLM's cache."""
+        self.synthetic.close()
+        self.store.close()
+        if self.llm is not None:
+            self.llm.close()
+
     def student_inputs(self, student: StudentModel, ids: list[str]) -> list[str] | np.ndarray:
         """What ``student`` reads for ``ids``: their texts for a text student, else their vectors."""
         return [item.text for item in self.items(ids)] if reads_text(student) else self.vectors(ids)

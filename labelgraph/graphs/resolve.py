@@ -1,9 +1,9 @@
-"""How a node finds its RunContext: given by ``Run``, or opened from the ``run_dir`` a LangGraph server passes."""
+"""How a node finds its RunContext: given by ``Run``, or opened for one run of LangGraph's own server from the
+``run_dir`` its JSON context names (``labelgraph.graphs.server``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field, make_dataclass
 from typing import TYPE_CHECKING, Any
 
 from labelgraph.errors import RunError
@@ -11,7 +11,7 @@ from labelgraph.errors import RunError
 if TYPE_CHECKING:
     from labelgraph.graphs.context import RunContext
 
-__all__ = ["ServerContext", "run_context"]
+__all__ = ["ServerContext", "run_context", "server_context_around"]
 
 
 @dataclass
@@ -21,22 +21,19 @@ class ServerContext:
     run_dir: str = ""
 
 
-_OPENED: dict[str, RunContext] = {}
+def server_context_around(opened: RunContext) -> type[ServerContext]:
+    """A ServerContext type whose instances carry ``opened``, the run's context the server's graph factory opened
+    for one run: LangGraph builds the context from the run's JSON, which cannot set ``opened`` (not an init field)."""
+    opened_field = field(default_factory=lambda: opened, init=False, repr=False)
+    return make_dataclass("OpenedServerContext", [("opened", Any, opened_field)], bases=(ServerContext,))
 
 
 def run_context(runtime: Any) -> RunContext:
-    """The node's RunContext; from a server's ``{"run_dir": ...}`` it is opened once per process."""
+    """The node's RunContext: ``Run``'s own, or the one the server's graph factory opened for this run."""
     context = runtime.context
     if hasattr(context, "workspace") and hasattr(context, "memory"):
         return context
-    run_dir = context.get("run_dir") if isinstance(context, dict) else getattr(context, "run_dir", None)
-    if not run_dir:
+    opened = getattr(context, "opened", None)
+    if opened is None:
         raise RunError("this graph needs a context: {'run_dir': '<a run folder made by labelgraph run>'}")
-    if run_dir not in _OPENED:
-        from labelgraph.session.wiring import (
-            build_context,  # loads on a server's first call: the graph imports stay light
-        )
-        from labelgraph.session.workspace import Workspace
-
-        _OPENED[run_dir] = build_context(Workspace.open(Path(run_dir)))
-    return _OPENED[run_dir]
+    return opened

@@ -649,8 +649,5 @@ class Run:
         return save_student(student, Path(folder), self.config.embedding_model, readme)
 
     def close(self) -> None:
-        self.context.synthetic.close()
-        self.store.close()
+        self.context.close()
         close_checkpointer(self.graph.checkpointer)  # type: ignore[arg-type]
-        if self.llm is not None:
-            self.llm.close()
