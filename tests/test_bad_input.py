@@ -574,7 +574,7 @@ def test_a_damaged_run_folder_is_named_and_left_as_it_is(paused_run, tmp_path, d
     name, spoil = DAMAGES[damage]
     run = tmp_path / "run"
     shutil.copytree(paused_run, run)
-    # synthetic.sqlite is made at a generator's first text: where the run has none, a damaged one is put there
+    # reviews.sqlite and synthetic.sqlite are files of folders made up to 010994d: a damaged one is put there
     (run / name).write_bytes(spoil((run / name).read_bytes() if (run / name).exists() else b""))
     before = snapshot(run)
     for command in (["status"], ["resume"], ["export", "-o", tmp_path / "out.jsonl"]):

@@ -8,6 +8,7 @@ import threading
 import uuid
 from contextlib import closing
 
+import numpy as np
 import pytest
 
 from labelgraph.errors import ConflictError
@@ -81,11 +82,14 @@ CREATE TABLE IF NOT EXISTS answers (
 """
 """The schema of ``reviews.sqlite``, the inbox file of run folders made up to 010994d."""
 
+OLD_SYNTHETIC = "CREATE TABLE IF NOT EXISTS items (id TEXT PRIMARY KEY, text TEXT, meta TEXT, vector BLOB)"
+"""The schema of ``synthetic.sqlite``, where run folders made up to 010994d kept the generator's texts."""
 
-def test_a_run_folder_with_its_own_inbox_file_moves_the_answers_into_the_label_store(make_project, gold):
-    """A paused folder whose answers sit in ``reviews.sqlite`` (as folders made before the inbox joined the label
-    store keep them: one claimed, three not) opens with those answers, undo and all, and the file is gone; the
-    run then goes on to round 2 with them committed."""
+
+def test_a_run_folder_with_files_of_its_own_moves_them_into_the_label_store(make_project, gold):
+    """A paused folder whose answers sit in ``reviews.sqlite`` and generated texts in ``synthetic.sqlite`` (as
+    folders made up to 010994d keep them: one answer claimed, three not) opens with those answers, undo and all,
+    and that text; both files are gone; the run then goes on to round 2 with the answers committed."""
     run = Project.from_yaml(make_project()).start()
     run.step()
     waiting = [item.id for item in run.pending_reviews()]
@@ -95,10 +99,18 @@ def test_a_run_folder_with_its_own_inbox_file_moves_the_answers_into_the_label_s
     with closing(sqlite3.connect(folder / "reviews.sqlite")) as old, old:
         old.execute(OLD_INBOX)
         old.executemany("INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?)", given)
+    vector = np.arange(4, dtype=np.float32)
+    with closing(sqlite3.connect(folder / "synthetic.sqlite")) as old, old:
+        old.execute(OLD_SYNTHETIC)
+        old.execute(
+            "INSERT INTO items VALUES ('syn-1', 'a written text', '{\"synthetic\": true}', ?)", (vector.tobytes(),)
+        )
 
     run = Run.open(folder)
     try:
-        assert not (folder / "reviews.sqlite").exists()
+        assert not (folder / "reviews.sqlite").exists() and not (folder / "synthetic.sqlite").exists()
+        ((item, stored),) = run.context.synthetic.get(["syn-1"])
+        assert item.text == "a written text" and item.meta == {"synthetic": True} and (stored == vector).all()
         assert run.status().answered == waiting[:4]
         with pytest.raises(ConflictError, match="already being committed"):
             run.withdraw(waiting[0])  # claimed in the old file: still with the graph

@@ -101,7 +101,15 @@ def scenario(store: LabelStore) -> dict[str, Any]:
     store.relabel([(ids[5], change(None, "neg", by="bo"))])  # a set-aside answer: IS / IS NOT DISTINCT FROM
     with pytest.raises(ConflictError):  # all or none: the second is stale, so the first does not happen either
         store.relabel([("seed-1", change("pos", "neg")), (ids[4], change("neg", "pos"))])
+    written = [(f"syn-{n}", f"text {n}", '{"synthetic": true}', bytes(range(n, n + 16))) for n in range(3)]
+    store.put_synthetic(written)
+    store.put_synthetic([("syn-0", "another text", "{}", b"\x00" * 16)])  # a re-run generate: the first row stays
+    store.put_answers({"a": "pos", "b": None}, reviewer="ana", round_number=2)
+    store.claim_answers(["a"])
+    store.withdraw_answer("b")
     return {
+        "synthetic": sorted(store.synthetic(["syn-2", "syn-0", "nobody"])),
+        "answers": store.answers(["a", "b"]),
         "machine": [m.model_dump() for m in store.machine().values()],
         "machine_before_2": list(store.machine(before_round=2)),
         "machine_for": {k: v.model_dump() for k, v in store.machine_for([*ids[::2], "nobody"]).items()},
@@ -170,6 +178,8 @@ def test_every_operation_reads_back_as_in_sqlite(dsn, tmp_path):  # noqa: F811
     check_light_reads(got)
     assert list(got["machine"][-6:][0].values())[:2] == ["item-0001", 2]  # the refreshed one moved to the end
     assert got["human"][0]["id"] == "seed-1" and got["human"][-1]["id"] == "new-1"
+    assert [row[:2] for row in got["synthetic"]] == [("syn-0", "text 0"), ("syn-2", "text 2")]  # the first write stays
+    assert got["synthetic"][1][3] == bytes(range(2, 18)) and got["answers"] == {"a": "pos"}
     assert got["counts"] == {
         "seed": 2,
         "human": 3,

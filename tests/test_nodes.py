@@ -135,13 +135,13 @@ def test_the_batch_takes_answers_while_the_round_still_works(make_project, gold)
     run.close()
 
 
-def test_a_run_without_a_generator_keeps_three_sqlite_files_besides_the_memory(run):
+def test_a_run_keeps_three_sqlite_files_besides_the_memory(run):
     run.step()
     assert sorted(p.name for p in run.workspace.path.glob("*.sqlite")) == [
         "checkpoints.sqlite",
         "items.sqlite",
         "labels.sqlite",
-    ]  # the inbox is in labels.sqlite; synthetic.sqlite appears with a generator's first text
+    ]  # the inbox and generated texts are in labels.sqlite; llm_cache.sqlite comes with an LLM
 
 
 def test_a_server_run_reaches_its_opened_context_and_json_cannot_forge_one(context):

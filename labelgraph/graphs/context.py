@@ -153,8 +153,7 @@ class RunContext:
         return self._student[1]
 
     def close(self) -> None:
-        """Release the run's connections: the label store, the generator's texts, the LLM's cache."""
-        self.synthetic.close()
+        """Release the run's connections: the label store's and the LLM cache's."""
         self.store.close()
         if self.llm is not None:
             self.llm.close()

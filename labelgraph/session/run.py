@@ -110,8 +110,6 @@ class Run:
         self.workspace = workspace
         self.context = build_context(workspace, **plugins)
         self.memory, self.store, self.llm = self.context.memory, self.context.store, self.context.llm
-        if workspace.reviews.exists():  # a folder made before the inbox joined the label store
-            self.store.take_answers_from(workspace.reviews)
         self.graph = builder.compile(checkpointer=checkpointer_for(self.config.checkpoints, workspace.checkpoints))
         self._thread = {"configurable": {"thread_id": workspace.thread_id}}
 

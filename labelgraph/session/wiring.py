@@ -97,10 +97,12 @@ def build_context(
         from labelgraph.agents.llm_critic import LLMJudge
 
         judge = LLMJudge(config.labels, llm)
+    store = label_store_for(config.checkpoints, workspace.path, run=workspace.thread_id)
+    store.adopt(workspace.path)  # the inbox and generated texts of a folder that kept them in files of their own
     return RunContext(
         workspace=workspace,
         memory=memory,
-        store=label_store_for(config.checkpoints, workspace.path, run=workspace.thread_id),
+        store=store,
         strategy=strategy or get_strategy("hybrid" if config.strategy == "llm" else config.strategy),
         annotator=_annotator(config, llm, tools) if annotator == "project" else annotator,  # type: ignore[arg-type]
         critic=critic or CalibratedCritic(config.label_names, config.critic, seed=config.random_seed),
@@ -108,7 +110,7 @@ def build_context(
         judge=judge,
         voters=tools.voters,
         embedder=get_embedder(config.embedding_model),
-        synthetic=SyntheticStore(workspace.path / "synthetic.sqlite"),
+        synthetic=SyntheticStore(store),
         generator=LLMGenerator(config.labels, llm, config.generator) if config.generator and llm else None,
         selector_llm=LLMSelector(config.labels, llm) if config.strategy == "llm" and llm else None,
     )

@@ -7,14 +7,15 @@ RUN/vectors.npy         one embedding per pool or seed row of items.sqlite (comp
                         cache; memory-mapped when the folder opens)
 RUN/test_vectors.npy    one per test row, if the project names a test set
 RUN/checkpoints.sqlite  the LangGraph checkpoints (one thread per run)
-RUN/labels.sqlite       the label store: machine labels, verdicts, people's answers and the inbox of answers
-                        not yet committed (``labelgraph.stores.labels``; in PostgreSQL when the checkpoints are)
-RUN/synthetic.sqlite    generated texts, made at a generator's first text
+RUN/labels.sqlite       the label store: machine labels, verdicts, people's answers, the inbox of answers not yet
+                        committed, the generator's texts (``labelgraph.stores.labels``; in PostgreSQL when the
+                        checkpoints are)
 RUN/llm_cache.sqlite    the LLM's answers and their cost, with an LLM
 RUN/memory/             the Chroma store of labelled items
 
-A folder made up to 010994d keeps its inbox in ``RUN/reviews.sqlite``: ``Run`` moves those answers into the label
-store when it opens the folder, then deletes the file.
+A folder made up to 010994d keeps its inbox in ``RUN/reviews.sqlite`` and generated texts in
+``RUN/synthetic.sqlite``: the run's context moves their rows into the label store when it opens the folder, then
+deletes both files (``LabelStore.adopt``).
 
 Opening a folder checks every file first (the item store's rows and types, vectors have the right shape, each
 SQLite file passes ``PRAGMA integrity_check``): a damaged one is named, with what can be done, before any code reads
@@ -78,7 +79,7 @@ _CONTENTS = {  # what each file holds, and what can be done if it is damaged
         "restore it from a backup, or move it aside to go on without those answers (they are asked again)",
     ),
     "labels.sqlite": ("the run's labels", "restore it from a backup"),
-    "synthetic.sqlite": ("the generated texts", "restore it from a backup"),
+    "synthetic.sqlite": ("the generated texts (kept apart by a folder made up to 010994d)", "restore it from a backup"),
     "llm_cache.sqlite": (
         "the LLM's answers and their cost",
         "restore it from a backup, or move it aside (the LLM is then asked, and paid, again)",
@@ -383,11 +384,6 @@ class Workspace:
     @property
     def checkpoints(self) -> Path:
         return self.path / "checkpoints.sqlite"
-
-    @property
-    def reviews(self) -> Path:
-        """The inbox file of a folder made before the inbox joined the label store (see the module's docstring)."""
-        return self.path / "reviews.sqlite"
 
     @property
     def memory_path(self) -> Path:

@@ -12,6 +12,7 @@ id, computed only from rows of earlier rounds: a node re-run after a crash write
     draws     each draw of the person's batch (``labelgraph.critic.batch``): round, text, its probability, the rule
     answers   the inbox: each answer as a person gives it, kept until the graph commits it to ``human``; the first
               answer to an item wins, and a *claimed* answer (handed to the graph) can no longer be withdrawn
+    synthetic the generator's texts: text, provenance (JSON) and float32 vector, by an id made from the text
 
 Every query is written once, SQLite-style; a ``_Dialect`` fills in what the two databases spell differently
 (placeholders, upserts, null-safe equality, the column that orders rows by their last write, table names).
@@ -74,11 +75,14 @@ CREATE TABLE IF NOT EXISTS answers (
     item_id TEXT PRIMARY KEY, label TEXT, reviewer TEXT NOT NULL, round INTEGER NOT NULL, answered_at REAL NOT NULL,
     claimed INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS synthetic (
+    id TEXT PRIMARY KEY, text TEXT NOT NULL, meta TEXT NOT NULL, vector BLOB NOT NULL
+);
 CREATE INDEX IF NOT EXISTS verdicts_status ON verdicts (status);
 CREATE INDEX IF NOT EXISTS machine_round ON machine (round);
 """
 
-_TABLES = ("machine", "verdicts", "human", "meta", "relabels", "draws", "answers")
+_TABLES = ("machine", "verdicts", "human", "meta", "relabels", "draws", "answers", "synthetic")
 
 _POSTGRES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS {machine} (
@@ -103,6 +107,9 @@ CREATE TABLE IF NOT EXISTS {draws} (
 CREATE TABLE IF NOT EXISTS {answers} (
     item_id TEXT PRIMARY KEY, label TEXT, reviewer TEXT NOT NULL, round INTEGER NOT NULL,
     answered_at DOUBLE PRECISION NOT NULL, claimed INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS {synthetic} (
+    id TEXT PRIMARY KEY, text TEXT NOT NULL, meta TEXT NOT NULL, vector BYTEA NOT NULL
 );
 CREATE INDEX IF NOT EXISTS verdicts_status ON {verdicts} (status);
 CREATE INDEX IF NOT EXISTS machine_round ON {machine} (round);
@@ -636,24 +643,48 @@ class LabelStore:
         marks = ",".join("?" * len(ids))
         return dict(self._read(f"SELECT item_id, label FROM {{answers}} WHERE item_id IN ({marks})", tuple(ids)))
 
-    def take_answers_from(self, inbox: Path) -> None:
-        """Move the answers of an inbox file (``reviews.sqlite``, where a run folder kept them before they joined
-        this store) into the store, then delete the file: safe to repeat after a kill at any point (an answer
-        already here is kept)."""
-        with closing(open_existing_sqlite(inbox, timeout=30)) as old:
-            tables = {name for (name,) in old.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            rows = (
-                old.execute("SELECT item_id, label, reviewer, round, answered_at, claimed FROM answers").fetchall()
-                if "answers" in tables
-                else []
-            )
-        insert = (
+    # -- the generator's texts -----------------------------------------------------------------------
+    def put_synthetic(self, rows: Iterable[tuple[str, str, str, bytes]]) -> None:
+        """Generated texts ``(id, text, meta JSON, float32 vector bytes)``; an id already stored keeps its row (ids
+        are made from the text, so a generate step re-run after a crash stores each text once)."""
+        insert = "INSERT INTO {synthetic} (id, text, meta, vector) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
+        self._write(insert, rows)
+
+    def synthetic(self, ids: list[str]) -> list[tuple[str, str, str, bytes]]:
+        """The stored generated texts among ``ids``: ``(id, text, meta JSON, vector bytes)``."""
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = self._read(f"SELECT id, text, meta, vector FROM {{synthetic}} WHERE id IN ({marks})", tuple(ids))
+        return [(item_id, text, meta, bytes(vector)) for item_id, text, meta, vector in rows]
+
+    # -- files of older run folders ------------------------------------------------------------------
+    def adopt(self, folder: Path) -> None:
+        """Move what a run folder made up to 010994d kept in files of its own into the store, then delete each file:
+        the inbox (``reviews.sqlite``) and the generator's texts (``synthetic.sqlite``). Safe to repeat after a
+        kill at any point: a row already here is kept."""
+        self._adopt(
+            folder / "reviews.sqlite",
+            "SELECT item_id, label, reviewer, round, answered_at, claimed FROM answers",
             "INSERT INTO {answers} (item_id, label, reviewer, round, answered_at, claimed) VALUES (?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (item_id) DO NOTHING"
+            " ON CONFLICT (item_id) DO NOTHING",
         )
+        self._adopt(
+            folder / "synthetic.sqlite",
+            "SELECT id, text, meta, vector FROM items",
+            "INSERT INTO {synthetic} (id, text, meta, vector) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        )
+
+    def _adopt(self, path: Path, select: str, insert: str) -> None:
+        if not path.exists():
+            return
+        table = select.rsplit(" ", 1)[-1]
+        with closing(open_existing_sqlite(path, timeout=30)) as old:
+            held = old.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
+            rows = old.execute(select).fetchall() if held else []
         self._write(insert, rows)
         for suffix in ("-wal", "-shm", ""):
-            Path(f"{inbox}{suffix}").unlink(missing_ok=True)
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
 
     def put_meta(self, key: str, value: str) -> None:
         self._write(self._upsert("meta", ("key", "value")), [(key, value)])
