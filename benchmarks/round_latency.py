@@ -7,13 +7,14 @@ The pool is AG News as in ``lanes_scale.py`` (past 19,571 texts its texts again 
 same (``margin``, the embedded annotator over the whole pool every round, the critic on every machine label, the
 student on all of them). The run steps in a thread as the service steps it (``service.runs.RunRegistry``: again
 while answers wait to be committed); a simulated person, in the main thread, waits for a batch to open for
-answers, thinks ``--think`` seconds, and answers it from the gold labels. A batch opens at the round's ``present``
-node, before the machine lane and the critic work, so the person answers while they do.
+answers and answers it from the gold labels one item at a time over ``--think`` seconds. A batch opens at the
+round's ``present`` node, before the machine lane and the critic work, so the person answers while they do.
 
 Figures: per round the wait (from the last answer to the next batch opening: the rest of the round's work if the
 person was quicker, then commit, train, select and present), the round's compute (its nodes' seconds, from taking
-the answers to the next pause) and each node's; medians after the first round; the process's peak RSS. Ends with
-one JSON line (``round_s_median``, ``wait_s_median``, ``peak_rss_mb``, ``think_s``, the nodes' medians).
+the answers to the next pause) and each node's; medians after the first round; how long an answer call takes
+while the round writes to the same label store; the process's peak RSS. Ends with one JSON line
+(``round_s_median``, ``wait_s_median``, ``answer_s_max``, ``peak_rss_mb``, ``think_s``, the nodes' medians).
 """
 
 from __future__ import annotations
@@ -102,12 +103,16 @@ def main() -> None:
         first = time.perf_counter()
         stepper.kick()
         waits: list[float] = []
+        answering: list[float] = []  # how long each answer call took: the round's writes share its store
         handed = first
         while batch := opened(run, stepper):
             waits.append(time.perf_counter() - handed)
             print(f"round {len(waits)}: {len(batch)} items open {waits[-1]:.1f} s after the answers", flush=True)
-            time.sleep(args.think)
-            run.answer(human.answer(batch), reviewer="simulated")
+            for item_id, label in human.answer(batch).items():  # one at a time, spread over the thinking
+                time.sleep(args.think / len(batch))
+                started = time.perf_counter()
+                run.answer({item_id: label}, reviewer="simulated")
+                answering.append(time.perf_counter() - started)
             handed = time.perf_counter()
             stepper.kick()
         if stepper.failed:
@@ -131,6 +136,8 @@ def main() -> None:
         "round_s_median": round(statistics.median(sum(nodes.values()) for nodes in rounds), 2),
         "wait_s_median": round(statistics.median(waits[later]), 2),
         "wait_s_max": round(max(waits[later]), 2),
+        "answer_s_median": round(statistics.median(answering), 3),
+        "answer_s_max": round(max(answering), 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "node_s_median": {node: round(statistics.median(values), 2) for node, values in by_node.items()},
     }
