@@ -663,26 +663,20 @@ class LabelStore:
         """Move what a run folder made up to 010994d kept in files of its own into the store, then delete each file:
         the inbox (``reviews.sqlite``) and the generator's texts (``synthetic.sqlite``). Safe to repeat after a
         kill at any point: a row already here is kept."""
-        self._adopt(
-            folder / "reviews.sqlite",
-            "SELECT item_id, label, reviewer, round, answered_at, claimed FROM answers",
-            "INSERT INTO {answers} (item_id, label, reviewer, round, answered_at, claimed) VALUES (?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (item_id) DO NOTHING",
-        )
-        self._adopt(
-            folder / "synthetic.sqlite",
-            "SELECT id, text, meta, vector FROM items",
-            "INSERT INTO {synthetic} (id, text, meta, vector) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-        )
+        answers = ("item_id", "label", "reviewer", "round", "answered_at", "claimed")
+        self._adopt(folder / "reviews.sqlite", "answers", "answers", answers, key="item_id")
+        self._adopt(folder / "synthetic.sqlite", "items", "synthetic", ("id", "text", "meta", "vector"), key="id")
 
-    def _adopt(self, path: Path, select: str, insert: str) -> None:
+    def _adopt(self, path: Path, table: str, into: str, columns: tuple[str, ...], *, key: str) -> None:
+        """``columns`` of ``table`` in the SQLite file ``path`` into this store's ``into``, then the file deleted."""
         if not path.exists():
             return
-        table = select.rsplit(" ", 1)[-1]
+        names = ", ".join(columns)
         with closing(open_existing_sqlite(path, timeout=30)) as old:
             held = old.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
-            rows = old.execute(select).fetchall() if held else []
-        self._write(insert, rows)
+            rows = old.execute(f"SELECT {names} FROM {table}").fetchall() if held else []
+        marks = ", ".join("?" * len(columns))
+        self._write(f"INSERT INTO {{{into}}} ({names}) VALUES ({marks}) ON CONFLICT ({key}) DO NOTHING", rows)
         for suffix in ("-wal", "-shm", ""):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
 
