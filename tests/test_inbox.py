@@ -86,6 +86,19 @@ OLD_SYNTHETIC = "CREATE TABLE IF NOT EXISTS items (id TEXT PRIMARY KEY, text TEX
 """The schema of ``synthetic.sqlite``, where run folders made up to 010994d kept the generator's texts."""
 
 
+def test_the_first_inbox_files_without_a_claimed_column_are_adopted_too(tmp_path):
+    """``reviews.sqlite`` as the first versions wrote it (no ``claimed`` column): its answers come in unclaimed."""
+    with closing(sqlite3.connect(tmp_path / "reviews.sqlite")) as old, old:
+        old.execute(OLD_INBOX.replace(",\n    claimed INTEGER NOT NULL DEFAULT 0", ""))
+        old.execute("INSERT INTO answers VALUES ('a', 'pos', 'ana', 1, 1.0)")
+    store = LabelStore(tmp_path / "labels.sqlite")
+    store.adopt(tmp_path)
+    assert store.answers(["a"]) == {"a": "pos"} and store.withdraw_answer("a") is True
+    assert not (tmp_path / "reviews.sqlite").exists()
+    store.adopt(tmp_path)  # nothing left to adopt: a no-op
+    store.close()
+
+
 def test_a_run_folder_with_files_of_its_own_moves_them_into_the_label_store(make_project, gold):
     """A paused folder whose answers sit in ``reviews.sqlite`` and generated texts in ``synthetic.sqlite`` (as
     folders made up to 010994d keep them: one answer claimed, three not) opens with those answers, undo and all,
@@ -122,3 +135,57 @@ def test_a_run_folder_with_files_of_its_own_moves_them_into_the_label_store(make
         assert run.status().round == 2
     finally:
         run.close()
+
+
+def test_two_writers_answering_the_same_items_in_opposite_orders_get_one_conflict(inbox, request, tmp_path):
+    """Two processes' answers for the same items, given in opposite orders at once: one lands, the other is a
+    ConflictError (in PostgreSQL too, where rows inserted in opposite orders could deadlock)."""
+    other = (
+        LabelStore(tmp_path / "labels.sqlite")
+        if inbox.path is not None
+        else LabelStore.postgres(request.getfixturevalue("dsn"), run=inbox._dialect.name.removeprefix("labels_"))
+    )
+    try:
+        for round_number in range(10):
+            ids = [f"r{round_number}-{n}" for n in range(6)]
+            start, outcomes = threading.Barrier(2), []
+            writers = [
+                threading.Thread(target=give, args=(inbox, ids, round_number, start, outcomes)),
+                threading.Thread(target=give, args=(other, ids[::-1], round_number, start, outcomes)),
+            ]
+            for writer in writers:
+                writer.start()
+            for writer in writers:
+                writer.join(timeout=60)
+            assert sorted(outcomes) == ["conflict", "stored"], outcomes
+    finally:
+        other.close()
+
+
+def give(store: LabelStore, order: list[str], round_number: int, start: threading.Barrier, outcomes: list) -> None:
+    """One writer's answers, given when the other's are: what happened appended to ``outcomes``."""
+    start.wait()
+    try:
+        store.put_answers({i: "pos" for i in order}, reviewer="x", round_number=round_number)
+        outcomes.append("stored")
+    except ConflictError:
+        outcomes.append("conflict")
+    except BaseException as error:  # a deadlock would surface here
+        outcomes.append(repr(error))
+
+
+def test_a_label_store_kept_busy_by_another_process_is_one_line_and_nothing_written(tmp_path, monkeypatch):
+    import labelgraph.stores.labels as labels
+    from labelgraph.errors import RunError
+
+    monkeypatch.setattr(labels, "LOCK_WAIT", 0.2)
+    store = LabelStore(tmp_path / "labels.sqlite")
+    with closing(sqlite3.connect(tmp_path / "labels.sqlite", isolation_level=None)) as writer:
+        writer.execute("BEGIN IMMEDIATE")  # another process in the middle of a round's write
+        with pytest.raises(RunError, match=r"stayed busy for 0\.2 s"):
+            store.put_answers({"a": "pos"}, reviewer="x", round_number=1)
+        writer.execute("ROLLBACK")
+    assert store.answers(["a"]) == {}
+    store.put_answers({"a": "pos"}, reviewer="x", round_number=1)  # and works once the other is done
+    assert store.answers(["a"]) == {"a": "pos"}
+    store.close()

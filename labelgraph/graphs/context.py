@@ -153,10 +153,12 @@ class RunContext:
         return self._student[1]
 
     def close(self) -> None:
-        """Release the run's connections: the label store's and the LLM cache's."""
-        self.store.close()
-        if self.llm is not None:
-            self.llm.close()
+        """Release the run's connections: the label store's and the LLM cache's (the workspace is its opener's)."""
+        try:
+            self.store.close()
+        finally:
+            if self.llm is not None:
+                self.llm.close()
 
     def student_inputs(self, student: StudentModel, ids: list[str]) -> list[str] | np.ndarray:
         """What ``student`` reads for ``ids``: their texts for a text student, else their vectors."""

@@ -35,5 +35,8 @@ def run_context(runtime: Any) -> RunContext:
         return context
     opened = getattr(context, "opened", None)
     if opened is None:
-        raise RunError("this graph needs a context: {'run_dir': '<a run folder made by labelgraph run>'}")
+        raise RunError(
+            "this graph needs a run's context: a Run's own, or on LangGraph's server {'run_dir': '<a run folder "
+            "made by labelgraph run>'}, which the server's graph factory (labelgraph.graphs.server) opens"
+        )
     return opened

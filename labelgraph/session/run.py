@@ -110,7 +110,12 @@ class Run:
         self.workspace = workspace
         self.context = build_context(workspace, **plugins)
         self.memory, self.store, self.llm = self.context.memory, self.context.store, self.context.llm
-        self.graph = builder.compile(checkpointer=checkpointer_for(self.config.checkpoints, workspace.checkpoints))
+        try:
+            checkpointer = checkpointer_for(self.config.checkpoints, workspace.checkpoints)
+        except BaseException:
+            self.context.close()
+            raise
+        self.graph = builder.compile(checkpointer=checkpointer)
         self._thread = {"configurable": {"thread_id": workspace.thread_id}}
 
     @classmethod
@@ -647,5 +652,8 @@ class Run:
         return save_student(student, Path(folder), self.config.embedding_model, readme)
 
     def close(self) -> None:
-        self.context.close()
-        close_checkpointer(self.graph.checkpointer)  # type: ignore[arg-type]
+        try:
+            self.context.close()
+        finally:
+            close_checkpointer(self.graph.checkpointer)  # type: ignore[arg-type]
+            self.workspace.close()

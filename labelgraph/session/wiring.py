@@ -17,7 +17,7 @@ from labelgraph.llm.client import LLMClient
 from labelgraph.memory import Memory
 from labelgraph.plugins import load_object
 from labelgraph.session.workspace import Workspace
-from labelgraph.stores.labels import label_store_for
+from labelgraph.stores.labels import ADOPTED_FILES, LabelStore, label_store_for
 from labelgraph.stores.synthetic import SyntheticStore
 from labelgraph.strategies import Strategy, get_strategy
 from labelgraph.tools import LoadedTools, load_tools
@@ -90,15 +90,38 @@ def build_context(
         if config.memory.url
         else Memory.embedded(workspace.memory_path, embedding_model=config.embedding_model)
     )
-    llm = LLMClient(config.llm, workspace.path / "llm_cache.sqlite") if config.llm else None
+    store = label_store_for(config.checkpoints, workspace.path, run=workspace.thread_id)
+    llm = None
+    try:
+        if any((workspace.path / name).exists() for name in ADOPTED_FILES):
+            with workspace.lock():  # a folder made up to 010994d: its inbox and generated texts join the store
+                store.adopt(workspace.path)
+        llm = LLMClient(config.llm, workspace.path / "llm_cache.sqlite") if config.llm else None
+        return _context(workspace, memory, store, llm, annotator=annotator, critic=critic, strategy=strategy)
+    except BaseException:
+        store.close()
+        if llm is not None:
+            llm.close()
+        raise
+
+
+def _context(
+    workspace: Workspace,
+    memory: Memory,
+    store: LabelStore,
+    llm: LLMClient | None,
+    *,
+    annotator: Annotator | str | None,
+    critic: CalibratedCritic | None,
+    strategy: Strategy | None,
+) -> RunContext:
+    config = workspace.config
     tools = load_tools(config.tools, memory=memory)
     judge = None
     if config.critic_llm and llm is not None:
         from labelgraph.agents.llm_critic import LLMJudge
 
         judge = LLMJudge(config.labels, llm)
-    store = label_store_for(config.checkpoints, workspace.path, run=workspace.thread_id)
-    store.adopt(workspace.path)  # the inbox and generated texts of a folder that kept them in files of their own
     return RunContext(
         workspace=workspace,
         memory=memory,

@@ -385,6 +385,10 @@ class Workspace:
     def checkpoints(self) -> Path:
         return self.path / "checkpoints.sqlite"
 
+    def close(self) -> None:
+        """Release the item store's connection (the vectors' maps go with the arrays)."""
+        self.item_store.close()
+
     @property
     def memory_path(self) -> Path:
         return self.path / "memory"

@@ -181,6 +181,10 @@ class ItemStore:
                 self._db, self._pid = self._connect(), os.getpid()
             return self._db.execute(sql, parameters).fetchall()
 
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
     @classmethod
     def from_items(cls, items: list[Item], test_items: list[Item]) -> ItemStore:
         """An in-memory store of items as an older run folder's ``items.jsonl`` held them (flags in ``meta``)."""

@@ -26,7 +26,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +40,7 @@ from labelgraph.errors import ConfigError, ConflictError, RunError
 from labelgraph.stores.connection import RECONNECT_WAIT, open_existing_sqlite, open_sqlite, postgres_dsn, postgres_pool
 
 __all__ = [
+    "ADOPTED_FILES",
     "HumanKind",
     "HumanLabel",
     "LabelStore",
@@ -136,6 +137,12 @@ def schema_for(run: str) -> str:
     return name.encode()[:46].decode(errors="ignore") + "_" + digest
 
 
+ADOPTED_FILES = ("reviews.sqlite", "synthetic.sqlite")
+"""Files of a run folder made up to 010994d whose rows now live in the store (``LabelStore.adopt``)."""
+
+LOCK_WAIT = 30.0
+"""Seconds a SQLite write waits for another process's transaction before it gives up in one line."""
+
 WRITE_BATCH = 10_000
 """Rows of a write built and sent at a time (a round's verdicts at a million labels are not all in memory)."""
 
@@ -184,8 +191,17 @@ class _Dialect:
 
     @contextmanager
     def transaction(self, db: Any) -> Iterator[None]:
-        """BEGIN IMMEDIATE (the write lock at once): committed whole, or rolled back whole."""
-        db.execute("BEGIN IMMEDIATE")
+        """BEGIN IMMEDIATE (the write lock at once): committed whole, or rolled back whole. A lock another process
+        held past ``LOCK_WAIT`` is one RunError line (nothing was written)."""
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error):
+                raise
+            raise RunError(
+                f"the label store stayed busy for {LOCK_WAIT:g} s (another process writing a round); nothing was "
+                "written: try again"
+            ) from None
         try:
             yield
             db.execute("COMMIT")
@@ -318,14 +334,18 @@ class HumanLabel(BaseModel):
 
 class LabelStore:
     """A run's labels: ``labels.sqlite`` at ``path``, or a PostgreSQL schema (``LabelStore.postgres``). Safe across
-    threads (one connection under a lock), one writer process at a time (the run lock)."""
+    threads (one connection under a lock) and processes: the loop writes from the process that holds the run (the run
+    lock), answers from any (in SQLite a write waits for another's transaction, at most ``LOCK_WAIT`` s)."""
 
     def __init__(self, path: Path):
         dialect = _Dialect()
+        db = None
         try:
-            db = open_sqlite(path)  # WAL, synchronous: a killed process keeps every committed row
+            db = open_sqlite(path, timeout=LOCK_WAIT)  # WAL, synchronous: a killed process keeps every committed row
             dialect.setup(db)
         except sqlite3.DatabaseError as error:
+            if db is not None:
+                db.close()
             raise RunError(f"{path}: the label store is damaged ({error}); restore it from a backup") from None
         self._attach(db, dialect, Path(path))
 
@@ -597,7 +617,7 @@ class LabelStore:
         insert = self._dialect.sql(insert)
         try:
             with self._transaction() as db:
-                for item_id, label in answers.items():
+                for item_id, label in sorted(answers.items()):  # one order for every writer: no deadlock in Postgres
                     if db.execute(insert, (item_id, label, reviewer, round_number, now)).rowcount != 1:
                         raise _AlreadyAnswered
         except _AlreadyAnswered:
@@ -662,22 +682,38 @@ class LabelStore:
     def adopt(self, folder: Path) -> None:
         """Move what a run folder made up to 010994d kept in files of its own into the store, then delete each file:
         the inbox (``reviews.sqlite``) and the generator's texts (``synthetic.sqlite``). Safe to repeat after a
-        kill at any point: a row already here is kept."""
+        kill at any point (a row already here is kept) and from two processes at once (a file another one took is
+        skipped). The caller holds the run: a process still writing to the old file would lose its answers."""
         answers = ("item_id", "label", "reviewer", "round", "answered_at", "claimed")
-        self._adopt(folder / "reviews.sqlite", "answers", "answers", answers, key="item_id")
+        self._adopt(folder / "reviews.sqlite", "answers", "answers", answers, key="item_id", defaults={"claimed": 0})
         self._adopt(folder / "synthetic.sqlite", "items", "synthetic", ("id", "text", "meta", "vector"), key="id")
 
-    def _adopt(self, path: Path, table: str, into: str, columns: tuple[str, ...], *, key: str) -> None:
-        """``columns`` of ``table`` in the SQLite file ``path`` into this store's ``into``, then the file deleted."""
-        if not path.exists():
-            return
-        names = ", ".join(columns)
-        with closing(open_existing_sqlite(path, timeout=30)) as old:
-            held = old.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
-            rows = old.execute(f"SELECT {names} FROM {table}").fetchall() if held else []
-        marks = ", ".join("?" * len(columns))
-        self._write(f"INSERT INTO {{{into}}} ({names}) VALUES ({marks}) ON CONFLICT ({key}) DO NOTHING", rows)
-        for suffix in ("-wal", "-shm", ""):
+    def _adopt(
+        self,
+        path: Path,
+        table: str,
+        into: str,
+        columns: tuple[str, ...],
+        *,
+        key: str,
+        defaults: Mapping[str, int] | None = None,
+    ) -> None:
+        """``columns`` of ``table`` in the SQLite file ``path`` into this store's ``into`` (a column an older file
+        lacks takes its value in ``defaults``), then the file deleted, its WAL files after it."""
+        if path.exists():
+            try:
+                with closing(open_existing_sqlite(path, timeout=30)) as old:
+                    found = {row[1] for row in old.execute(f"PRAGMA table_info({table})")}
+                    picked = ", ".join(c if c in found else str((defaults or {})[c]) for c in columns)
+                    rows = old.execute(f"SELECT {picked} FROM {table}").fetchall() if found else []
+            except sqlite3.OperationalError:
+                if path.exists():
+                    raise
+                rows = []  # another process adopted it meanwhile
+            marks = ", ".join("?" * len(columns))
+            insert = f"INSERT INTO {{{into}}} ({', '.join(columns)}) VALUES ({marks}) ON CONFLICT ({key}) DO NOTHING"
+            self._write(insert, rows)
+        for suffix in ("", "-wal", "-shm"):  # the file first: a WAL left alone is never read again
             Path(f"{path}{suffix}").unlink(missing_ok=True)
 
     def put_meta(self, key: str, value: str) -> None:
