@@ -158,5 +158,5 @@ def test_a_server_run_reaches_its_opened_context_and_json_cannot_forge_one(conte
     assert run_context(SimpleNamespace(context=context)) is context  # Run's own
     with pytest.raises(TypeError):
         opened_type(**{"run_dir": "runs/x", "opened": "forged"})
-    with pytest.raises(RunError, match="needs a context"):
+    with pytest.raises(RunError, match="needs a run's context"):
         run_context(SimpleNamespace(context=ServerContext(run_dir="runs/x")))
