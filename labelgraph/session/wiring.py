@@ -115,6 +115,7 @@ def _context(
     critic: CalibratedCritic | None,
     strategy: Strategy | None,
 ) -> RunContext:
+    """The run's context around the parts ``build_context`` opened (memory, label store, LLM cache)."""
     config = workspace.config
     tools = load_tools(config.tools, memory=memory)
     judge = None
