@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -14,8 +17,16 @@ from labelgraph.agents.annotator import Annotation
 from labelgraph.data import Item
 from labelgraph.errors import DataError
 from labelgraph.memory import Neighbour
+from labelgraph.testing.scripted_llm import ScriptedAnswer
 
-__all__ = ["DifficultyAnnotator", "NoAnnotator", "ReplayAnnotator", "SimulatedAnnotator", "text_model_probabilities"]
+__all__ = [
+    "DifficultyAnnotator",
+    "DifficultyLLM",
+    "NoAnnotator",
+    "ReplayAnnotator",
+    "SimulatedAnnotator",
+    "text_model_probabilities",
+]
 
 
 class NoAnnotator:
@@ -176,6 +187,8 @@ class DifficultyAnnotator:
             right = np.mean((base + middle * pull).argmax(axis=1) == truth)
             low, high = (middle, high) if right < accuracy else (low, middle)
         belief = base + high * pull
+        self.logits: dict[str, np.ndarray] = dict(zip(ids, overconfidence * belief, strict=True))
+        """Per item id, the log-odds of its stated belief: its answer is their argmax, its confidence their softmax."""
         stated = np.exp(overconfidence * (belief - belief.max(axis=1, keepdims=True)))
         stated /= stated.sum(axis=1, keepdims=True)
         self.answers: dict[str, tuple[str, np.ndarray]] = {
@@ -201,3 +214,38 @@ class DifficultyAnnotator:
                 )
             )
         return out
+
+
+class DifficultyLLM:
+    """The difficulty annotator behind an OpenAI-compatible endpoint (``ScriptedLLM(answerer=...)``), so the real
+    LLM annotator's samples and logprobs can be measured on it. Its token distribution over the labels is its stated
+    belief: at temperature 0 it answers its likeliest label (the ``difficulty:ACC`` answer), above 0 it draws from
+    that distribution at the request's temperature; its label tokens carry the answer's probability in it; the
+    confidence it writes is ``stated`` whatever it believes (words that say nothing, as a replayed LLM's). A draw
+    depends on (seed, text, temperature, how many draws that text had), so a run's answers repeat."""
+
+    def __init__(self, annotator: DifficultyAnnotator, texts: dict[str, str], seed: int = 0, stated: float = 0.9):
+        self.annotator, self.seed, self.stated = annotator, seed, stated
+        self.ids = {text: item_id for item_id, text in reversed(texts.items())}  # a repeated text: its first id
+        self._draws: Counter[tuple[str, float]] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str, body: dict[str, Any]) -> ScriptedAnswer:
+        logits = self.annotator.logits[self.ids[text]]
+        temperature = float(body.get("temperature") or 0.0)
+        if temperature <= 0:
+            chosen = int(logits.argmax())
+        else:
+            with self._lock:
+                draw = self._draws[text, temperature]
+                self._draws[text, temperature] += 1
+            digest = hashlib.sha256(f"llm:{self.seed}:{temperature}:{draw}:{text}".encode()).digest()
+            rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+            chosen = int(rng.choice(len(logits), p=_softmax(logits / temperature)))
+        probability = float(_softmax(logits)[chosen])
+        return ScriptedAnswer(self.annotator.labels[chosen], self.stated, max(probability, 1e-9))
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    out = np.exp(logits - logits.max())
+    return out / out.sum()

@@ -46,6 +46,12 @@ def eval_command(
     ] = None,
     llm_model: Annotated[str | None, typer.Option(help="For --annotator llm: the model.")] = None,
     llm_base_url: Annotated[str | None, typer.Option(help="For --annotator llm: an OpenAI-compatible URL.")] = None,
+    llm_samples: Annotated[
+        int, typer.Option(help="For --annotator llm: answers an item (self-consistency: their votes).")
+    ] = 1,
+    llm_logprobs: Annotated[
+        bool, typer.Option(help="For --annotator llm: ask for the label tokens' log-probabilities.")
+    ] = False,
     out: Annotated[Path | None, typer.Option(help="Output folder (default evals/DATASET-ANNOTATOR).")] = None,
 ) -> None:
     """Simulate active learning with gold labels; write results.json, report.md and plots."""
@@ -62,7 +68,9 @@ def eval_command(
     from labelgraph.progress import task
 
     try:  # the options first: a mistake is one line, before any text is embedded
-        llm = LLMSettings(model=llm_model, base_url=llm_base_url) if llm_model else None
+        llm = None
+        if llm_model:
+            llm = LLMSettings(model=llm_model, base_url=llm_base_url, samples=llm_samples, logprobs=llm_logprobs)
         spec = EvalSpec(
             strategies=[s.strip() for s in strategies.split(",") if s.strip()],
             annotator=annotator,

@@ -1,5 +1,5 @@
 """Stand-ins for I/O ports, for tests and benchmarks: a scripted OpenAI-compatible server."""
 
-from labelgraph.testing.scripted_llm import Fault, ScriptedLLM
+from labelgraph.testing.scripted_llm import Fault, ScriptedAnswer, ScriptedLLM
 
-__all__ = ["Fault", "ScriptedLLM"]
+__all__ = ["Fault", "ScriptedAnswer", "ScriptedLLM"]

@@ -4,10 +4,11 @@
         ChatOpenAI(base_url=server.url, api_key="test", model="scripted")
 
 When the request offers tools, it first calls the first one with the item's text, then answers.
-It answers annotator prompts with ``{"label", "confidence", "rationale"}`` from ``labeller(text)`` and critic
-prompts with ``{"verdict", "reason"}`` from ``judge(text, label)``. Queued faults apply to the next requests:
-429 with Retry-After, 500, a delay past the client's timeout, malformed JSON, a label outside the set, a 200
-whose body stops halfway (``truncated``: the connection closes mid-body; ``cut``: the JSON itself is cut off).
+It answers annotator prompts with ``{"label", "confidence", "rationale"}`` from ``labeller(text)`` (or, per request,
+from ``answerer(text, body)``: the label, the confidence stated and the label tokens' probability) and critic
+prompts with ``{"verdict", "reason"}`` from ``judge(text, label)``. Queued faults apply to the next requests: 429 with
+Retry-After, 500, a delay past the client's timeout, malformed JSON, a label outside the set, a 200 whose body
+stops halfway (``truncated``: the connection closes mid-body; ``cut``: the JSON itself is cut off).
 Every request body is kept in ``requests``, so a test can count calls and read what the model was sent.
 """
 
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["Fault", "ScriptedLLM", "text_to_label"]
+__all__ = ["Fault", "ScriptedAnswer", "ScriptedLLM", "text_to_label"]
 
 _TEXT = re.compile(r"<text>\n(.*?)\n</text>", re.DOTALL)
 
@@ -47,6 +48,15 @@ class Fault:
 
     kind: str
     seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class ScriptedAnswer:
+    """One annotator answer: the label, the confidence it states, the probability its label tokens get."""
+
+    label: str
+    confidence: float = 0.9
+    label_probability: float = 0.8
 
 
 def text_to_label(messages: list[dict[str, Any]], *, first: bool = False) -> str:
@@ -75,9 +85,10 @@ class ScriptedLLM:
         ],
         flipper: Callable[[str, str], str] = lambda text, target: f"{text} (now {target})",
         chooser: Callable[[int, int], list[int]] = lambda candidates, count: list(range(candidates))[::-1][:count],
+        answerer: Callable[[str, dict[str, Any]], ScriptedAnswer] | None = None,
     ):
         self.labeller, self.judge, self.call_tools = labeller, judge, call_tools
-        self.writer, self.flipper, self.chooser = writer, flipper, chooser
+        self.writer, self.flipper, self.chooser, self.answerer = writer, flipper, chooser, answerer
         self.confidence, self.label_probability, self.latency = confidence, label_probability, latency
         self.faults: deque[Fault] = deque()
         self.requests: list[dict[str, Any]] = []
@@ -113,28 +124,35 @@ class ScriptedLLM:
         return sum(marker in str(r["messages"][0].get("content", "")) for r in self.requests)
 
     # -- answers -----------------------------------------------------------------------------------
-    def _content(self, body: dict[str, Any], fault: Fault | None) -> str:
-        messages = body["messages"]
+    def _content(self, body: dict[str, Any], fault: Fault | None) -> tuple[str, float]:
+        """The answer's content and the probability its label tokens get."""
+        messages, fixed = body["messages"], self.label_probability
         text = text_to_label(messages)
         if fault and fault.kind == "malformed":
-            return '{"label": "positive", "confidence": 0.9, "rationale": "cut off'
+            return '{"label": "positive", "confidence": 0.9, "rationale": "cut off', fixed
         system, last = str(messages[0].get("content", "")), str(messages[-1]["content"])
         if system.startswith("You write short example texts"):
             asked = re.search(r"Write (\d+) new, varied texts that clearly belong to '([^']+)'", last)
             if asked:
-                return json.dumps({"texts": self.writer(asked.group(2), int(asked.group(1)))})
+                return json.dumps({"texts": self.writer(asked.group(2), int(asked.group(1)))}), fixed
             target = re.search(r"clearly belongs to '([^']+)'", last)
-            return json.dumps({"text": self.flipper(text_to_label(messages, first=True), target.group(1))})
+            flipped = self.flipper(text_to_label(messages, first=True), target.group(1))
+            return json.dumps({"text": flipped}), fixed
         if system.startswith("You choose which unlabelled texts"):
             count = int(re.search(r"Choose (\d+) of them", last).group(1))
             picks = self.chooser(len(_TEXT.findall(last)), count)
-            return json.dumps({"picks": [{"index": i, "why": f"scripted pick {i}"} for i in picks]})
+            return json.dumps({"picks": [{"index": i, "why": f"scripted pick {i}"} for i in picks]}), fixed
         if "You check labels" in system:
             label = re.search(r"Proposed label: (.*)", str(messages[-1]["content"]))
             verdict = self.judge(text_to_label(messages, first=True), label.group(1).strip() if label else "")
-            return json.dumps({"verdict": verdict, "reason": f"scripted judge says {verdict}"})
-        label = "no-such-label" if fault and fault.kind == "outside" else self.labeller(text)
-        return json.dumps({"label": label, "confidence": self.confidence, "rationale": "scripted"})
+            return json.dumps({"verdict": verdict, "reason": f"scripted judge says {verdict}"}), fixed
+        if self.answerer is not None:
+            answer = self.answerer(text, body)
+        else:
+            answer = ScriptedAnswer(self.labeller(text), self.confidence, self.label_probability)
+        label = "no-such-label" if fault and fault.kind == "outside" else answer.label
+        content = json.dumps({"label": label, "confidence": answer.confidence, "rationale": "scripted"})
+        return content, answer.label_probability
 
     def _tool_call(self, body: dict[str, Any]) -> dict[str, Any]:
         """Call the first offered tool with the item's text as its first argument."""
@@ -154,13 +172,13 @@ class ScriptedLLM:
             "finish_reason": "tool_calls",
         }
 
-    def _logprobs(self, content: str) -> dict[str, Any]:
+    def _logprobs(self, content: str, label_probability: float) -> dict[str, Any]:
         """Tokens of a few characters each; the label's tokens carry ``label_probability`` between them."""
         tokens = [content[i : i + 4] for i in range(0, len(content), 4)]
         found = re.search(r'"label"\s*:\s*"([^"]*)"', content)
         span = found.span(1) if found else (0, 0)
         inside = [i for i in range(len(tokens)) if i * 4 < span[1] and i * 4 + 4 > span[0]]
-        each = math.log(self.label_probability) / max(len(inside), 1)
+        each = math.log(label_probability) / max(len(inside), 1)
         return {
             "content": [
                 {"token": t, "logprob": each if i in inside else 0.0, "bytes": None, "top_logprobs": []}
@@ -219,18 +237,19 @@ class ScriptedLLM:
                 if fault and fault.kind == "slow":
                     time.sleep(fault.seconds)
                 called = any(m.get("role") == "tool" for m in body["messages"])
+                probability = script.label_probability
                 if body.get("tools") and script.call_tools and not called:
                     choice = script._tool_call(body)
                     content = ""
                 else:
-                    content = script._content(body, fault)
+                    content, probability = script._content(body, fault)
                     choice = {
                         "index": 0,
                         "message": {"role": "assistant", "content": content},
                         "finish_reason": "stop",
                     }
                 if body.get("logprobs"):
-                    choice["logprobs"] = script._logprobs(content)
+                    choice["logprobs"] = script._logprobs(content, probability)
                 prompt_tokens = sum(len(str(m.get("content", ""))) for m in body["messages"]) // 4
                 self._send(
                     200,
