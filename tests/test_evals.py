@@ -18,6 +18,7 @@ from sklearn.metrics import roc_auc_score
 from labelgraph.data import Item
 from labelgraph.evals.annotators import (
     DifficultyAnnotator,
+    DifficultyLLM,
     NoAnnotator,
     ReplayAnnotator,
     SimulatedAnnotator,
@@ -375,6 +376,43 @@ def test_the_difficulty_annotator_errs_where_texts_are_hard():
     assert answers[0] != answers[1]  # each seed its own errors, from the noise on hardness
     again = DifficultyAnnotator(dict(zip([r["id"] for r in rows], truth, strict=True)), probabilities, labels, 0.8, 1)
     assert [again.answers[r["id"]][0] for r in rows] == answers[1]  # the same answers every time
+
+
+def test_the_difficulty_annotator_as_an_llm_answers_greedily_samples_its_belief_and_sends_it_as_logprobs(tmp_path):
+    from labelgraph.agents.llm_annotator import LLMAnnotator
+    from labelgraph.config import LLMSettings
+    from labelgraph.llm.client import LLMClient
+    from labelgraph.testing import ScriptedLLM
+
+    rows = read_jsonl(EXAMPLE / "pool.jsonl")[:120]
+    gold = {row["id"]: row["label"] for row in read_jsonl(EXAMPLE / "gold.jsonl")}
+    labels = ["negative", "positive"]
+    texts, truth = [r["text"] for r in rows], [gold[r["id"]] for r in rows]
+    ids = [r["id"] for r in rows]
+    annotator = DifficultyAnnotator(dict(zip(ids, truth, strict=True)), text_model_probabilities(texts, truth, labels),
+                                    labels, 0.8, 3)  # fmt: skip
+    items = [Item(id=r["id"], text=r["text"]) for r in rows]
+
+    def ask(name: str, **settings) -> list:
+        llm = DifficultyLLM(annotator, dict(zip(ids, texts, strict=True)), seed=3)
+        with ScriptedLLM(answerer=llm, call_tools=False) as server:
+            values = {"model": "scripted", "base_url": server.url, "timeout": 5.0, "concurrency": 16, **settings}
+            client = LLMClient(LLMSettings(**values), tmp_path / f"{name}.sqlite")
+            out = LLMAnnotator(dict.fromkeys(labels, ""), client).annotate(items, np.zeros((len(items), 2)),
+                                                                           [[] for _ in items])  # fmt: skip
+            client.close()
+        return out
+
+    greedy, logprobs, samples = ask("one"), ask("logprobs", logprobs=True), ask("samples", samples=5)
+    assert [a.label for a in greedy] == [annotator.answers[i][0] for i in ids]  # temperature 0: difficulty's answer
+    assert {a.confidence for a in greedy} == {0.9}  # the words say nothing
+    stated = [annotator.answers[i][1][labels.index(annotator.answers[i][0])] for i in ids]
+    assert [a.confidence for a in logprobs] == pytest.approx(stated, abs=1e-3)  # the label tokens carry its belief
+    right = np.array([a.label == gold[a.id] for a in greedy])
+    shares = np.array([a.votes.get(g.label, 0) / 5 for a, g in zip(samples, greedy, strict=True)])
+    assert 0.3 < right.mean() < 1 and shares.min() < 1  # some samples disagree with the greedy answer...
+    assert roc_auc_score(right, shares) > 0.6  # ...more often where the greedy answer is wrong
+    assert [a.votes for a in ask("samples-again", samples=5)] == [a.votes for a in samples]  # the same draws
 
 
 def test_frontier_baseline_and_oracle():
