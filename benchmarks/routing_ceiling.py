@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -21,6 +22,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from labelgraph.encoding.embedders import get_embedder
+from labelgraph.evals.annotators import ReplayAnnotator
 from labelgraph.evals.datasets import CachedEmbedder, load_dataset
 
 
@@ -30,12 +32,8 @@ def main() -> None:
     parser.add_argument("recording", help="JSONL with text and llm_label, as labelgraph eval's replay annotator reads")
     parser.add_argument("--models", default="minilm,all-mpnet-base-v2")
     args = parser.parse_args()
-    recorded: dict[str, str] = {}
-    with open(args.recording, encoding="utf-8") as handle:
-        for line in handle:
-            row = json.loads(line)
-            recorded[row["text"]] = row["llm_label"]
     data = load_dataset(args.dataset)
+    recorded = ReplayAnnotator(Path(args.recording), data.labels).recorded  # text -> label, None where it abstained
     texts = [item.text for item in data.train]
     gold = np.array([data.labels.index(item.label) for item in data.train])
     rows = [k for k, text in enumerate(texts) if recorded.get(text) in data.labels]

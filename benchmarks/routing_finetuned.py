@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -26,6 +27,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from labelgraph.config import StudentSettings
 from labelgraph.encoding.embedders import get_embedder
+from labelgraph.evals.annotators import ReplayAnnotator
 from labelgraph.evals.datasets import CachedEmbedder, load_dataset
 from labelgraph.student.finetune import FinetunedStudent
 
@@ -39,12 +41,8 @@ def main() -> None:
     parser.add_argument("--train-on", default="llm,gold")
     parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args()
-    recorded: dict[str, str] = {}
-    with open(args.recording, encoding="utf-8") as handle:
-        for line in handle:
-            row = json.loads(line)
-            recorded[row["text"]] = row["llm_label"]
     data = load_dataset(args.dataset)
+    recorded = ReplayAnnotator(Path(args.recording), data.labels).recorded  # text -> label, None where it abstained
     texts = [item.text for item in data.train if recorded.get(item.text) in data.labels]
     gold = np.array([data.labels.index(item.label) for item in data.train if recorded.get(item.text) in data.labels])
     llm = np.array([data.labels.index(recorded[text]) for text in texts])
