@@ -10,7 +10,8 @@ a tenth held out for the temperature) is fitted on all folds but one and scores 
 probability it gives the LLM's label; the AUROC of that score for "the LLM is right" is the routing a signal from
 such a student could give. ``--train-on llm`` fits on the LLM's labels (what a run has: the machine lane's labels,
 about 93% right on MR), ``gold`` on the gold labels (no run has them: a ceiling). The frozen encoder's logistic
-regression on the same folds is printed beside it. Ends with one JSON line.
+regression on the same folds is printed beside it, and the mean of the two. ``--save FILE`` keeps every text's
+out-of-fold probabilities (NPZ), to combine with a run's other signals. Ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=2)
     parser.add_argument("--train-on", default="llm,gold")
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--save", type=Path, default=None, help="NPZ of every text's scores, to combine with others")
     args = parser.parse_args()
     data = load_dataset(args.dataset)
     recorded = ReplayAnnotator(Path(args.recording), data.labels).recorded  # text -> label, None where it abstained
@@ -52,6 +54,7 @@ def main() -> None:
     folds = list(StratifiedKFold(args.folds, shuffle=True, random_state=0).split(texts, llm))
     settings = StudentSettings(kind="finetune", model=args.model, epochs=args.epochs)
     out: dict[str, dict[str, float]] = {}
+    saved: dict[str, np.ndarray] = {"texts": np.array(texts), "llm": llm, "gold": gold}
     for source in args.train_on.split(","):
         targets = llm if source == "llm" else gold
         tuned = np.zeros((len(texts), len(data.labels)))
@@ -65,9 +68,12 @@ def main() -> None:
             frozen[held] = logistic.predict_proba(vectors[held])
             print(f"  {source} fold {number}: {time.perf_counter() - started:.0f} s", flush=True)
         rows = np.arange(len(texts))
+        both = (tuned[rows, llm] + frozen[rows, llm]) / 2
+        saved[f"{source}_tuned"], saved[f"{source}_frozen"] = tuned, frozen
         figures = {
             "finetuned_auroc": round(float(roc_auc_score(right, tuned[rows, llm])), 4),
             "frozen_auroc": round(float(roc_auc_score(right, frozen[rows, llm])), 4),
+            "mean_of_both_auroc": round(float(roc_auc_score(right, both)), 4),
             "finetuned_accuracy": round(float((tuned.argmax(axis=1) == gold).mean()), 4),
             "frozen_accuracy": round(float((frozen.argmax(axis=1) == gold).mean()), 4),
             "seconds": round(time.perf_counter() - started),
@@ -79,6 +85,8 @@ def main() -> None:
             f"accuracy {figures['finetuned_accuracy']:.3f} ({figures['frozen_accuracy']:.3f})",
             flush=True,
         )
+    if args.save:
+        np.savez_compressed(args.save, **saved)
     summary = {"benchmark": "routing_finetuned", "dataset": data.name, "model": args.model, "folds": args.folds}
     print(json.dumps({**summary, "llm_accuracy": round(float(right.mean()), 4), **out}))
 
