@@ -1,13 +1,16 @@
 """How much each critic signal adds to routing: the AUROC of the calibrated ranking with every signal, without
 each one, and of each signal alone, on recorded eval runs.
 
-    python benchmarks/signal_ablation.py EVAL_OUT [EVAL_OUT ...]
+    python benchmarks/signal_ablation.py EVAL_OUT [EVAL_OUT ...] [--extra SCORES.npz]
 
 Each recorded run (``OUT/runs/NAME/certify.npz``, written by ``labelgraph eval``) holds the final round's signals of
 every machine label, which of them people checked and whether each is right. The product's calibration
 (``critic.calibration.calibrate``) is refitted on the run's checks with all signals and with one signal held
 constant; the routing AUROC ("is this machine label right") is taken over the labels nobody checked, as the eval
-reports it. A signal's "alone" figure is its raw value's AUROC, before any calibration. Ends with one JSON line.
+reports it. A signal's "alone" figure is its raw value's AUROC, before any calibration. ``--extra`` adds a
+candidate signal saved by ``benchmarks/routing_finetuned.py --save`` (a fine-tuned student's out-of-fold probability
+of the recorded LLM's label, so for replay runs of that recording), matched to the run's items by text: the
+calibrated AUROC with it beside every signal, and alone. Ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -50,9 +53,22 @@ def ablate(features: np.ndarray, checked: np.ndarray, right: np.ndarray) -> dict
     return figures
 
 
+def extra_signal(saved: Path, run_folder: Path, ids: np.ndarray, key: str = "llm_tuned") -> np.ndarray:
+    """Per machine label of a run (``ids``), the saved student's probability of the recorded label, by the text the
+    run's ``pool.jsonl`` gives the id; a text the file lacks gets the mean."""
+    scores = np.load(saved, allow_pickle=False)
+    probability = scores[key][np.arange(len(scores["llm"])), scores["llm"]]
+    row_of = {text: row for row, text in enumerate(scores["texts"].tolist())}
+    with (run_folder / "pool.jsonl").open(encoding="utf-8") as handle:
+        text_of = {row["id"]: row["text"] for row in map(json.loads, handle)}
+    values = np.array([probability[row_of[text_of[i]]] if text_of.get(i) in row_of else np.nan for i in ids])
+    return np.where(np.isnan(values), np.nanmean(values), values)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("recorded", type=Path, nargs="+", help="eval output folders or certify.npz files")
+    parser.add_argument("--extra", type=Path, default=None, help="routing_finetuned.py --save's NPZ")
     args = parser.parse_args()
     files = [f for r in args.recorded for f in ([r] if r.suffix == ".npz" else sorted(r.glob("runs/*/certify.npz")))]
     if not files:
@@ -73,6 +89,15 @@ def main() -> None:
             drop = None if without is None or whole is None else whole - without
             cells.append("-" if alone is None else f"{alone:.3f}/{drop:+.3f}" if drop is not None else f"{alone:.3f}/-")
         print(f"{name:34} {whole if whole is not None else float('nan'):6.3f}  " + "  ".join(f"{c:>13}" for c in cells))
+        if args.extra is not None:
+            column = extra_signal(args.extra, path.parent, run["ids"])
+            open_ = ~checked
+            figures["extra"] = {
+                "alone": float(roc_auc_score(right[open_], column[open_])),
+                "with": routing_auroc(np.column_stack([features, column]), checked, right),
+            }
+            extra = figures["extra"]
+            print(f"{'':34} + {args.extra.name}: {extra['with']:.3f} (alone {extra['alone']:.3f})")
     print(json.dumps({"runs": by_run}))
 
 

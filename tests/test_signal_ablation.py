@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -33,3 +34,13 @@ def test_the_signal_that_knows_the_errors_is_the_one_missed():
     assert abs(figures["machine_knn"]["alone"] - 0.5) < 0.06
     assert abs(whole - figures["machine_knn"]["without"]) < 0.03
     assert figures["judge"] == {"alone": None, "without": None}  # constant: not measured
+
+
+def test_an_extra_signal_is_matched_to_the_run_by_text_and_a_missing_text_gets_the_mean(tmp_path):
+    rows = [{"id": "t0", "text": "a"}, {"id": "t1", "text": "b"}, {"id": "t2", "text": "not scored"}]
+    (tmp_path / "pool.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    tuned = np.array([[0.9, 0.1], [0.3, 0.7]])  # "b" first in the file: matched by text, not by position
+    saved = tmp_path / "scores.npz"
+    np.savez(saved, texts=np.array(["b", "a"]), llm=np.array([0, 0]), gold=np.array([1, 0]), llm_tuned=tuned)
+    column = signal_ablation.extra_signal(saved, tmp_path, np.array(["t0", "t1", "t2"]))
+    assert column.tolist() == [0.3, 0.9, 0.6]  # the probability of the recorded label; the mean where unscored
