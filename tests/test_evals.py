@@ -302,8 +302,11 @@ def test_eval_with_the_llm_annotator_counts_calls_and_cost(tmp_path):
             "eval", "--train", train, "--test", test, "--strategies", "random", "--annotator", "llm",
             "--llm-model", "scripted", "--llm-base-url", server.url, "--seed-size", "10", "--batch-size", "10",
             "--budget", "10", "--rounds", "3", "--seeds", "1", "--pool-size", "100", "--out", tmp_path / "eval",
+            "--llm-samples", "2", "--llm-logprobs",
         )  # fmt: skip
         calls = len(server.requests)
+        sampled = [r["temperature"] for r in server.requests].count(0.7)
+    assert sampled * 2 == calls and all(r.get("logprobs") for r in server.requests)  # two answers an item, logprobs
     assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert results["simulation"]["annotator_is_simulated"] is False
