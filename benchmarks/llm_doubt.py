@@ -10,7 +10,8 @@ product's own: at temperature 0 it gives the ``difficulty:ACC`` answer, a sample
 belief at ``sample_temperature`` (0.7), logprobs carry its belief in the label, and the confidence it writes says
 nothing (0.9 always). Each configuration runs ``labelgraph eval``'s loop (hybrid strategy, the critic on) for every
 seed; per seed it prints the routing AUROC (the critic's ranking of unchecked machine labels), the frontier share
-(certified / the frontier), the uniform-audit baseline's coverage, AULC and the LLM calls. What it shows is what the
+(certified / the frontier), the uniform-audit baseline's coverage, AULC, the LLM calls, and the machine labels
+accepted with their true accuracy (FALSE where it is below the target). What it shows is what the
 pipeline does with each signal *given a model whose sampling and logprobs follow one belief*; how much a real LLM's
 samples and logprobs know about its errors only a recording of them can tell. Ends with one JSON line.
 """
@@ -34,8 +35,11 @@ from labelgraph.evals.simulate import EvalSpec, run_eval
 from labelgraph.testing import ScriptedLLM
 
 CONFIGS = {"one": (1, False), "samples": (None, False), "logprobs": (1, True), "both": (None, True)}
-_COLUMNS = (("AUROC", 6), ("share", 6), ("frontier", 8), ("uniform", 8), ("AULC", 6), ("calls", 6))
-FIGURES = ("routing_auroc", "frontier_share", "frontier_coverage", "uniform_audit_coverage", "aulc", "llm_calls")
+_COLUMNS = (("AUROC", 6), ("share", 6), ("frontier", 8), ("uniform", 8), ("AULC", 6), ("calls", 6), ("accepted", 11))
+FIGURES = (
+    "routing_auroc", "frontier_share", "frontier_coverage", "uniform_audit_coverage", "aulc", "llm_calls",
+    "machine_accepted", "accepted_accuracy", "false_certification",
+)  # fmt: skip
 
 
 def simulated_llm(data: Dataset, accuracy: float, seed: int) -> DifficultyLLM:
@@ -94,7 +98,8 @@ def main() -> None:
             print(
                 f"{config:<9} {seed:>4} {_f(row['routing_auroc'])} {_f(row['frontier_share'])} "
                 f"{_f(row['frontier_coverage'], 8)} {_f(row['uniform_audit_coverage'], 8)} {_f(row['aulc'])} "
-                f"{row['llm_calls']:>6.0f}  ({time.perf_counter() - started:.0f} s)",
+                f"{row['llm_calls']:>6.0f} {row['machine_accepted']:>4.0f} {_f(row['accepted_accuracy'])}"
+                f"{' FALSE' if row['false_certification'] else ''}  ({time.perf_counter() - started:.0f} s)",
                 flush=True,
             )
     means = {
