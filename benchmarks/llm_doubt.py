@@ -29,9 +29,9 @@ import numpy as np
 from labelgraph.config import LLMSettings
 from labelgraph.encoding.embedders import get_embedder
 from labelgraph.encoding.encoders import default_encoder
-from labelgraph.evals.annotators import DifficultyAnnotator, DifficultyLLM, text_model_probabilities
+from labelgraph.evals.annotators import DifficultyLLM, text_model_probabilities
 from labelgraph.evals.datasets import CachedEmbedder, Dataset, load_dataset
-from labelgraph.evals.simulate import EvalSpec, run_eval
+from labelgraph.evals.simulate import EvalSpec, difficulty_annotator, run_eval
 from labelgraph.testing import ScriptedLLM
 
 CONFIGS = {"one": (1, False), "samples": (None, False), "logprobs": (1, True), "both": (None, True)}
@@ -42,19 +42,17 @@ FIGURES = (
 )  # fmt: skip
 
 
-def simulated_llm(data: Dataset, accuracy: float, seed: int) -> DifficultyLLM:
+def simulated_llm(data: Dataset, accuracy: float, seed: int, probabilities: np.ndarray) -> DifficultyLLM:
     """The ``difficulty:ACC`` annotator of ``labelgraph eval`` for this seed, as an LLM behind an endpoint."""
-    texts, gold = [i.text for i in data.train], [i.label for i in data.train]
-    probabilities = text_model_probabilities(texts, gold, data.labels)  # type: ignore[arg-type]
-    ids = {f"t{n}": label for n, label in enumerate(gold)}
-    annotator = DifficultyAnnotator(ids, probabilities, data.labels, accuracy, seed)  # type: ignore[arg-type]
-    return DifficultyLLM(annotator, {f"t{n}": text for n, text in enumerate(texts)}, seed)
+    annotator = difficulty_annotator(data, accuracy, seed, probabilities)
+    return DifficultyLLM(annotator, {f"t{n}": item.text for n, item in enumerate(data.train)}, seed)
 
 
 def one_run(data: Dataset, config: str, samples: int, args: argparse.Namespace, seed: int, out: Path) -> dict:
     """One eval run of one configuration and seed: its summary figures."""
     answers, logprobs = CONFIGS[config]
-    with ScriptedLLM(answerer=simulated_llm(data, args.accuracy, seed), call_tools=False) as server:
+    llm_stand_in = simulated_llm(data, args.accuracy, seed, args.probabilities)
+    with ScriptedLLM(answerer=llm_stand_in, call_tools=False) as server:
         llm = LLMSettings(
             model="scripted", base_url=server.url, samples=answers or samples, logprobs=logprobs, concurrency=16
         )
@@ -86,6 +84,8 @@ def main() -> None:
         parser.error(f"unknown configuration {unknown[0]!r}: choose from {', '.join(CONFIGS)}")
     data = load_dataset(args.dataset, pool_size=args.pool_size)
     args.embedder = CachedEmbedder(get_embedder(args.embedding or default_encoder()))
+    gold = [item.label for item in data.train]  # the text model once, not once a run
+    args.probabilities = text_model_probabilities([item.text for item in data.train], gold, data.labels)  # type: ignore[arg-type]
     out = args.out or Path(tempfile.mkdtemp(prefix="llm-doubt-"))
     figures: dict[str, list[dict]] = {}
     print(f"{data.name}: {len(data.train)} texts, difficulty:{args.accuracy} behind an endpoint; runs in {out}")

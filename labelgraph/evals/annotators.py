@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.special import softmax
 
 from labelgraph.agents.annotator import Annotation
 from labelgraph.data import Item
@@ -187,8 +188,8 @@ class DifficultyAnnotator:
             right = np.mean((base + middle * pull).argmax(axis=1) == truth)
             low, high = (middle, high) if right < accuracy else (low, middle)
         belief = base + high * pull
+        # per item id, the log-odds of its stated belief: its answer is their argmax, its confidence their softmax
         self.logits: dict[str, np.ndarray] = dict(zip(ids, overconfidence * belief, strict=True))
-        """Per item id, the log-odds of its stated belief: its answer is their argmax, its confidence their softmax."""
         stated = np.exp(overconfidence * (belief - belief.max(axis=1, keepdims=True)))
         stated /= stated.sum(axis=1, keepdims=True)
         self.answers: dict[str, tuple[str, np.ndarray]] = {
@@ -241,11 +242,6 @@ class DifficultyLLM:
                 self._draws[text, temperature] += 1
             digest = hashlib.sha256(f"llm:{self.seed}:{temperature}:{draw}:{text}".encode()).digest()
             rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
-            chosen = int(rng.choice(len(logits), p=_softmax(logits / temperature)))
-        probability = float(_softmax(logits)[chosen])
+            chosen = int(rng.choice(len(logits), p=softmax(logits / temperature)))
+        probability = float(softmax(logits)[chosen])
         return ScriptedAnswer(self.annotator.labels[chosen], self.stated, max(probability, 1e-9))
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    out = np.exp(logits - logits.max())
-    return out / out.sum()

@@ -142,11 +142,20 @@ def _annotator(spec: EvalSpec, dataset: Dataset, embedder: CachedEmbedder, seed:
             gold, dict(zip(gold, probs, strict=True)), dataset.labels, float(accuracy), seed, informative=flat != "flat"
         )
     if kind == "difficulty":
-        texts, gold_labels = [i.text for i in dataset.train], [i.label for i in dataset.train]
-        probabilities = text_model_probabilities(texts, gold_labels, dataset.labels)  # type: ignore[arg-type]
-        gold = {f"t{n}": label for n, label in enumerate(gold_labels)}
-        return DifficultyAnnotator(gold, probabilities, dataset.labels, float(arg), seed)  # type: ignore[arg-type]
+        return difficulty_annotator(dataset, float(arg), seed)
     raise AssertionError(f"EvalSpec admitted annotator {spec.annotator!r}")
+
+
+def difficulty_annotator(
+    dataset: Dataset, accuracy: float, seed: int, probabilities: np.ndarray | None = None
+) -> DifficultyAnnotator:
+    """``difficulty:ACC`` over the eval's pool (ids ``t0``, ``t1``, ...); ``probabilities`` are the text model's
+    (``text_model_probabilities``), computed here unless a caller that builds several seeds passes them once."""
+    texts, gold_labels = [i.text for i in dataset.train], [i.label for i in dataset.train]
+    if probabilities is None:
+        probabilities = text_model_probabilities(texts, gold_labels, dataset.labels)  # type: ignore[arg-type]
+    gold = {f"t{n}": label for n, label in enumerate(gold_labels)}
+    return DifficultyAnnotator(gold, probabilities, dataset.labels, accuracy, seed)  # type: ignore[arg-type]
 
 
 def _project(
